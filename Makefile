@@ -1,0 +1,57 @@
+# Two commands matter: `make demo` (the main job, offline on moto) and `make test` (everything CI runs).
+# Both bootstrap the pinned virtualenv themselves.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell sha256sum requirements-dev.txt | cut -c1-12)
+export PYTHONPATH := $(CURDIR)/layers/shared:$(CURDIR)/tests
+export SAM_CLI_TELEMETRY := 0
+export AWS_DEFAULT_REGION ?= us-east-1
+
+.PHONY: venv demo test lint typecheck validate unit integration e2e bench invoke build clean
+
+venv: $(STAMP)
+
+$(STAMP): requirements-dev.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@rm -f $(VENV)/.installed-* && touch $@
+
+demo: venv
+	$(PY) -m offline_runtime.demo $(DEMO_ARGS)
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: venv
+	$(VENV)/bin/mypy
+
+validate: venv
+	$(VENV)/bin/sam validate --lint --template template.yaml --region $(AWS_DEFAULT_REGION)
+
+test: lint typecheck validate
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+unit: venv
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+integration: venv
+	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
+
+e2e: venv
+	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
+
+bench: venv
+	$(PY) -m offline_runtime.bench $(BENCH_ARGS)
+
+# Offline equivalent of `sam local invoke FUNCTION -e EVENT`: make invoke FN=IngestFunction EVENT=events/ingest_object_created.json
+invoke: venv
+	$(PY) -m offline_runtime.invoke $(FN) -e $(EVENT)
+
+build: venv
+	$(VENV)/bin/sam build --template template.yaml
+
+clean:
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache out

@@ -1,0 +1,263 @@
+"""Typed model of a dataset contract, parsed from the JSON files next to this module.
+
+A contract is data, not code: adding a dataset means adding a JSON file. Parsing is strict so a
+typo in a contract fails at load time with the file and field named, not at 3 a.m. on a row.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+COLUMN_TYPES = ("string", "int", "decimal", "float", "timestamp", "bool")
+RULE_KINDS = ("max", "min", "sign_by_category", "not_after_arrival", "columns_differ_rate")
+
+
+class ContractError(ValueError):
+    """A contract file is malformed; the message names the contract and the field."""
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    name: str
+    type: str
+    required: bool = True
+    minimum: float | None = None
+    exclusive_minimum: float | None = None
+    maximum: float | None = None
+    allowed: tuple[str, ...] | None = None
+    pattern: str | None = None
+    unique: bool = False
+    non_zero: bool = False
+    precision: int = 18
+    scale: int = 2
+    description: str = ""
+
+    @property
+    def glue_type(self) -> str:
+        return {
+            "string": "string",
+            "int": "bigint",
+            "decimal": f"decimal({self.precision},{self.scale})",
+            "float": "double",
+            "timestamp": "timestamp",
+            "bool": "boolean",
+        }[self.type]
+
+
+@dataclass(frozen=True)
+class PartitionSpec:
+    """A partition column derived from a source column (e.g. event_date from event_time)."""
+
+    name: str
+    source: str
+    transform: str = "date"
+
+
+@dataclass(frozen=True)
+class BusinessRule:
+    """A dataset-level rule scored as the share of rows that satisfy it.
+
+    kinds:
+      max / min:            column <= value / column >= value
+      sign_by_category:     numeric column's sign must match the category column's value
+      not_after_arrival:    timestamp column not later than the file's arrival + tolerance
+      columns_differ_rate:  informational: share of rows where two columns differ must stay
+                            under ``max_rate`` (e.g. out-of-home-state purchases)
+    """
+
+    name: str
+    kind: str
+    column: str
+    description: str = ""
+    value: float | None = None
+    category_column: str | None = None
+    negative: tuple[str, ...] = ()
+    positive: tuple[str, ...] = ()
+    tolerance_minutes: float = 0.0
+    other_column: str | None = None
+    max_rate: float = 1.0
+    min_pass_rate: float = 0.99
+    critical: bool = False
+
+
+@dataclass(frozen=True)
+class QualityPolicy:
+    """Per-check minimum scores and weights used by final validation and enhanced validation."""
+
+    min_scores: dict[str, float] = field(default_factory=dict)
+    weights: dict[str, float] = field(default_factory=dict)
+    critical_checks: tuple[str, ...] = ("schema",)
+    freshness_hours: float = 48.0
+    volume_tolerance: float = 0.5
+    volume_history: int = 7
+    distribution_column: str | None = None
+    distribution_max_shift: float = 0.5
+
+    def min_score(self, check: str) -> float:
+        return self.min_scores.get(check, 0.9)
+
+    def weight(self, check: str) -> float:
+        return self.weights.get(check, 1.0)
+
+
+@dataclass(frozen=True)
+class DatasetContract:
+    name: str
+    version: int
+    raw_prefix: str
+    formats: tuple[str, ...]
+    columns: tuple[ColumnSpec, ...]
+    partitions: tuple[PartitionSpec, ...]
+    business_rules: tuple[BusinessRule, ...]
+    quality: QualityPolicy
+    event_time_column: str | None = None
+    description: str = ""
+
+    def column(self, name: str) -> ColumnSpec:
+        for col in self.columns:
+            if col.name == name:
+                return col
+        raise KeyError(name)
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    @property
+    def required_columns(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns if c.required)
+
+    @property
+    def unique_columns(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns if c.unique)
+
+    @property
+    def schema_version(self) -> str:
+        return f"{self.name}/v{self.version}"
+
+
+def _tuple(value: Any) -> tuple[str, ...]:
+    return tuple(str(v) for v in value) if value is not None else ()
+
+
+def _column(contract: str, raw: dict[str, Any]) -> ColumnSpec:
+    where = f"contract {contract!r}, column {raw.get('name')!r}"
+    known = {
+        "name",
+        "type",
+        "required",
+        "minimum",
+        "exclusive_minimum",
+        "maximum",
+        "allowed",
+        "pattern",
+        "unique",
+        "non_zero",
+        "precision",
+        "scale",
+        "description",
+    }
+    unknown = set(raw) - known
+    if unknown:
+        raise ContractError(f"{where}: unknown field(s) {sorted(unknown)}")
+    if raw.get("type") not in COLUMN_TYPES:
+        raise ContractError(f"{where}: type must be one of {COLUMN_TYPES}, got {raw.get('type')!r}")
+    if raw.get("pattern"):
+        try:
+            re.compile(raw["pattern"])
+        except re.error as exc:
+            raise ContractError(f"{where}: invalid pattern: {exc}") from exc
+    allowed = raw.get("allowed")
+    return ColumnSpec(
+        name=str(raw["name"]),
+        type=str(raw["type"]),
+        required=bool(raw.get("required", True)),
+        minimum=raw.get("minimum"),
+        exclusive_minimum=raw.get("exclusive_minimum"),
+        maximum=raw.get("maximum"),
+        allowed=tuple(str(v) for v in allowed) if allowed is not None else None,
+        pattern=raw.get("pattern"),
+        unique=bool(raw.get("unique", False)),
+        non_zero=bool(raw.get("non_zero", False)),
+        precision=int(raw.get("precision", 18)),
+        scale=int(raw.get("scale", 2)),
+        description=str(raw.get("description", "")),
+    )
+
+
+def _rule(contract: str, names: set[str], raw: dict[str, Any]) -> BusinessRule:
+    where = f"contract {contract!r}, business rule {raw.get('name')!r}"
+    if raw.get("kind") not in RULE_KINDS:
+        raise ContractError(f"{where}: kind must be one of {RULE_KINDS}, got {raw.get('kind')!r}")
+    for ref in ("column", "category_column", "other_column"):
+        if raw.get(ref) is not None and raw[ref] not in names:
+            raise ContractError(f"{where}: {ref} {raw[ref]!r} is not a column of the contract")
+    return BusinessRule(
+        name=str(raw["name"]),
+        kind=str(raw["kind"]),
+        column=str(raw["column"]),
+        description=str(raw.get("description", "")),
+        value=raw.get("value"),
+        category_column=raw.get("category_column"),
+        negative=_tuple(raw.get("negative")),
+        positive=_tuple(raw.get("positive")),
+        tolerance_minutes=float(raw.get("tolerance_minutes", 0.0)),
+        other_column=raw.get("other_column"),
+        max_rate=float(raw.get("max_rate", 1.0)),
+        min_pass_rate=float(raw.get("min_pass_rate", 0.99)),
+        critical=bool(raw.get("critical", False)),
+    )
+
+
+def parse_contract(raw: dict[str, Any]) -> DatasetContract:
+    name = raw.get("name")
+    if not name or not isinstance(name, str):
+        raise ContractError("contract without a 'name'")
+    for key in ("version", "raw_prefix", "formats", "columns"):
+        if key not in raw:
+            raise ContractError(f"contract {name!r}: missing {key!r}")
+    columns = tuple(_column(name, c) for c in raw["columns"])
+    names = {c.name for c in columns}
+    if len(names) != len(columns):
+        raise ContractError(f"contract {name!r}: duplicate column names")
+    formats = _tuple(raw["formats"])
+    for fmt in formats:
+        if fmt not in ("csv", "jsonl"):
+            raise ContractError(f"contract {name!r}: unsupported format {fmt!r}")
+    partitions = tuple(
+        PartitionSpec(name=p["name"], source=p["source"], transform=p.get("transform", "date"))
+        for p in raw.get("partitions", [])
+    )
+    for part in partitions:
+        if part.source not in names:
+            raise ContractError(f"contract {name!r}: partition source {part.source!r} unknown")
+        if part.name in names:
+            raise ContractError(f"contract {name!r}: partition {part.name!r} clashes with a column")
+    q = raw.get("quality", {})
+    quality = QualityPolicy(
+        min_scores={k: float(v) for k, v in q.get("min_scores", {}).items()},
+        weights={k: float(v) for k, v in q.get("weights", {}).items()},
+        critical_checks=_tuple(q.get("critical_checks", ["schema"])),
+        freshness_hours=float(q.get("freshness_hours", 48.0)),
+        volume_tolerance=float(q.get("volume_tolerance", 0.5)),
+        volume_history=int(q.get("volume_history", 7)),
+        distribution_column=q.get("distribution_column"),
+        distribution_max_shift=float(q.get("distribution_max_shift", 0.5)),
+    )
+    event_time = raw.get("event_time_column")
+    if event_time is not None and event_time not in names:
+        raise ContractError(f"contract {name!r}: event_time_column {event_time!r} unknown")
+    return DatasetContract(
+        name=name,
+        version=int(raw["version"]),
+        raw_prefix=str(raw["raw_prefix"]),
+        formats=formats,
+        columns=columns,
+        partitions=partitions,
+        business_rules=tuple(_rule(name, names, r) for r in raw.get("business_rules", [])),
+        quality=quality,
+        event_time_column=event_time,
+        description=str(raw.get("description", "")),
+    )

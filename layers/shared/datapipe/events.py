@@ -1,0 +1,84 @@
+"""Shapes of the events this pipeline puts on its bus (the ``detail`` of each EventBridge event)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, model_validator
+
+DATASET_STAGED = "DatasetStaged"
+DATASET_PUBLISHED = "DatasetPublished"
+DATASET_QUARANTINED = "DatasetQuarantined"
+
+
+class S3Location(BaseModel):
+    bucket: str
+    key: str
+
+
+class SourceObject(BaseModel):
+    bucket: str
+    key: str
+    version_id: str | None = None
+    etag: str = ""
+    size: int = 0
+    arrived_at: datetime
+
+
+class RowCounts(BaseModel):
+    rows_in: int
+    rows_valid: int
+    rows_rejected: int
+
+    @model_validator(mode="after")
+    def rows_add_up(self) -> RowCounts:
+        if self.rows_in != self.rows_valid + self.rows_rejected:
+            raise ValueError(
+                f"rows_in ({self.rows_in}) != rows_valid ({self.rows_valid}) + "
+                f"rows_rejected ({self.rows_rejected})"
+            )
+        return self
+
+
+class RejectReason(BaseModel):
+    reason: str
+    rows: int
+
+
+class DatasetStagedDetail(BaseModel):
+    dataset: str
+    schema_version: str
+    run_id: str
+    format: str
+    compression: str
+    source: SourceObject
+    staged: S3Location
+    manifest: S3Location
+    rejects: S3Location | None = None
+    counts: RowCounts
+    top_reject_reasons: list[RejectReason] = []
+
+
+class DatasetQuarantinedDetail(BaseModel):
+    dataset: str
+    run_id: str
+    stage: Literal["ingest", "quality_gate", "failure"]
+    reason_code: str
+    reason: str
+    source: SourceObject | None = None
+    quarantine: S3Location
+    counts: RowCounts | None = None
+    quality: dict[str, Any] | None = None
+
+
+class DatasetPublishedDetail(BaseModel):
+    dataset: str
+    run_id: str
+    database: str
+    table: str
+    partitions: list[str]
+    rows_published: int
+    counts: RowCounts
+    quality_score: float | None = None
+    decision: str = "publish"

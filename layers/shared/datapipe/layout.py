@@ -1,0 +1,49 @@
+"""Where every artefact lives in the buckets: one module so stages never disagree on a key."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+
+
+def run_id(dataset: str, bucket: str, key: str, version: str) -> str:
+    """Deterministic per source object version, so a redelivered S3 event overwrites, not doubles."""
+    digest = hashlib.sha256(f"{bucket}/{key}@{version}".encode()).hexdigest()[:16]
+    return f"{dataset}-{digest}"
+
+
+def staged_key(dataset: str, run: str) -> str:
+    return f"staging/{dataset}/{run}.parquet"
+
+
+def manifest_key(dataset: str, run: str) -> str:
+    return f"manifests/{dataset}/{run}.json"
+
+
+def rejected_rows_key(dataset: str, day: datetime, run: str) -> str:
+    return f"rows/{dataset}/ingest_date={day:%Y-%m-%d}/{run}.jsonl"
+
+
+def quarantined_file_prefix(dataset: str, day: datetime, run: str) -> str:
+    return f"files/{dataset}/ingest_date={day:%Y-%m-%d}/{run}/"
+
+
+def quarantined_dataset_prefix(dataset: str, run: str) -> str:
+    return f"datasets/{dataset}/{run}/"
+
+
+def curated_prefix(dataset: str) -> str:
+    return f"curated/{dataset}/"
+
+
+def published_record_key(dataset: str, run: str) -> str:
+    return f"published/{dataset}/{run}.json"
+
+
+def published_record_prefix(dataset: str) -> str:
+    return f"published/{dataset}/"
+
+
+def publish_file_prefix(run: str) -> str:
+    """awswrangler filename prefix that ties every curated file to the run that wrote it."""
+    return f"{run}_"
