@@ -77,6 +77,7 @@ class Invocation:
     duration_s: float
     errored: bool
     error_type: str | None = None
+    logs: str = ""
 
 
 @dataclass
@@ -160,9 +161,13 @@ class InProcessLambdas:
             if spec is None or spec.loader is None:
                 raise ImportError(f"cannot load handler module {path}")
             module = importlib.util.module_from_spec(spec)
+            sys.modules[spec.name] = module  # pydantic resolves annotations through it
             sys.path.insert(0, str(source.code_dir))
             try:
                 spec.loader.exec_module(module)
+            except BaseException:
+                sys.modules.pop(spec.name, None)
+                raise
             finally:
                 sys.path.remove(str(source.code_dir))
             self._modules[fn_name] = module
@@ -219,7 +224,7 @@ class InProcessLambdas:
                 self._stdout.local.buffer = previous
         logs = buffer.getvalue()
         self.invocations.append(
-            Invocation(fn.function_name, source.logical_id, started, elapsed, errored, error_type)
+            Invocation(fn.function_name, source.logical_id, started, elapsed, errored, error_type, logs)
         )
         self._to_cloudwatch(fn, request_id, logs)
         if self.echo_logs:

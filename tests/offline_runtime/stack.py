@@ -34,7 +34,6 @@ ROOT = Path(__file__).resolve().parents[2]
 ARTIFACT_BUCKET = "offline-sam-artifacts"
 MOTO_CONFIG = {
     "stepfunctions": {"execute_state_machine": True},
-    "lambda": {"use_docker": False},
     "core": {"service_whitelist": None},
 }
 
@@ -120,6 +119,7 @@ class OfflineStack:
         self.delivery: EventBridgeDelivery | None = None
         self.outputs: dict[str, str] = {}
         self.definitions: dict[str, Any] = {}
+        self.unapplied_bucket_policies: dict[str, Any] = {}
 
     def client(self, service: str) -> Any:
         return boto3.client(service, region_name=self.region)
@@ -226,13 +226,17 @@ class OfflineStack:
         self.translated = replace(self.translated)
 
     def _apply_resource_policies(self, params: dict[str, str]) -> None:
-        """Bucket, topic and queue policies: skipped by moto's CloudFormation, applied here."""
-        for res in self.translated["Resources"].values():
+        """Topic and queue policies: skipped by moto's CloudFormation, applied here.
+
+        Bucket policies are kept aside, not applied: moto enforces a bucket policy's Deny
+        statements without their Conditions, so the TLS-only policy (deny when
+        aws:SecureTransport is false) would deny every request, unlike AWS.
+        tests/integration/test_template.py checks those policies instead."""
+        for logical, res in self.translated["Resources"].items():
             props = res.get("Properties", {})
             if res["Type"] == "AWS::S3::BucketPolicy":
-                doc = self._resolve_tree(props["PolicyDocument"], params)
-                self.client("s3").put_bucket_policy(
-                    Bucket=self._resolve(props["Bucket"], params), Policy=json.dumps(doc))
+                self.unapplied_bucket_policies[logical] = self._resolve_tree(
+                    props["PolicyDocument"], params)
             elif res["Type"] == "AWS::SNS::TopicPolicy":
                 doc = self._resolve_tree(props["PolicyDocument"], params)
                 for topic in props["Topics"]:

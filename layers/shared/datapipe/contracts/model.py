@@ -84,11 +84,17 @@ class BusinessRule:
 
 @dataclass(frozen=True)
 class QualityPolicy:
-    """Per-check minimum scores and weights used by final validation and enhanced validation."""
+    """Per-check minimum scores and weights used by final validation and enhanced validation.
+
+    A check *fails* below its minimum score (lowering the aggregate). It *vetoes* publication
+    when it is a critical check and fails, or when its score drops below its critical floor
+    (e.g. a file that lost a fifth of its rows is systematically broken, whatever the mean).
+    """
 
     min_scores: dict[str, float] = field(default_factory=dict)
     weights: dict[str, float] = field(default_factory=dict)
     critical_checks: tuple[str, ...] = ("schema",)
+    critical_floors: dict[str, float] = field(default_factory=dict)
     freshness_hours: float = 48.0
     volume_tolerance: float = 0.5
     volume_history: int = 7
@@ -240,6 +246,7 @@ def parse_contract(raw: dict[str, Any]) -> DatasetContract:
         min_scores={k: float(v) for k, v in q.get("min_scores", {}).items()},
         weights={k: float(v) for k, v in q.get("weights", {}).items()},
         critical_checks=_tuple(q.get("critical_checks", ["schema"])),
+        critical_floors={k: float(v) for k, v in q.get("critical_floors", {}).items()},
         freshness_hours=float(q.get("freshness_hours", 48.0)),
         volume_tolerance=float(q.get("volume_tolerance", 0.5)),
         volume_history=int(q.get("volume_history", 7)),

@@ -107,8 +107,11 @@ def publish(detail: DatasetStagedDetail, contract: DatasetContract, store: Objec
         compression="snappy",
         filename_prefix=run_prefix,
         schema_evolution=True,
-        description=contract.description,
-        columns_comments={c.name: c.description for c in contract.columns if c.description},
+        glue_table_settings={
+            "description": contract.description,
+            "columns_comments": {c.name: c.description for c in contract.columns if c.description},
+            "parameters": {"schema_version": contract.schema_version},
+        },
         boto3_session=boto3_session,
     )
     record = {

@@ -28,10 +28,19 @@ class CheckResult:
     critical: bool
     threshold: float
     details: dict[str, Any] = field(default_factory=dict)
+    floor: float | None = None
+
+    @property
+    def veto(self) -> bool:
+        """Blocks publication whatever the aggregate score."""
+        if self.floor is not None and self.score < self.floor:
+            return True
+        return self.critical and not self.passed
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["score"] = round(float(self.score), 6)
+        d["veto"] = self.veto
         return d
 
 
@@ -40,7 +49,8 @@ def _result(contract: DatasetContract, name: str, score: float, details: dict[st
     score = float(min(1.0, max(0.0, score)))
     threshold = contract.quality.min_score(name) if threshold is None else threshold
     is_critical = name in contract.quality.critical_checks if critical is None else critical
-    return CheckResult(name, score, score >= threshold, is_critical, threshold, details)
+    floor = contract.quality.critical_floors.get(name)
+    return CheckResult(name, score, score >= threshold, is_critical, threshold, details, floor)
 
 
 def expected_schema(contract: DatasetContract) -> dict[str, pa.DataType]:
@@ -166,6 +176,7 @@ class Assessment:
     critical_failed: bool
     failed_checks: list[str]
     checks: list[dict[str, Any]]
+    vetoes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -179,9 +190,10 @@ def assess(contract: DatasetContract, checks: list[CheckResult]) -> Assessment:
     score = sum(w * s for w, s in weighted) / total if total else 0.0
     return Assessment(
         score=round(score, 6),
-        critical_failed=any(c.critical and not c.passed for c in checks),
+        critical_failed=any(c.veto for c in checks),
         failed_checks=[c.name for c in checks if not c.passed],
         checks=[c.to_dict() for c in checks],
+        vetoes=[c.name for c in checks if c.veto],
     )
 
 

@@ -79,14 +79,15 @@ def suite_payload(suite: str, results: list[CheckResult]) -> dict[str, Any]:
     return {
         "suite": suite,
         "passed": all(r.passed for r in results),
-        "critical_failed": any(r.critical and not r.passed for r in results),
+        "critical_failed": any(r.veto for r in results),
         "checks": [r.to_dict() for r in results],
     }
 
 
 def assess_payloads(contract: DatasetContract, payloads: list[dict[str, Any]]) -> Assessment:
     results = [
-        CheckResult(c["name"], c["score"], c["passed"], c["critical"], c["threshold"], c["details"])
+        CheckResult(c["name"], c["score"], c["passed"], c["critical"], c["threshold"],
+                    c["details"], c.get("floor"))
         for p in payloads
         for c in p["checks"]
     ]

@@ -1,0 +1,214 @@
+"""Realistic, seeded raw files for one business day: card/POS transactions and stock movements.
+
+Each file knows how many bad rows it carries and what the pipeline should decide, so the demo
+and the end-to-end tests can check outcomes instead of eyeballing them.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import random
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+TX_HEADER = (
+    "transaction_id,account_id,card_id,customer_id,store_id,merchant,merchant_category,amount,"
+    "currency,channel,location_state,home_state,account_type,event_time"
+)
+INV_HEADER = "movement_id,store_id,product_id,quantity_change,reason,event_time"
+STATES = ["CA", "NY", "TX", "FL", "IL", "WA", "AZ", "NV", "GA", "MA", "CO", "OR", "NJ", "PA", "OH"]
+MERCHANTS = {
+    "GROCERY": ["FreshMart", "GreenBasket", "DailyFoods"],
+    "FUEL": ["QuickFuel", "RoadStop"],
+    "PHARMACY": ["CareRx", "HealthPlus"],
+    "RESTAURANT": ["Bistro 21", "Noodle Bar", "Taco Town"],
+    "APPAREL": ["StyleHub", "DenimWorks"],
+    "ELECTRONICS": ["GadgetWorld", "TechZone"],
+    "JEWELRY": ["GoldCrest"],
+    "TRAVEL": ["SkyFares", "RailPass"],
+    "GAMBLING": ["LuckyStar Casino"],
+}
+CATEGORY_WEIGHTS = [40, 12, 8, 15, 8, 8, 2, 5, 2]
+ACCOUNT_TYPES = ["checking", "savings", "credit"]
+
+
+@dataclass
+class RawFile:
+    key: str
+    body: bytes
+    rows: int  # data rows written (bad ones included); 0 when the file is unreadable
+    bad_rows: int  # rows the ingest must reject
+    expect: str  # publish | enhanced_publish | gate_quarantine | file_quarantine
+    note: str
+
+
+@dataclass
+class Account:
+    account_id: str
+    customer_id: str
+    card_id: str
+    home_state: str
+    account_type: str
+
+
+def _accounts(rng: random.Random, n: int) -> list[Account]:
+    out = []
+    for i in range(n):
+        acc = f"ACC{i:06d}"
+        out.append(Account(acc, f"CUS{i:06d}", f"CARD{i:06d}", rng.choice(STATES),
+                           rng.choices(ACCOUNT_TYPES, [60, 15, 25])[0]))
+    return out
+
+
+def _ts(day: date, rng: random.Random) -> str:
+    t = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(seconds=rng.randrange(86400))
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _tx_values(tx_id: str, acct: Account, store: str | None, state: str, channel: str,
+               day: date, rng: random.Random) -> list[str]:
+    category = rng.choices(list(MERCHANTS), CATEGORY_WEIGHTS)[0]
+    amount = round(min(45000.0, rng.lognormvariate(3.4, 1.0)), 2)
+    if category in ("JEWELRY", "ELECTRONICS", "TRAVEL") and rng.random() < 0.1:
+        amount = round(rng.uniform(1500, 6000), 2)
+    location = state if rng.random() < 0.93 else rng.choice(STATES)
+    return [tx_id, acct.account_id, acct.card_id, acct.customer_id, store or "",
+            rng.choice(MERCHANTS[category]), category, f"{amount:.2f}", "USD", channel,
+            location, acct.home_state, acct.account_type, _ts(day, rng)]
+
+
+def _corrupt_tx(values: list[str], kind: int, previous_id: str) -> str | bytes:
+    """One bad row of a kind a real feed produces; returns the CSV line."""
+    v = list(values)
+    if kind == 0:
+        v[7] = v[7].replace(".", ",")  # European decimal comma: a ragged row
+    elif kind == 1:
+        v[7] = "-" + v[7]  # refund sent as a negative sale
+    elif kind == 2:
+        v[8] = "US$"
+    elif kind == 3:
+        v[13] = v[13].replace("T", " ")[:16]  # truncated, non-ISO timestamp
+    elif kind == 4:
+        v[1] = ""  # missing account
+    elif kind == 5:
+        v[0] = previous_id  # duplicate transaction id (terminal retry)
+    elif kind == 6:
+        v[9] = "KIOSK"
+    elif kind == 7:
+        return (",".join(v[:5]) + ",Caf\xe9 Ol\xe9," + ",".join(v[6:])).encode("latin-1")
+    else:
+        v[7] = "N/A"
+    return ",".join(v)
+
+
+def transactions_csv(store: str, state: str, day: date, n: int, accounts: list[Account],
+                     rng: random.Random, bad_rate: float, channel: str = "POS",
+                     bad_kinds: tuple[int, ...] = tuple(range(9))) -> tuple[bytes, int]:
+    lines: list[bytes] = [TX_HEADER.encode()]
+    bad = 0
+    prev = ""
+    prev_bad = True
+    for i in range(n):
+        tx_id = f"T{day:%Y%m%d}{store}{i:06d}"
+        values = _tx_values(tx_id, rng.choice(accounts), store, state, channel, day, rng)
+        # never two bad rows in a row, so a duplicate always repeats a valid row's id
+        if not prev_bad and rng.random() < bad_rate:
+            line = _corrupt_tx(values, rng.choice(bad_kinds), prev)
+            bad += 1
+            prev_bad = True
+        else:
+            line = ",".join(values)
+            prev_bad = False
+        lines.append(line if isinstance(line, bytes) else line.encode())
+        prev = tx_id
+    return b"\n".join(lines) + b"\n", bad
+
+
+def online_jsonl_gz(day: date, n: int, accounts: list[Account], rng: random.Random,
+                    bad_rate: float) -> tuple[bytes, int]:
+    out = io.StringIO()
+    bad = 0
+    cols = TX_HEADER.split(",")
+    for i in range(n):
+        acct = rng.choice(accounts)
+        values = _tx_values(f"T{day:%Y%m%d}WEB{i:07d}", acct, None, acct.home_state, "ONLINE", day, rng)
+        record: dict[str, object] = dict(zip(cols, values, strict=True))
+        record["store_id"] = None
+        record["amount"] = float(values[7])
+        if rng.random() < bad_rate:
+            bad += 1
+            if rng.random() < 0.5:
+                out.write('{"transaction_id": "broken-json", "amount": \n')
+                continue
+            record["currency"] = "usd"
+        out.write(json.dumps(record) + "\n")
+    return gzip.compress(out.getvalue().encode()), bad
+
+
+def inventory_csv(store: str, day: date, n: int, rng: random.Random, bad_rate: float) -> tuple[bytes, int]:
+    lines = [INV_HEADER]
+    bad = 0
+    for i in range(n):
+        product = f"P{rng.randrange(1, 301):04d}"
+        reason = rng.choices(["SALE", "DELIVERY", "RETURN", "ADJUSTMENT"], [80, 10, 5, 5])[0]
+        qty = {"SALE": -rng.randint(1, 6), "DELIVERY": rng.randint(24, 240),
+               "RETURN": rng.randint(1, 2), "ADJUSTMENT": rng.choice([-3, -2, -1, 1, 2])}[reason]
+        values = [f"M{day:%Y%m%d}{store}{i:06d}", store, product, str(qty), reason, _ts(day, rng)]
+        if rng.random() < bad_rate:
+            bad += 1
+            kind = rng.randrange(3)
+            if kind == 0:
+                values[3] = "0"
+            elif kind == 1:
+                values[4] = "THEFT"
+            else:
+                values[3] = "ten"
+        lines.append(",".join(values))
+    return ("\n".join(lines) + "\n").encode(), bad
+
+
+def bench_transactions_csv(rows: int = 100_000, seed: int = 7, bad_rate: float = 0.01) -> bytes:
+    rng = random.Random(seed)
+    body, _ = transactions_csv("S999", "CA", date(2026, 11, 21), rows, _accounts(rng, 20_000), rng, bad_rate)
+    return body
+
+
+def business_day(day: date, stores: int = 60, tx_per_store: int = 1_650, online_rows: int = 4_000,
+                 movements_per_store: int = 400, seed: int = 42) -> list[RawFile]:
+    """A day of raw files: per-store POS CSVs, an online JSONL.gz, per-store stock movements,
+    plus the files a real day brings: a store's late re-send of an old day, a terminal with a
+    firmware bug, and a corrupted upload."""
+    rng = random.Random(seed)
+    accounts = _accounts(rng, 20_000)
+    files: list[RawFile] = []
+    store_ids = [f"S{i:03d}" for i in range(1, stores + 1)]
+    store_state = {s: STATES[i % len(STATES)] for i, s in enumerate(store_ids)}
+    prefix = f"{day:%Y-%m-%d}"
+    for store in store_ids:
+        n = tx_per_store + rng.randrange(-150, 150)
+        body, bad = transactions_csv(store, store_state[store], day, n, accounts, rng, 0.01)
+        files.append(RawFile(f"transactions/{prefix}/pos-{store}.csv", body, n, bad, "publish",
+                             "store POS export, ~1% bad rows"))
+    body, bad = online_jsonl_gz(day, online_rows, accounts, rng, 0.01)
+    files.append(RawFile(f"transactions/{prefix}/online.jsonl.gz", body, online_rows, bad, "publish",
+                         "e-commerce orders, gzip JSON Lines"))
+    for store in store_ids:
+        body, bad = inventory_csv(store, day, movements_per_store, rng, 0.01)
+        files.append(RawFile(f"inventory_movements/{prefix}/{store}.csv", body, movements_per_store,
+                             bad, "publish", "stock movements"))
+    late_day = day - timedelta(days=6)
+    body, bad = transactions_csv("S007", store_state["S007"], late_day, tx_per_store, accounts, rng, 0.005)
+    files.append(RawFile(f"transactions/{prefix}/pos-S007-resend-{late_day:%Y%m%d}.csv", body,
+                         tx_per_store, bad, "enhanced_publish",
+                         "late re-send of a 6-day-old file: stale, so enhanced validation decides"))
+    body, bad = transactions_csv("S042", store_state["S042"], day, 1_200, accounts, random.Random(99),
+                                 0.30, bad_kinds=(0, 8))
+    files.append(RawFile(f"transactions/{prefix}/pos-S042-terminal-7.csv", body, 1_200, bad,
+                         "gate_quarantine", "terminal firmware bug garbles ~30% of amounts"))
+    broken, _ = transactions_csv("S013", store_state["S013"], day, 800, accounts, rng, 0.0)
+    truncated = gzip.compress(broken)[: 1_500]
+    files.append(RawFile(f"transactions/{prefix}/pos-S013-upload.csv.gz", truncated, 0, 0,
+                         "file_quarantine", "upload cut off mid-transfer: truncated gzip"))
+    return files
