@@ -106,13 +106,15 @@ def _corrupt_tx(values: list[str], kind: int, previous_id: str) -> str | bytes:
 def transactions_csv(store: str, state: str, day: date, n: int, accounts: list[Account],
                      rng: random.Random, bad_rate: float, channel: str = "POS",
                      bad_kinds: tuple[int, ...] = tuple(range(9))) -> tuple[bytes, int]:
+    local = [a for a in accounts if a.home_state == state] or accounts
     lines: list[bytes] = [TX_HEADER.encode()]
     bad = 0
     prev = ""
     prev_bad = True
     for i in range(n):
         tx_id = f"T{day:%Y%m%d}{store}{i:06d}"
-        values = _tx_values(tx_id, rng.choice(accounts), store, state, channel, day, rng)
+        acct = rng.choice(local) if rng.random() < 0.95 else rng.choice(accounts)  # shoppers live nearby
+        values = _tx_values(tx_id, acct, store, state, channel, day, rng)
         # never two bad rows in a row, so a duplicate always repeats a valid row's id
         if not prev_bad and rng.random() < bad_rate:
             line = _corrupt_tx(values, rng.choice(bad_kinds), prev)

@@ -157,7 +157,7 @@ class OfflineStack:
         for logical, res in self.translated["Resources"].items():
             self.resource_types[logical] = res["Type"]
         self._apply_definition_substitutions(params)
-        self._enable_bucket_eventbridge()
+        self._apply_bucket_properties(params)
         self._apply_resource_policies(params)
         self._create_subscriptions(params)
         # moto re-generates some names when it renders Outputs; resolve them as CloudFormation does
@@ -224,6 +224,151 @@ class OfflineStack:
             return node
 
         self.translated = replace(self.translated)
+
+    def _apply_resource_policies(self, params: dict[str, str]) -> None:
+        """Topic and queue policies: skipped by moto's CloudFormation, applied here.
+
+        Bucket policies are kept aside, not applied: moto enforces a bucket policy's Deny
+        statements without their Conditions, so the TLS-only policy (deny when
+        aws:SecureTransport is false) would deny every request, unlike AWS.
+        tests/integration/test_template.py checks those policies instead."""
+        for logical, res in self.translated["Resources"].items():
+            props = res.get("Properties", {})
+            if res["Type"] == "AWS::S3::BucketPolicy":
+                self.unapplied_bucket_policies[logical] = self._resolve_tree(
+                    props["PolicyDocument"], params)
+            elif res["Type"] == "AWS::SNS::TopicPolicy":
+                doc = self._resolve_tree(props["PolicyDocument"], params)
+                for topic in props["Topics"]:
+                    self.client("sns").set_topic_attributes(
+                        TopicArn=self._resolve(topic, params), AttributeName="Policy",
+                        AttributeValue=json.dumps(doc))
+            elif res["Type"] == "AWS::SQS::QueuePolicy":
+                doc = self._resolve_tree(props["PolicyDocument"], params)
+                for url in props["Queues"]:
+                    self.client("sqs").set_queue_attributes(
+                        QueueUrl=self._resolve(url, params), Attributes={"Policy": json.dumps(doc)})
+
+    def _resolve_tree(self, node: Any, params: dict[str, str]) -> Any:
+        if isinstance(node, dict):
+            if len(node) == 1 and next(iter(node)) in ("Ref", "Fn::GetAtt", "Fn::Sub"):
+                return self._resolve(node, params)
+            return {k: self._resolve_tree(v, params) for k, v in node.items()}
+        if isinstance(node, list):
+            return [self._resolve_tree(v, params) for v in node]
+        return node
+
+    def function_arn(self, logical: str) -> str:
+        return str(self.client("lambda").get_function(FunctionName=self.physical[logical])[
+            "Configuration"]["FunctionArn"])
+
+    def _resolve(self, value: Any, params: dict[str, str]) -> str:
+        """Ref / GetAtt / Sub as CloudFormation would resolve them, for the values moto ignores."""
+        if isinstance(value, str):
+            return value
+        if "Ref" in value:
+            name = value["Ref"]
+            return params[name] if name in params else self.physical[name]
+        if "Fn::GetAtt" in value:
+            logical, attr = value["Fn::GetAtt"]
+            if attr == "Arn":
+                kind = self.resource_types[logical]
+                if kind == "AWS::Lambda::Function":
+                    return self.function_arn(logical)
+                if kind == "AWS::SQS::Queue":
+                    url = self.physical[logical]
+                    return str(self.client("sqs").get_queue_attributes(
+                        QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])
+                if kind == "AWS::SNS::Topic":
+                    return self.physical[logical]
+                if kind == "AWS::S3::Bucket":
+                    return f"arn:aws:s3:::{self.physical[logical]}"
+            raise NotImplementedError(f"GetAtt {logical}.{attr}")
+        if "Fn::Sub" in value and isinstance(value["Fn::Sub"], str):
+            text = value["Fn::Sub"]
+            for name in re.findall(r"\$\{([^}!]+)\}", text):
+                resolved = self._sub_value(name, params)
+                if resolved is not None:
+                    text = text.replace("${" + name + "}", resolved)
+            return text
+        raise NotImplementedError(f"cannot resolve {value}")
+
+    def _sub_value(self, name: str, params: dict[str, str]) -> str | None:
+        pseudo = {"AWS::Region": self.region, "AWS::Partition": "aws",
+                  "AWS::AccountId": DEFAULT_ACCOUNT_ID, "AWS::StackName": self.stack_name}
+        if name in params:
+            return params[name]
+        if name in pseudo:
+            return pseudo[name]
+        if "." in name:
+            logical, attr = name.split(".", 1)
+            return self._resolve({"Fn::GetAtt": [logical, attr]}, params)
+        return self.physical.get(name)
+
+    def _apply_definition_substitutions(self, params: dict[str, str]) -> None:
+        """Two gaps at once. moto's CloudFormation ignores DefinitionSubstitutions, and it creates
+        state machines in its non-executing Step Functions backend, while the API (configured to
+        execute ASL) serves another. Re-create each machine through the API, substituted."""
+        from moto.stepfunctions.models import stepfunctions_backends
+
+        sfn = self.client("stepfunctions")
+        cfn_backend = stepfunctions_backends[DEFAULT_ACCOUNT_ID][self.region]
+        for logical, res in self.translated["Resources"].items():
+            if res["Type"] != "AWS::StepFunctions::StateMachine":
+                continue
+            props = res["Properties"]
+            arn = self.physical[logical]
+            created = cfn_backend.describe_state_machine(arn)
+            values = {k: self._resolve(v, params) for k, v in
+                      props.get("DefinitionSubstitutions", {}).items()}
+            substituted = _resolve_sub(created.definition, values)
+            json.loads(substituted)  # still valid JSON, or the template is wrong
+            sfn.create_state_machine(
+                name=created.name,
+                definition=substituted,
+                roleArn=created.roleArn,
+                type=props.get("StateMachineType", "STANDARD"),
+            )
+            self.definitions[logical] = json.loads(substituted)
+
+    def _apply_bucket_properties(self, params: dict[str, str]) -> None:
+        """moto's CloudFormation applies a bucket's encryption only; versioning, public access
+        block, ownership, lifecycle and EventBridge notifications are applied here."""
+        s3 = self.client("s3")
+        for logical, res in self.translated["Resources"].items():
+            if res["Type"] != "AWS::S3::Bucket":
+                continue
+            props = self._resolve_tree(res.get("Properties", {}), params)
+            bucket = self.physical[logical]
+            if "VersioningConfiguration" in props:
+                s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={
+                    "Status": props["VersioningConfiguration"]["Status"]})
+            if "PublicAccessBlockConfiguration" in props:
+                s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration={
+                    k: bool(v) for k, v in props["PublicAccessBlockConfiguration"].items()})
+            if "OwnershipControls" in props:
+                s3.put_bucket_ownership_controls(Bucket=bucket,
+                                                 OwnershipControls=props["OwnershipControls"])
+            rules = props.get("LifecycleConfiguration", {}).get("Rules", [])
+            if rules:
+                s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={
+                    "Rules": [self._lifecycle_rule(r) for r in rules]})
+            conf = props.get("NotificationConfiguration", {})
+            if conf.get("EventBridgeConfiguration", {}).get("EventBridgeEnabled"):
+                s3.put_bucket_notification_configuration(
+                    Bucket=bucket, NotificationConfiguration={"EventBridgeConfiguration": {}})
+
+    @staticmethod
+    def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
+        """CloudFormation's lifecycle rule shape -> the S3 API's."""
+        out: dict[str, Any] = {"ID": rule.get("Id", "rule"), "Status": rule["Status"],
+                               "Filter": {"Prefix": rule.get("Prefix", "")}}
+        if "ExpirationInDays" in rule:
+            out["Expiration"] = {"Days": int(rule["ExpirationInDays"])}
+        if "NoncurrentVersionExpiration" in rule:
+            out["NoncurrentVersionExpiration"] = {
+                "NoncurrentDays": int(rule["NoncurrentVersionExpiration"]["NoncurrentDays"])}
+        return out
 
     def _apply_resource_policies(self, params: dict[str, str]) -> None:
         """Topic and queue policies: skipped by moto's CloudFormation, applied here.

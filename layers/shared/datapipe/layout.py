@@ -6,9 +6,11 @@ import hashlib
 from datetime import datetime
 
 
-def run_id(dataset: str, bucket: str, key: str, version: str) -> str:
-    """Deterministic per source object version, so a redelivered S3 event overwrites, not doubles."""
-    digest = hashlib.sha256(f"{bucket}/{key}@{version}".encode()).hexdigest()[:16]
+def run_id(dataset: str, key: str, content_tag: str) -> str:
+    """Deterministic per (key, content): a redelivered S3 event, or the same bytes uploaded again,
+    overwrite the same staged/curated objects instead of doubling rows. ``content_tag`` is the
+    ETag (or the version id when no ETag is known)."""
+    digest = hashlib.sha256(f"{key}@{content_tag}".encode()).hexdigest()[:16]
     return f"{dataset}-{digest}"
 
 

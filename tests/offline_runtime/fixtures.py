@@ -1,0 +1,84 @@
+"""Puts in place what an event in events/ refers to, so the function it targets can run for real.
+
+S3 objects named by an event are uploaded from ``events/data/<file name>``; inputs that carry a
+staged dataset are produced by running the real ingest on their source object first (run ids
+are deterministic per key and content, so the keys in the event match).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from offline_runtime.session import invoke
+from offline_runtime.stack import ROOT, OfflineStack
+
+DATA = ROOT / "events" / "data"
+
+
+def sample_body(key: str, data_dir: Path = DATA) -> bytes:
+    path = data_dir / key.rsplit("/", 1)[-1]
+    if not path.exists():
+        raise FileNotFoundError(f"no sample object for {key}: expected {path}")
+    return path.read_bytes()
+
+
+def s3_object_created_event(bucket: str, key: str, body: bytes, etag: str) -> dict[str, Any]:
+    return {
+        "version": "0",
+        "id": "17793124-05d4-b198-2fde-7ededc63b103",
+        "detail-type": "Object Created",
+        "source": "aws.s3",
+        "account": "123456789012",
+        "time": "2026-11-21T23:55:00Z",
+        "region": "us-east-1",
+        "resources": [f"arn:aws:s3:::{bucket}"],
+        "detail": {
+            "version": "0",
+            "bucket": {"name": bucket},
+            "object": {"key": key, "size": len(body), "etag": etag,
+                       "sequencer": "00617F08299329D189"},
+            "request-id": "N4N7GDK58NMKJ12R",
+            "requester": "123456789012",
+            "source-ip-address": "203.0.113.15",
+            "reason": "PutObject",
+        },
+    }
+
+
+def ensure_object(stack: OfflineStack, bucket: str, key: str) -> str:
+    s3 = stack.client("s3")
+    try:
+        return str(s3.head_object(Bucket=bucket, Key=key)["ETag"]).strip('"')
+    except s3.exceptions.ClientError:
+        resp = s3.put_object(Bucket=bucket, Key=key, Body=sample_body(key))
+        return str(resp["ETag"]).strip('"')
+
+
+def _staged_detail(event: dict[str, Any]) -> dict[str, Any] | None:
+    if isinstance(event.get("staged"), dict):
+        return event["staged"]
+    detail = event.get("detail")
+    if isinstance(detail, dict) and "staged" in detail and "source" in detail:
+        return detail
+    return None
+
+
+def prepare(stack: OfflineStack, event: dict[str, Any]) -> None:
+    if event.get("source") == "aws.s3" and "detail" in event:
+        ensure_object(stack, event["detail"]["bucket"]["name"], event["detail"]["object"]["key"])
+        return
+    staged = _staged_detail(event)
+    if staged is None:
+        return
+    src = staged["source"]
+    etag = ensure_object(stack, src["bucket"], src["key"])
+    body = stack.client("s3").get_object(Bucket=src["bucket"], Key=src["key"])["Body"].read()
+    report, errored, logs = invoke(stack, "IngestFunction",
+                                   s3_object_created_event(src["bucket"], src["key"], body, etag))
+    if errored or report.get("run_id") != staged["run_id"]:
+        raise RuntimeError(
+            f"preparing {src['key']}: ingest gave run {report.get('run_id')!r}, event expects "
+            f"{staged['run_id']!r} (sample data changed? regenerate events)\n{json.dumps(report)}\n{logs}"
+        )
