@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from datapipe.aws import S3ObjectStore
 from datapipe.events import DatasetStagedDetail
-from datapipe.quarantine import quarantine_staged
+from datapipe.quarantine import describe_quality, quarantine_staged
 from datapipe.settings import Settings
 
 settings = Settings.from_env()
@@ -38,8 +38,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if parsed.error:
         reason = f"{parsed.error.get('Error', 'Error')}: {parsed.error.get('Cause', '')}"[:2000]
     elif parsed.quality and not reason:
-        failed = ", ".join(parsed.quality.get("failed_checks", [])) or "none"
-        reason = f"quality score {parsed.quality.get('score')}; failed checks: {failed}"
+        reason = describe_quality(parsed.quality)
     detail = quarantine_staged(
         parsed.staged, S3ObjectStore(), settings.require("quarantine_bucket"),
         stage=parsed.stage, reason_code=parsed.reason_code, reason=reason, quality=parsed.quality,

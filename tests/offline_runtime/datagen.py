@@ -196,21 +196,28 @@ def business_day(day: date, stores: int = 60, tx_per_store: int = 1_650, online_
     body, bad = online_jsonl_gz(day, online_rows, accounts, rng, 0.01)
     files.append(RawFile(f"transactions/{prefix}/online.jsonl.gz", body, online_rows, bad, "publish",
                          "e-commerce orders, gzip JSON Lines"))
-    for store in store_ids:
-        body, bad = inventory_csv(store, day, movements_per_store, rng, 0.01)
-        files.append(RawFile(f"inventory_movements/{prefix}/{store}.csv", body, movements_per_store,
-                             bad, "publish", "stock movements"))
+    for first in range(0, len(store_ids), 10):  # the WMS exports one file per 10-store region
+        region = store_ids[first : first + 10]
+        bodies = [inventory_csv(store, day, movements_per_store, rng, 0.01) for store in region]
+        body = bodies[0][0] + b"".join(b.split(b"\n", 1)[1] for b, _ in bodies[1:])
+        files.append(RawFile(f"inventory_movements/{prefix}/region-{first // 10 + 1:02d}.csv", body,
+                             movements_per_store * len(region), sum(b for _, b in bodies), "publish",
+                             f"stock movements of stores {region[0]}-{region[-1]}"))
+    late_store, buggy_store, cut_store = (store_ids[len(store_ids) // 8],
+                                          store_ids[len(store_ids) * 2 // 3],
+                                          store_ids[len(store_ids) // 5])
     late_day = day - timedelta(days=6)
-    body, bad = transactions_csv("S007", store_state["S007"], late_day, tx_per_store, accounts, rng, 0.005)
-    files.append(RawFile(f"transactions/{prefix}/pos-S007-resend-{late_day:%Y%m%d}.csv", body,
+    body, bad = transactions_csv(late_store, store_state[late_store], late_day, tx_per_store, accounts,
+                                 rng, 0.005)
+    files.append(RawFile(f"transactions/{prefix}/pos-{late_store}-resend-{late_day:%Y%m%d}.csv", body,
                          tx_per_store, bad, "enhanced_publish",
                          "late re-send of a 6-day-old file: stale, so enhanced validation decides"))
-    body, bad = transactions_csv("S042", store_state["S042"], day, 1_200, accounts, random.Random(99),
-                                 0.30, bad_kinds=(0, 8))
-    files.append(RawFile(f"transactions/{prefix}/pos-S042-terminal-7.csv", body, 1_200, bad,
+    body, bad = transactions_csv(buggy_store, store_state[buggy_store], day, 1_200, accounts,
+                                 random.Random(99), 0.30, bad_kinds=(0, 8))
+    files.append(RawFile(f"transactions/{prefix}/pos-{buggy_store}-terminal-7.csv", body, 1_200, bad,
                          "gate_quarantine", "terminal firmware bug garbles ~30% of amounts"))
-    broken, _ = transactions_csv("S013", store_state["S013"], day, 800, accounts, rng, 0.0)
+    broken, _ = transactions_csv(cut_store, store_state[cut_store], day, 800, accounts, rng, 0.0)
     truncated = gzip.compress(broken)[: 1_500]
-    files.append(RawFile(f"transactions/{prefix}/pos-S013-upload.csv.gz", truncated, 0, 0,
+    files.append(RawFile(f"transactions/{prefix}/pos-{cut_store}-upload.csv.gz", truncated, 0, 0,
                          "file_quarantine", "upload cut off mid-transfer: truncated gzip"))
     return files

@@ -183,10 +183,10 @@ class InProcessLambdas:
             event = json.loads(event) if event else {}
         request_id = str(uuid.uuid4())
         buffer = io.StringIO()
-        started = time.monotonic()
         errored = False
         error_type = None
         with _INVOKE_LOCK, _environment(self._env(fn)):
+            started = time.monotonic()
             previous = getattr(self._stdout.local, "buffer", None)
             self._stdout.local.buffer = buffer
             try:

@@ -120,6 +120,7 @@ class OfflineStack:
         self.outputs: dict[str, str] = {}
         self.definitions: dict[str, Any] = {}
         self.unapplied_bucket_policies: dict[str, Any] = {}
+        self.params: dict[str, str] = {}
 
     def client(self, service: str) -> Any:
         return boto3.client(service, region_name=self.region)
@@ -136,6 +137,7 @@ class OfflineStack:
             s3.put_object(Bucket=ARTIFACT_BUCKET, Key=key, Body=_tiny_zip(f"local source: {local}"))
 
         params = self._parameter_values(sam)
+        self.params = params
         self.translated = transform(
             prepared.template,
             {**params, "AWS::Region": self.region, "AWS::AccountId": DEFAULT_ACCOUNT_ID},

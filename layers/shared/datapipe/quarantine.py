@@ -49,3 +49,26 @@ def quarantine_staged(detail: DatasetStagedDetail, store: ObjectStore, quarantin
         quarantine=S3Location(bucket=quarantine_bucket, key=data_key), counts=detail.counts,
         quality=quality,
     )
+
+
+def describe_quality(quality: dict[str, Any]) -> str:
+    """One line an operator can act on: which checks vetoed or failed, with scores and limits."""
+    checks = {c["name"]: c for c in quality.get("checks", [])}
+    parts = []
+    for name in quality.get("vetoes", []):
+        c = checks.get(name, {})
+        limit = c.get("floor") if c.get("floor") is not None and c.get("score", 1) < c["floor"] else c.get(
+            "threshold")
+        parts.append(f"{name} {c.get('score', 0):.3f} below critical limit {limit}")
+    for name in quality.get("failed_checks", []):
+        if name not in quality.get("vetoes", []):
+            c = checks.get(name, {})
+            parts.append(f"{name} {c.get('score', 0):.3f} < {c.get('threshold')}")
+    enhanced = quality.get("enhanced")
+    if enhanced:
+        for c in enhanced.get("checks", []):
+            if not c.get("passed"):
+                parts.append(f"enhanced {c['name']} {c['score']:.3f}: {json.dumps(c.get('details', {}))}")
+    score = quality.get("score")
+    head = f"quality score {score:.3f}" if isinstance(score, (int, float)) else "quality checks"
+    return f"{head}; " + ("; ".join(parts) if parts else "no failed checks")

@@ -86,12 +86,14 @@ def content_checks(contract: DatasetContract, table: pa.Table, manifest: dict[st
     counts = manifest["counts"]
     rows_in = max(1, int(counts["rows_in"]))
     by_rule: dict[str, int] = manifest.get("rejects_by_rule", {})
-    ncols = len(contract.columns)
-    staged_nulls = sum(table.column(c).null_count for c in contract.column_names)
+    # Completeness is about required values: an optional column left empty (store_id of an
+    # online order) is complete. Rows that could not be split into columns miss every value.
+    required = contract.required_columns
+    staged_nulls = sum(table.column(c).null_count for c in required)
     missing_required = sum(v for k, v in by_rule.items() if k.endswith(":required"))
     unparsable_rows = sum(v for k, v in by_rule.items() if k.startswith("*:"))
-    missing_cells = staged_nulls + missing_required + unparsable_rows * ncols
-    completeness = 1.0 - missing_cells / (rows_in * ncols)
+    missing_cells = staged_nulls + missing_required + unparsable_rows * len(required)
+    completeness = 1.0 - missing_cells / (rows_in * max(1, len(required)))
 
     validity = counts["rows_valid"] / rows_in
     dup_rejected = sum(v for k, v in by_rule.items() if k.endswith(":unique"))
@@ -101,7 +103,7 @@ def content_checks(contract: DatasetContract, table: pa.Table, manifest: dict[st
     uniqueness = 1.0 - (dup_rejected + staged_dups) / rows_in
     return [
         _result(contract, "completeness", completeness,
-                {"missing_cells": int(missing_cells), "cells": rows_in * ncols}),
+                {"missing_required_cells": int(missing_cells), "required_cells": rows_in * len(required)}),
         _result(contract, "validity", validity,
                 {"rows_valid": counts["rows_valid"], "rows_in": counts["rows_in"],
                  "top_rejects": dict(list(by_rule.items())[:5])}),
