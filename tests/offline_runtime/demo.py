@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from offline_runtime.datagen import RawFile, business_day
-from offline_runtime.session import offline_aws
+from offline_runtime.session import drain, observe_bus, observe_topic, offline_aws
 from offline_runtime.stack import ROOT, OfflineStack
 
 OBSERVER = "demo-observer"
@@ -50,33 +50,6 @@ class FileOutcome:
 
 def say(msg: str) -> None:
     print(msg, flush=True)
-
-
-def _observe(stack: OfflineStack) -> tuple[str, str]:
-    """A queue on the pipeline bus (all pipeline events) and one on the ops topic."""
-    sqs, events, sns = stack.client("sqs"), stack.client("events"), stack.client("sns")
-    bus_q = sqs.create_queue(QueueName=OBSERVER)["QueueUrl"]
-    ops_q = sqs.create_queue(QueueName=f"{OBSERVER}-ops")["QueueUrl"]
-    arn = lambda url: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[  # noqa: E731
-        "Attributes"]["QueueArn"]
-    bus = stack.outputs["PipelineBusName"]
-    events.put_rule(Name=OBSERVER, EventBusName=bus,
-                    EventPattern=json.dumps({"source": [stack.params["EventSource"]]}))
-    events.put_targets(Rule=OBSERVER, EventBusName=bus, Targets=[{"Id": "q", "Arn": arn(bus_q)}])
-    sns.subscribe(TopicArn=stack.outputs["OpsTopicArn"], Protocol="sqs", Endpoint=arn(ops_q))
-    return bus_q, ops_q
-
-
-def _drain(stack: OfflineStack, url: str) -> list[dict[str, Any]]:
-    sqs = stack.client("sqs")
-    out: list[dict[str, Any]] = []
-    while True:
-        msgs = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
-        if not msgs:
-            return out
-        for m in msgs:
-            out.append(json.loads(m["Body"]))
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
 
 
 def _executions(stack: OfflineStack) -> list[dict[str, Any]]:
@@ -214,7 +187,8 @@ def run(day: datetime, stores: int, out_dir: Path) -> int:
     with offline_aws(root=ROOT) as stack:
         say(f"      stack '{stack.stack_name}' with {len(stack.physical)} resources "
             f"in {time.monotonic() - started:.1f}s")
-        bus_q, ops_q = _observe(stack)
+        bus_q = observe_bus(stack, OBSERVER)
+        ops_q = observe_topic(stack, stack.outputs["OpsTopicArn"], f"{OBSERVER}-ops")
         say(f"[2/5] generating business day {day:%Y-%m-%d} ({stores} stores) ...")
         files = business_day(day.date(), stores=stores)
         tx_rows = sum(f.rows for f in files if f.key.startswith("transactions/"))
@@ -230,7 +204,7 @@ def run(day: datetime, stores: int, out_dir: Path) -> int:
         events: list[dict[str, Any]] = []
         last = 0.0
         while True:
-            events += _drain(stack, bus_q)
+            events += drain(stack, bus_q)
             kinds = Counter(e["detail-type"] for e in events)
             done = kinds["DatasetPublished"] + kinds["DatasetQuarantined"]
             idle = stack.delivery is not None and stack.delivery.idle and stack.running_executions() == 0
@@ -243,14 +217,14 @@ def run(day: datetime, stores: int, out_dir: Path) -> int:
                 break
             if idle:
                 stack.wait_idle(60)
-                events += _drain(stack, bus_q)
+                events += drain(stack, bus_q)
                 kinds = Counter(e["detail-type"] for e in events)
                 if kinds["DatasetPublished"] + kinds["DatasetQuarantined"] >= len(files):
                     continue
                 break
             time.sleep(0.5)
         executions = _executions(stack)
-        ops_alerts = _drain(stack, ops_q)
+        ops_alerts = drain(stack, ops_q)
         say("[5/5] summary")
         outcomes = _collect(stack, files, events, executions)
         problems = _print_summary(outcomes)

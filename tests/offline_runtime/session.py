@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from collections.abc import Iterator
@@ -15,6 +16,10 @@ from moto import mock_aws
 from offline_runtime.stack import MOTO_CONFIG, ROOT, OfflineStack
 
 EXAMPLE_NAME = re.compile(r"\b[a-z0-9-]+?-([a-z0-9]+)-example\b")
+
+
+# moto's CloudFormation logs each resource type it skips; the stack module handles those types.
+logging.getLogger("moto.cloudformation").setLevel(logging.ERROR)
 
 
 @contextmanager
@@ -79,3 +84,38 @@ def state_path(execution_arn: str, stack: OfflineStack) -> list[str]:
     history = stack.client("stepfunctions").get_execution_history(
         executionArn=execution_arn, maxResults=1000)["events"]
     return [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
+
+
+def queue_arn(stack: OfflineStack, url: str) -> str:
+    return str(stack.client("sqs").get_queue_attributes(
+        QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])
+
+
+def observe_bus(stack: OfflineStack, name: str, pattern: dict[str, Any] | None = None) -> str:
+    """An SQS queue receiving the pipeline bus's events (delivered by moto's own EventBridge)."""
+    url = str(stack.client("sqs").create_queue(QueueName=name)["QueueUrl"])
+    events = stack.client("events")
+    bus = stack.outputs["PipelineBusName"]
+    events.put_rule(Name=name, EventBusName=bus,
+                    EventPattern=json.dumps(pattern or {"source": [stack.params["EventSource"]]}))
+    events.put_targets(Rule=name, EventBusName=bus, Targets=[{"Id": "observer", "Arn": queue_arn(stack, url)}])
+    return url
+
+
+def observe_topic(stack: OfflineStack, topic_arn: str, name: str) -> str:
+    """An SQS queue subscribed to an SNS topic (moto's own delivery, filter policies included)."""
+    url = str(stack.client("sqs").create_queue(QueueName=name)["QueueUrl"])
+    stack.client("sns").subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn(stack, url))
+    return url
+
+
+def drain(stack: OfflineStack, url: str) -> list[dict[str, Any]]:
+    sqs = stack.client("sqs")
+    out: list[dict[str, Any]] = []
+    while True:
+        msgs = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        if not msgs:
+            return out
+        for m in msgs:
+            out.append(json.loads(m["Body"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])

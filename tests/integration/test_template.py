@@ -1,0 +1,150 @@
+"""template.yaml and the ASL, read as documents: the properties production depends on."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from samcli.yamlhelper import yaml_parse
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = yaml_parse((ROOT / "template.yaml").read_text())
+RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
+ASL = json.loads((ROOT / "statemachine" / "pipeline.asl.json").read_text())
+
+
+def of_type(kind: str) -> dict[str, Any]:
+    return {k: v for k, v in RESOURCES.items() if v["Type"] == kind}
+
+
+def test_layout_is_the_agreed_one() -> None:
+    top = {p.name for p in ROOT.iterdir() if not p.name.startswith(".")}
+    required = {"template.yaml", "samconfig.toml", "functions", "layers", "events", "statemachine",
+                "tests", "README.md", "Makefile", "pyproject.toml", "requirements-dev.txt"}
+    assert required <= top
+    assert top - required <= {"out"}, f"unexpected top-level entries: {top - required - {'out'}}"
+
+
+@pytest.mark.parametrize("bucket", sorted(of_type("AWS::S3::Bucket")))
+def test_every_bucket_is_encrypted_private_and_tls_only(bucket: str) -> None:
+    props = RESOURCES[bucket]["Properties"]
+    assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert all(props["PublicAccessBlockConfiguration"].values())
+    policies = [p["Properties"] for p in of_type("AWS::S3::BucketPolicy").values()
+                if p["Properties"]["Bucket"] == {"Ref": bucket}]
+    assert len(policies) == 1, f"{bucket} needs exactly one bucket policy"
+    (statement,) = policies[0]["PolicyDocument"]["Statement"]
+    assert statement["Effect"] == "Deny"
+    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_raw_bucket_is_versioned_and_notifies_eventbridge() -> None:
+    raw = RESOURCES["RawBucket"]["Properties"]
+    assert raw["VersioningConfiguration"]["Status"] == "Enabled"
+    assert raw["NotificationConfiguration"]["EventBridgeConfiguration"]["EventBridgeEnabled"] is True
+
+
+def test_gate_thresholds_are_parameters_not_literals() -> None:
+    subs = RESOURCES["PipelineStateMachine"]["Properties"]["DefinitionSubstitutions"]
+    assert subs["PublishThreshold"] == {"Ref": "PublishThreshold"}
+    assert subs["EnhancedThreshold"] == {"Ref": "EnhancedThreshold"}
+    gate = ASL["States"]["QualityGate"]["Choices"]
+    assert {c.get("NumericGreaterThanEqualsPath") for c in gate} >= {"$.thresholds.publish",
+                                                                      "$.thresholds.enhanced"}
+    text = json.dumps(ASL)
+    assert not re.search(r"\b0\.(9|90|75)\b", text), "threshold literal in the ASL"
+    placeholders = set(re.findall(r"\$\{(\w+)\}", text))
+    assert placeholders == set(subs), "every ${Placeholder} is substituted and vice versa"
+
+
+def test_every_lambda_task_retries_with_backoff_and_is_caught() -> None:
+    def tasks(states: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+        out = []
+        for name, st in states.items():
+            if st["Type"] == "Task":
+                out.append((name, st))
+            for branch in st.get("Branches", []):
+                out.extend(tasks(branch["States"]))
+        return out
+
+    for name, st in tasks(ASL["States"]):
+        assert st.get("Retry"), f"{name} has no Retry"
+        assert all(r["BackoffRate"] >= 2 for r in st["Retry"]), name
+        in_branch = name in ("ContentQuality", "BusinessRules")
+        in_failure_path = name in ("AlertOps", "AlertOpsQuarantined", "EmitFailureQuarantined")
+        if not (in_branch or in_failure_path):
+            assert st.get("Catch"), f"{name} has no Catch"
+    assert ASL["States"]["ParallelChecks"]["Catch"]
+
+
+def test_every_state_is_reachable_and_every_next_exists() -> None:
+    states = ASL["States"]
+    targets = {ASL["StartAt"]}
+    for st in states.values():
+        targets.update(filter(None, [st.get("Next"), st.get("Default")]))
+        targets.update(c["Next"] for c in st.get("Choices", []))
+        targets.update(c["Next"] for c in st.get("Catch", []))
+    assert targets <= set(states)
+    assert set(states) - targets == set(), f"unreachable: {set(states) - targets}"
+
+
+def test_execution_ends_by_emitting_published_or_quarantined() -> None:
+    states = ASL["States"]
+    assert states["EmitPublished"]["Parameters"]["Entries"][0]["DetailType"] == "DatasetPublished"
+    assert states["EmitPublished"]["Next"] == "Published"
+    assert states["EmitQuarantined"]["Parameters"]["Entries"][0]["DetailType"] == "DatasetQuarantined"
+    assert states["EmitFailureQuarantined"]["Next"] == "PipelineFailed"
+
+
+@pytest.mark.parametrize("fn", sorted(of_type("AWS::Serverless::Function")))
+def test_function_has_log_retention_scoped_policies_and_existing_handler(fn: str) -> None:
+    props = RESOURCES[fn]["Properties"]
+    log_groups = [r["Properties"] for r in of_type("AWS::Logs::LogGroup").values()
+                  if r["Properties"]["LogGroupName"] == {"Fn::Sub": f"/aws/lambda/${{{fn}}}"}]
+    assert log_groups and log_groups[0]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    for policy in props.get("Policies", []):
+        assert "Statement" in policy or any(isinstance(v, dict) for v in policy.values()), policy
+        for stmt in policy.get("Statement", []):
+            assert stmt["Resource"] != "*", f"{fn}: unscoped statement {stmt}"
+    module, func = props["Handler"].rsplit(".", 1)
+    source = (ROOT / props["CodeUri"] / f"{module}.py").read_text()
+    names = {n.name for n in ast.parse(source).body if isinstance(n, ast.FunctionDef)}
+    assert func in names, f"{fn}: handler {props['Handler']} not defined in {props['CodeUri']}"
+    assert (ROOT / props["CodeUri"]).iterdir(), fn
+    extra = {p.name for p in (ROOT / props["CodeUri"]).iterdir()} - {"app.py", "requirements.txt", "__pycache__"}
+    assert not extra, f"{props['CodeUri']} holds more than app.py: {extra}"
+
+
+def test_awswrangler_layer_is_built_from_parameter_and_region() -> None:
+    for fn in ("IngestFunction", "PublishFunction"):
+        layers = RESOURCES[fn]["Properties"]["Layers"]
+        managed = [x for x in layers if isinstance(x, dict) and "Fn::Sub" in x]
+        assert managed, fn
+        arn = managed[0]["Fn::Sub"]
+        assert "${AWS::Region}" in arn and "${AwsSdkPandasLayerVersion}" in arn
+        assert "${AwsSdkPandasLayerAccount}" in arn
+
+
+def test_no_handler_imports_heavy_libraries_it_does_not_need() -> None:
+    for fn in ("ingest", "validators", "quarantine"):
+        source = (ROOT / "functions" / fn / "app.py").read_text()
+        assert "awswrangler" not in source and "pandas" not in source, fn
+
+
+def test_shared_layer_is_built_by_sam_with_python311() -> None:
+    layer = RESOURCES["SharedLayer"]
+    assert layer["Metadata"]["BuildMethod"] == "python3.11"
+    assert layer["Properties"]["ContentUri"] == "layers/shared"
+    assert TEMPLATE["Globals"]["Function"]["Runtime"] == "python3.11"
+
+
+def test_samconfig_has_default_dev_and_prod() -> None:
+    import tomllib
+
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    assert {"default", "dev", "prod"} <= set(config)
+    assert "Stage=\"prod\"" in config["prod"]["deploy"]["parameters"]["parameter_overrides"]
