@@ -1,0 +1,134 @@
+"""A (small) business day end to end, offline: raw files in, published or quarantined out.
+
+Nothing is called directly: files land in the raw bucket and the template's wiring does the rest.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import awswrangler as wr
+import pytest
+
+from offline_runtime.datagen import RawFile, business_day
+from offline_runtime.session import drain, observe_bus, observe_topic, queue_arn
+from offline_runtime.stack import OfflineStack
+
+DAY = datetime.now(UTC).date() - timedelta(days=1)
+
+
+@pytest.fixture(scope="module")
+def day_run(stack: OfflineStack) -> dict[str, Any]:
+    bus_q = observe_bus(stack, "e2e-observer")
+    ops_q = observe_topic(stack, stack.outputs["OpsTopicArn"], "e2e-ops")
+    files = business_day(DAY, stores=8, tx_per_store=400, online_rows=500, movements_per_store=60)
+    s3 = stack.client("s3")
+    for f in files:
+        s3.put_object(Bucket=stack.outputs["RawBucketName"], Key=f.key, Body=f.body)
+    stack.wait_idle(300)
+    return {"files": files, "events": drain(stack, bus_q), "ops": drain(stack, ops_q), "bus_q": bus_q}
+
+
+def outcome_of(f: RawFile, events: list[dict[str, Any]]) -> dict[str, Any]:
+    staged = [e["detail"] for e in events
+              if e["detail-type"] == "DatasetStaged" and e["detail"]["source"]["key"] == f.key]
+    runs = {s["run_id"] for s in staged}
+    published = [e["detail"] for e in events if e["detail-type"] == "DatasetPublished"
+                 and e["detail"]["run_id"] in runs]
+    quarantined = [e["detail"] for e in events if e["detail-type"] == "DatasetQuarantined"
+                   and (e["detail"].get("source") or {}).get("key") == f.key]
+    return {"staged": staged, "published": published, "quarantined": quarantined}
+
+
+def test_every_file_gets_exactly_one_final_decision_as_expected(day_run: dict[str, Any]) -> None:
+    for f in day_run["files"]:
+        o = outcome_of(f, day_run["events"])
+        assert len(o["published"]) + len(o["quarantined"]) == 1, f.key
+        if f.expect in ("publish", "enhanced_publish"):
+            assert o["published"], f"{f.key} should be published: {o['quarantined']}"
+        elif f.expect == "gate_quarantine":
+            assert o["quarantined"][0]["stage"] == "quality_gate"
+        else:
+            assert o["quarantined"][0]["stage"] == "ingest"
+            assert o["quarantined"][0]["reason_code"] == "MALFORMED_GZIP"
+
+
+def test_every_row_is_published_or_quarantined(day_run: dict[str, Any]) -> None:
+    for f in day_run["files"]:
+        if f.expect == "file_quarantine":
+            continue
+        o = outcome_of(f, day_run["events"])
+        counts = o["staged"][0]["counts"]
+        assert counts["rows_in"] == f.rows, f.key
+        assert counts["rows_rejected"] == f.bad_rows, f.key
+        published = sum(p["rows_published"] for p in o["published"])
+        quarantined = counts["rows_rejected"] + sum(q["counts"]["rows_valid"] for q in o["quarantined"])
+        assert published + quarantined == f.rows, f.key
+
+
+def test_curated_tables_hold_exactly_the_published_rows(stack: OfflineStack, day_run: dict[str, Any]) -> None:
+    published = Counter()
+    for e in day_run["events"]:
+        if e["detail-type"] == "DatasetPublished":
+            published[e["detail"]["table"]] += e["detail"]["rows_published"]
+    db = stack.outputs["GlueDatabaseName"]
+    for table, rows in published.items():
+        frame = wr.s3.read_parquet(f"s3://{stack.outputs['CuratedBucketName']}/curated/{table}/", dataset=True)
+        assert len(frame) == rows, table
+        assert frame["lineage_source_key"].str.startswith(f"{table}/").all()
+        partitions = wr.catalog.get_partitions(database=db, table=table)
+        assert sorted(v[0] for v in partitions.values()) == sorted(frame["event_date"].astype(str).unique())
+    types = wr.catalog.get_table_types(database=db, table="transactions")
+    assert types["amount"] == "decimal(18,2)" and types["event_time"] == "timestamp"
+
+
+def test_rejected_rows_are_in_quarantine_with_reasons(stack: OfflineStack, day_run: dict[str, Any]) -> None:
+    s3 = stack.client("s3")
+    staged = [e["detail"] for e in day_run["events"] if e["detail-type"] == "DatasetStaged"]
+    some = next(s for s in staged if s["counts"]["rows_rejected"])
+    body = s3.get_object(Bucket=some["rejects"]["bucket"], Key=some["rejects"]["key"])["Body"].read()
+    lines = [json.loads(x) for x in body.splitlines()]
+    assert len(lines) == some["counts"]["rows_rejected"]
+    for line in lines:
+        assert line["source_key"] == some["source"]["key"] and line["source_row"] >= 2
+        assert line["rule"] and line["message"] and line["errors"]
+
+
+def test_operators_hear_of_every_quarantine(day_run: dict[str, Any]) -> None:
+    severities = Counter(a["MessageAttributes"]["severity"]["Value"] for a in day_run["ops"])
+    quarantines = sum(1 for e in day_run["events"] if e["detail-type"] == "DatasetQuarantined")
+    assert severities == {"HIGH": quarantines}
+
+
+def test_the_same_file_uploaded_again_does_not_duplicate_rows(stack: OfflineStack, day_run: dict[str, Any]) -> None:
+    f = next(f for f in day_run["files"] if f.expect == "publish" and f.key.startswith("transactions/"))
+    path = f"s3://{stack.outputs['CuratedBucketName']}/curated/transactions/"
+    before = len(wr.s3.read_parquet(path, dataset=True))
+    stack.client("s3").put_object(Bucket=stack.outputs["RawBucketName"], Key=f.key, Body=f.body)
+    stack.wait_idle(120)
+    again = [e for e in drain(stack, day_run["bus_q"]) if e["detail-type"] == "DatasetPublished"]
+    assert len(again) == 1  # it was processed again...
+    assert len(wr.s3.read_parquet(path, dataset=True)) == before  # ...and replaced its own rows
+
+
+def test_ingest_infrastructure_failure_lands_in_the_dead_letter_queue(stack: OfflineStack) -> None:
+    # GIVEN an S3 event for an object that is gone by the time ingest reads it
+    dlq = stack.outputs["IngestDeadLetterQueueUrl"]
+    drain(stack, dlq)
+    fn = stack.client("lambda").get_function(FunctionName=stack.physical["IngestFunction"])
+    assert fn["Configuration"]["FunctionArn"]
+    stack.client("events").put_events(Entries=[{
+        "Source": "aws.s3", "DetailType": "Object Created", "Detail": json.dumps({
+            "version": "0", "bucket": {"name": stack.outputs["RawBucketName"]},
+            "object": {"key": "transactions/gone.csv", "size": 10, "etag": "0" * 32},
+            "request-id": "X", "requester": "123456789012", "reason": "PutObject"})}])
+    stack.wait_idle(60)
+    # THEN after the async retries the event is in the DLQ with the error, not lost
+    (record,) = drain(stack, dlq)
+    assert record["requestContext"]["condition"] == "RetriesExhausted"
+    assert record["requestContext"]["approximateInvokeCount"] == 3
+    assert record["requestPayload"]["detail"]["object"]["key"] == "transactions/gone.csv"
+    assert queue_arn(stack, dlq).endswith(dlq.rsplit("/", 1)[1])
