@@ -40,8 +40,13 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     elif parsed.quality and not reason:
         reason = describe_quality(parsed.quality)
     detail = quarantine_staged(
-        parsed.staged, S3ObjectStore(), settings.require("quarantine_bucket"),
-        stage=parsed.stage, reason_code=parsed.reason_code, reason=reason, quality=parsed.quality,
+        parsed.staged,
+        S3ObjectStore(),
+        settings.require("quarantine_bucket"),
+        stage=parsed.stage,
+        reason_code=parsed.reason_code,
+        reason=reason,
+        quality=parsed.quality,
     )
     metrics.add_dimension(name="dataset", value=parsed.staged.dataset)
     metrics.add_metric(name="DatasetsQuarantined", unit=MetricUnit.Count, value=1)

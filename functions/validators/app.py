@@ -45,15 +45,15 @@ def store() -> S3ObjectStore:
 def _emit(dataset: str, checks: list[dict[str, Any]]) -> None:
     metrics.add_dimension(name="dataset", value=dataset)
     for check in checks:
-        metrics.add_metric(name=f"{check['name']}_score", unit=MetricUnit.NoUnit,
-                           value=check["score"])
+        metrics.add_metric(name=f"{check['name']}_score", unit=MetricUnit.NoUnit, value=check["score"])
 
 
 def _suite(suite: str, event: dict[str, Any]) -> dict[str, Any]:
     parsed = SuiteInput.model_validate(event)
     staged = StagedDataset(parsed.staged, store(), default_registry())
-    results = run_suite(suite, staged, store(), settings.require("curated_bucket")
-                        if suite == "enhanced" else None)
+    results = run_suite(
+        suite, staged, store(), settings.require("curated_bucket") if suite == "enhanced" else None
+    )
     payload = suite_payload(suite, results)
     _emit(parsed.staged.dataset, payload["checks"])
     logger.info(f"{suite} checks", extra={"run_id": parsed.staged.run_id, "result": payload})
@@ -98,8 +98,13 @@ def final_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, An
     assessment = assess_payloads(contract, [parsed.schema_result, *parsed.parallel])
     metrics.add_dimension(name="dataset", value=parsed.staged.dataset)
     metrics.add_metric(name="quality_score", unit=MetricUnit.NoUnit, value=assessment.score)
-    logger.info("final validation", extra={"run_id": parsed.staged.run_id,
-                                           "score": assessment.score,
-                                           "critical_failed": assessment.critical_failed,
-                                           "failed": assessment.failed_checks})
+    logger.info(
+        "final validation",
+        extra={
+            "run_id": parsed.staged.run_id,
+            "score": assessment.score,
+            "critical_failed": assessment.critical_failed,
+            "failed": assessment.failed_checks,
+        },
+    )
     return assessment.to_dict()

@@ -33,13 +33,22 @@ def day_run(stack: OfflineStack) -> dict[str, Any]:
 
 
 def outcome_of(f: RawFile, events: list[dict[str, Any]]) -> dict[str, Any]:
-    staged = [e["detail"] for e in events
-              if e["detail-type"] == "DatasetStaged" and e["detail"]["source"]["key"] == f.key]
+    staged = [
+        e["detail"]
+        for e in events
+        if e["detail-type"] == "DatasetStaged" and e["detail"]["source"]["key"] == f.key
+    ]
     runs = {s["run_id"] for s in staged}
-    published = [e["detail"] for e in events if e["detail-type"] == "DatasetPublished"
-                 and e["detail"]["run_id"] in runs]
-    quarantined = [e["detail"] for e in events if e["detail-type"] == "DatasetQuarantined"
-                   and (e["detail"].get("source") or {}).get("key") == f.key]
+    published = [
+        e["detail"]
+        for e in events
+        if e["detail-type"] == "DatasetPublished" and e["detail"]["run_id"] in runs
+    ]
+    quarantined = [
+        e["detail"]
+        for e in events
+        if e["detail-type"] == "DatasetQuarantined" and (e["detail"].get("source") or {}).get("key") == f.key
+    ]
     return {"staged": staged, "published": published, "quarantined": quarantined}
 
 
@@ -76,7 +85,9 @@ def test_curated_tables_hold_exactly_the_published_rows(stack: OfflineStack, day
             published[e["detail"]["table"]] += e["detail"]["rows_published"]
     db = stack.outputs["GlueDatabaseName"]
     for table, rows in published.items():
-        frame = wr.s3.read_parquet(f"s3://{stack.outputs['CuratedBucketName']}/curated/{table}/", dataset=True)
+        frame = wr.s3.read_parquet(
+            f"s3://{stack.outputs['CuratedBucketName']}/curated/{table}/", dataset=True
+        )
         assert len(frame) == rows, table
         assert frame["lineage_source_key"].str.startswith(f"{table}/").all()
         partitions = wr.catalog.get_partitions(database=db, table=table)
@@ -103,7 +114,9 @@ def test_operators_hear_of_every_quarantine(day_run: dict[str, Any]) -> None:
     assert severities == {"HIGH": quarantines}
 
 
-def test_the_same_file_uploaded_again_does_not_duplicate_rows(stack: OfflineStack, day_run: dict[str, Any]) -> None:
+def test_the_same_file_uploaded_again_does_not_duplicate_rows(
+    stack: OfflineStack, day_run: dict[str, Any]
+) -> None:
     f = next(f for f in day_run["files"] if f.expect == "publish" and f.key.startswith("transactions/"))
     path = f"s3://{stack.outputs['CuratedBucketName']}/curated/transactions/"
     before = len(wr.s3.read_parquet(path, dataset=True))
@@ -120,11 +133,24 @@ def test_ingest_infrastructure_failure_lands_in_the_dead_letter_queue(stack: Off
     drain(stack, dlq)
     fn = stack.client("lambda").get_function(FunctionName=stack.physical["IngestFunction"])
     assert fn["Configuration"]["FunctionArn"]
-    stack.client("events").put_events(Entries=[{
-        "Source": "aws.s3", "DetailType": "Object Created", "Detail": json.dumps({
-            "version": "0", "bucket": {"name": stack.outputs["RawBucketName"]},
-            "object": {"key": "transactions/gone.csv", "size": 10, "etag": "0" * 32},
-            "request-id": "X", "requester": "123456789012", "reason": "PutObject"})}])
+    stack.client("events").put_events(
+        Entries=[
+            {
+                "Source": "aws.s3",
+                "DetailType": "Object Created",
+                "Detail": json.dumps(
+                    {
+                        "version": "0",
+                        "bucket": {"name": stack.outputs["RawBucketName"]},
+                        "object": {"key": "transactions/gone.csv", "size": 10, "etag": "0" * 32},
+                        "request-id": "X",
+                        "requester": "123456789012",
+                        "reason": "PutObject",
+                    }
+                ),
+            }
+        ]
+    )
     stack.wait_idle(60)
     # THEN after the async retries the event is in the DLQ with the error, not lost
     (record,) = drain(stack, dlq)

@@ -29,9 +29,16 @@ def run(stack: OfflineStack, fn: str, name: str) -> dict:
 
 
 def test_every_event_file_is_covered() -> None:
-    covered = {"ingest_transactions_csv.json", "ingest_inventory_csv.json", "ingest_broken_gzip.json",
-               "validate_suite.json", "validate_final.json", "publish.json", "quarantine_gate.json",
-               "statemachine_dataset_staged.json"}
+    covered = {
+        "ingest_transactions_csv.json",
+        "ingest_inventory_csv.json",
+        "ingest_broken_gzip.json",
+        "validate_suite.json",
+        "validate_final.json",
+        "publish.json",
+        "quarantine_gate.json",
+        "statemachine_dataset_staged.json",
+    }
     assert {p.name for p in EVENTS.glob("*.json")} == covered
 
 
@@ -53,10 +60,15 @@ def test_ingest_broken_gzip_quarantines_the_file(quiet_stack: OfflineStack) -> N
     s3.head_object(Bucket=r["quarantine"]["bucket"], Key=r["quarantine"]["key"])
 
 
-@pytest.mark.parametrize("fn,suite", [("SchemaValidatorFunction", "schema"),
-                                      ("ContentValidatorFunction", "content"),
-                                      ("BusinessValidatorFunction", "business"),
-                                      ("EnhancedValidatorFunction", "enhanced")])
+@pytest.mark.parametrize(
+    "fn,suite",
+    [
+        ("SchemaValidatorFunction", "schema"),
+        ("ContentValidatorFunction", "content"),
+        ("BusinessValidatorFunction", "business"),
+        ("EnhancedValidatorFunction", "enhanced"),
+    ],
+)
 def test_validators(quiet_stack: OfflineStack, fn: str, suite: str) -> None:
     r = run(quiet_stack, fn, "validate_suite.json")
     assert r["suite"] == suite and r["checks"]

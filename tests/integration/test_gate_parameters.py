@@ -25,12 +25,14 @@ def test_score_below_the_enhanced_threshold_is_quarantined(strict_stack: Offline
     rng = random.Random(11)
     body, bad = datagen.transactions_csv("S201", "CA", day, 500, datagen._accounts(rng, 200), rng, 0.02)
     assert bad > 0
-    strict_stack.client("s3").put_object(Bucket=strict_stack.outputs["RawBucketName"],
-                                         Key=f"transactions/{day}/pos-S201.csv", Body=body)
+    strict_stack.client("s3").put_object(
+        Bucket=strict_stack.outputs["RawBucketName"], Key=f"transactions/{day}/pos-S201.csv", Body=body
+    )
     strict_stack.wait_idle(120)
     sfn = strict_stack.client("stepfunctions")
     (execution,) = sfn.list_executions(stateMachineArn=strict_stack.outputs["PipelineStateMachineArn"])[
-        "executions"]
+        "executions"
+    ]
     desc = sfn.describe_execution(executionArn=execution["executionArn"])
     states = state_path(desc["executionArn"], strict_stack)
     assert "BelowThreshold" in states and states[-1] == "Quarantined"

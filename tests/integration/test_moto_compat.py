@@ -44,17 +44,33 @@ def test_moto_enforces_bucket_policy_deny_without_its_condition() -> None:
     with mock_aws():
         s3 = boto3.client("s3", region_name="us-east-1")
         s3.create_bucket(Bucket="tls-only")
-        s3.put_bucket_policy(Bucket="tls-only", Policy=json.dumps({"Statement": [{
-            "Effect": "Deny", "Principal": "*", "Action": "s3:*",
-            "Resource": ["arn:aws:s3:::tls-only", "arn:aws:s3:::tls-only/*"],
-            "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}))
-        with pytest.raises(s3.exceptions.ClientError, match="Forbidden|AccessDenied"):
+        s3.put_bucket_policy(
+            Bucket="tls-only",
+            Policy=json.dumps(
+                {
+                    "Statement": [
+                        {
+                            "Effect": "Deny",
+                            "Principal": "*",
+                            "Action": "s3:*",
+                            "Resource": ["arn:aws:s3:::tls-only", "arn:aws:s3:::tls-only/*"],
+                            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                        }
+                    ]
+                }
+            ),
+        )
+        with pytest.raises(s3.exceptions.ClientError, match=r"Forbidden|AccessDenied"):
             s3.put_object(Bucket="tls-only", Key="k", Body=b"x")  # AWS would allow this HTTPS request
 
 
 def test_moto_s3_eventbridge_event_differs_from_aws_and_is_reshaped() -> None:
-    moto_event = {"source": "aws.s3", "time": 1763700000.0, "ingestion-time": 1.0,
-                  "detail": {"object": {"key": "k", "eTag": "abc", "version-id": None}}}
+    moto_event = {
+        "source": "aws.s3",
+        "time": 1763700000.0,
+        "ingestion-time": 1.0,
+        "detail": {"object": {"key": "k", "eTag": "abc", "version-id": None}},
+    }
     shaped = aws_shape(moto_event)
     assert shaped["time"] == "2025-11-21T04:40:00Z"
     assert shaped["detail"]["object"] == {"key": "k", "etag": "abc"}

@@ -28,8 +28,9 @@ def test_buckets_carry_the_template_properties(stack: OfflineStack) -> None:
 
 
 def test_function_environment_resolves_to_physical_names(stack: OfflineStack) -> None:
-    env = stack.client("lambda").get_function_configuration(
-        FunctionName=stack.physical["IngestFunction"])["Environment"]["Variables"]
+    env = stack.client("lambda").get_function_configuration(FunctionName=stack.physical["IngestFunction"])[
+        "Environment"
+    ]["Variables"]
     assert env["RAW_BUCKET"] == stack.outputs["RawBucketName"]
     assert env["CURATED_BUCKET"] == stack.outputs["CuratedBucketName"]
     assert env["EVENT_BUS_NAME"] == stack.outputs["PipelineBusName"]
@@ -41,29 +42,39 @@ def test_function_environment_resolves_to_physical_names(stack: OfflineStack) ->
 
 def test_state_machine_definition_is_substituted(stack: OfflineStack) -> None:
     definition = stack.client("stepfunctions").describe_state_machine(
-        stateMachineArn=stack.outputs["PipelineStateMachineArn"])["definition"]
+        stateMachineArn=stack.outputs["PipelineStateMachineArn"]
+    )["definition"]
     assert "${" not in definition
     asl = json.loads(definition)
     fn = asl["States"]["SchemaValidation"]["Parameters"]["FunctionName"]
     assert fn == stack.function_arn("SchemaValidatorFunction")
     thresholds = asl["States"]["Init"]["Parameters"]["thresholds"]
-    assert thresholds == {"publish.$": "States.StringToJson('0.9')",
-                          "enhanced.$": "States.StringToJson('0.75')"}
+    assert thresholds == {
+        "publish.$": "States.StringToJson('0.9')",
+        "enhanced.$": "States.StringToJson('0.75')",
+    }
 
 
-def test_rules_route_s3_objects_to_ingest_and_staged_datasets_to_the_state_machine(stack: OfflineStack) -> None:
+def test_rules_route_s3_objects_to_ingest_and_staged_datasets_to_the_state_machine(
+    stack: OfflineStack,
+) -> None:
     events = stack.client("events")
     raw_rule = events.describe_rule(Name=stack.physical["IngestFunctionRawObjectCreated"])
     pattern: dict[str, Any] = json.loads(raw_rule["EventPattern"])
     assert pattern["detail"]["bucket"]["name"] == [stack.outputs["RawBucketName"]]
     targets = events.list_targets_by_rule(Rule=raw_rule["Name"])["Targets"]
     assert targets[0]["Arn"] == stack.function_arn("IngestFunction")
-    staged_rule = events.describe_rule(Name=stack.physical["PipelineStateMachineDatasetStaged"],
-                                       EventBusName=stack.outputs["PipelineBusName"])
-    assert json.loads(staged_rule["EventPattern"]) == {"source": ["retail.datapipe"],
-                                                        "detail-type": ["DatasetStaged"]}
-    targets = events.list_targets_by_rule(Rule=staged_rule["Name"],
-                                          EventBusName=stack.outputs["PipelineBusName"])["Targets"]
+    staged_rule = events.describe_rule(
+        Name=stack.physical["PipelineStateMachineDatasetStaged"],
+        EventBusName=stack.outputs["PipelineBusName"],
+    )
+    assert json.loads(staged_rule["EventPattern"]) == {
+        "source": ["retail.datapipe"],
+        "detail-type": ["DatasetStaged"],
+    }
+    targets = events.list_targets_by_rule(
+        Rule=staged_rule["Name"], EventBusName=stack.outputs["PipelineBusName"]
+    )["Targets"]
     assert targets[0]["Arn"] == stack.outputs["PipelineStateMachineArn"]
 
 

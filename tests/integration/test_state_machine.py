@@ -24,8 +24,10 @@ ACCOUNTS = datagen._accounts(random.Random(1), 500)
 
 @pytest.fixture(scope="module")
 def observed(stack: OfflineStack) -> dict[str, str]:
-    return {"bus": observe_bus(stack, "sm-observer"),
-            "ops": observe_topic(stack, stack.outputs["OpsTopicArn"], "sm-ops")}
+    return {
+        "bus": observe_bus(stack, "sm-observer"),
+        "ops": observe_topic(stack, stack.outputs["OpsTopicArn"], "sm-ops"),
+    }
 
 
 def upload(stack: OfflineStack, key: str, body: bytes) -> dict[str, Any]:
@@ -35,8 +37,9 @@ def upload(stack: OfflineStack, key: str, body: bytes) -> dict[str, Any]:
     before = {e["executionArn"] for e in sfn.list_executions(stateMachineArn=arn)["executions"]}
     stack.client("s3").put_object(Bucket=stack.outputs["RawBucketName"], Key=key, Body=body)
     stack.wait_idle(120)
-    new = [e for e in sfn.list_executions(stateMachineArn=arn)["executions"]
-           if e["executionArn"] not in before]
+    new = [
+        e for e in sfn.list_executions(stateMachineArn=arn)["executions"] if e["executionArn"] not in before
+    ]
     assert len(new) == 1, f"expected one execution for {key}, got {len(new)}"
     desc = sfn.describe_execution(executionArn=new[0]["executionArn"])
     desc["states"] = state_path(desc["executionArn"], stack)
@@ -63,15 +66,19 @@ def test_stale_file_goes_through_enhanced_validation_and_is_published(stack: Off
     old = TODAY - timedelta(days=6)
     desc = upload(stack, f"transactions/{YESTERDAY}/pos-S102-resend.csv", tx_file("S102", old, 600, 0.0, 2))
     assert desc["status"] == "SUCCEEDED"
-    assert ["QualityGate", "EnhancedValidation", "EnhancedGate", "PublishDataset"] == [
-        s for s in desc["states"] if s in ("QualityGate", "EnhancedValidation", "EnhancedGate", "PublishDataset")]
+    assert [
+        s
+        for s in desc["states"]
+        if s in ("QualityGate", "EnhancedValidation", "EnhancedGate", "PublishDataset")
+    ] == ["QualityGate", "EnhancedValidation", "EnhancedGate", "PublishDataset"]
     checks = {c["name"]: c for c in json.loads(desc["output"])["final"]["assessment"]["checks"]}
     assert checks["freshness"]["score"] == 0.0
     assert 0.75 <= json.loads(desc["output"])["final"]["assessment"]["score"] < 0.9
 
 
 def test_stale_file_with_abnormal_volume_is_quarantined_by_enhanced_validation(
-        stack: OfflineStack, observed: dict[str, str]) -> None:
+    stack: OfflineStack, observed: dict[str, str]
+) -> None:
     old = TODAY - timedelta(days=5)
     drain(stack, observed["bus"])
     desc = upload(stack, f"transactions/{YESTERDAY}/pos-S103-resend.csv", tx_file("S103", old, 4000, 0.0, 3))
@@ -107,11 +114,17 @@ def test_schema_mismatch_quarantines_before_other_checks(stack: OfflineStack) ->
     event = json.loads(desc["input"])
     staged = event["detail"]["staged"]
     s3 = stack.client("s3")
-    s3.copy_object(CopySource={"Bucket": staged["bucket"], "Key": staged["key"]},
-                   Bucket=staged["bucket"], Key=staged["key"] + ".bak")  # publish leaves staging intact
-    table = pq.read_table(io.BytesIO(s3.get_object(Bucket=staged["bucket"], Key=staged["key"])["Body"].read()))
-    broken = table.set_column(table.schema.get_field_index("amount"), "amount",
-                              table.column("amount").cast(pa.string()))
+    s3.copy_object(
+        CopySource={"Bucket": staged["bucket"], "Key": staged["key"]},
+        Bucket=staged["bucket"],
+        Key=staged["key"] + ".bak",
+    )  # publish leaves staging intact
+    table = pq.read_table(
+        io.BytesIO(s3.get_object(Bucket=staged["bucket"], Key=staged["key"])["Body"].read())
+    )
+    broken = table.set_column(
+        table.schema.get_field_index("amount"), "amount", table.column("amount").cast(pa.string())
+    )
     buf = io.BytesIO()
     pq.write_table(broken, buf)
     s3.put_object(Bucket=staged["bucket"], Key=staged["key"], Body=buf.getvalue())
@@ -128,20 +141,33 @@ def test_schema_mismatch_quarantines_before_other_checks(stack: OfflineStack) ->
 def test_publish_failure_takes_the_failure_path(stack: OfflineStack, observed: dict[str, str]) -> None:
     # GIVEN the curated inventory table already types quantity_change as text
     glue = stack.client("glue")
-    glue.create_table(DatabaseName=stack.outputs["GlueDatabaseName"], TableInput={
-        "Name": "inventory_movements", "TableType": "EXTERNAL_TABLE",
-        "StorageDescriptor": {"Columns": [{"Name": "movement_id", "Type": "string"},
-                                          {"Name": "quantity_change", "Type": "string"}],
-                              "Location": "s3://elsewhere/"},
-        "PartitionKeys": [{"Name": "event_date", "Type": "string"}]})
+    glue.create_table(
+        DatabaseName=stack.outputs["GlueDatabaseName"],
+        TableInput={
+            "Name": "inventory_movements",
+            "TableType": "EXTERNAL_TABLE",
+            "StorageDescriptor": {
+                "Columns": [
+                    {"Name": "movement_id", "Type": "string"},
+                    {"Name": "quantity_change", "Type": "string"},
+                ],
+                "Location": "s3://elsewhere/",
+            },
+            "PartitionKeys": [{"Name": "event_date", "Type": "string"}],
+        },
+    )
     drain(stack, observed["ops"])
     drain(stack, observed["bus"])
     body, _ = datagen.inventory_csv("S101", YESTERDAY, 200, random.Random(6), 0.0)
     desc = upload(stack, f"inventory_movements/{YESTERDAY}/S101.csv", body)
     # THEN publish fails (no retry of a non-transient error), staged data is quarantined, ops alerted
     assert desc["status"] == "FAILED" and desc["error"] == "PipelineFailed"
-    assert desc["states"][-4:] == ["HandleFailure", "AlertOpsQuarantined", "EmitFailureQuarantined",
-                                   "PipelineFailed"]
+    assert desc["states"][-4:] == [
+        "HandleFailure",
+        "AlertOpsQuarantined",
+        "EmitFailureQuarantined",
+        "PipelineFailed",
+    ]
     assert desc["states"].count("PublishDataset") == 1
     alerts = drain(stack, observed["ops"])
     assert [a["MessageAttributes"]["severity"]["Value"] for a in alerts] == ["CRITICAL"]
@@ -153,7 +179,7 @@ def test_publish_failure_takes_the_failure_path(stack: OfflineStack, observed: d
 
 def test_transient_errors_are_retried(stack: OfflineStack, monkeypatch: pytest.MonkeyPatch) -> None:
     # GIVEN S3 throttles the schema validator's first read
-    import datapipe.quality.service as service
+    from datapipe.quality import service
 
     real = service.run_suite
     calls = {"n": 0}
@@ -161,17 +187,24 @@ def test_transient_errors_are_retried(stack: OfflineStack, monkeypatch: pytest.M
     def flaky(*args: Any, **kwargs: Any) -> Any:
         calls["n"] += 1
         if calls["n"] == 1:
-            raise ClientError({"Error": {"Code": "SlowDown", "Message": "Please reduce your request rate"}},
-                              "GetObject")
+            raise ClientError(
+                {"Error": {"Code": "SlowDown", "Message": "Please reduce your request rate"}}, "GetObject"
+            )
         return real(*args, **kwargs)
 
-    validators = [m for name, m in __import__("sys").modules.items() if name == "lambda_SchemaValidatorFunction"]
+    validators = [
+        m for name, m in __import__("sys").modules.items() if name == "lambda_SchemaValidatorFunction"
+    ]
     assert validators, "schema validator module is loaded by earlier tests"
     monkeypatch.setattr(validators[0], "run_suite", flaky)
     desc = upload(stack, f"transactions/{YESTERDAY}/pos-S106.csv", tx_file("S106", YESTERDAY, 100, 0.0, 7))
     # THEN the task is retried and the dataset published
     assert desc["status"] == "SUCCEEDED" and desc["states"][-1] == "Published"
     history = stack.client("stepfunctions").get_execution_history(executionArn=desc["executionArn"])["events"]
-    scheduled = [e for e in history if e["type"] == "TaskScheduled"
-                 and stack.physical["SchemaValidatorFunction"] in e["taskScheduledEventDetails"]["parameters"]]
+    scheduled = [
+        e
+        for e in history
+        if e["type"] == "TaskScheduled"
+        and stack.physical["SchemaValidatorFunction"] in e["taskScheduledEventDetails"]["parameters"]
+    ]
     assert len(scheduled) == 2

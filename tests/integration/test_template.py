@@ -23,8 +23,19 @@ def of_type(kind: str) -> dict[str, Any]:
 
 def test_layout_is_the_agreed_one() -> None:
     top = {p.name for p in ROOT.iterdir() if not p.name.startswith(".")}
-    required = {"template.yaml", "samconfig.toml", "functions", "layers", "events", "statemachine",
-                "tests", "README.md", "Makefile", "pyproject.toml", "requirements-dev.txt"}
+    required = {
+        "template.yaml",
+        "samconfig.toml",
+        "functions",
+        "layers",
+        "events",
+        "statemachine",
+        "tests",
+        "README.md",
+        "Makefile",
+        "pyproject.toml",
+        "requirements-dev.txt",
+    }
     assert required <= top
     assert top - required <= {"out"}, f"unexpected top-level entries: {top - required - {'out'}}"
 
@@ -34,8 +45,11 @@ def test_every_bucket_is_encrypted_private_and_tls_only(bucket: str) -> None:
     props = RESOURCES[bucket]["Properties"]
     assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
     assert all(props["PublicAccessBlockConfiguration"].values())
-    policies = [p["Properties"] for p in of_type("AWS::S3::BucketPolicy").values()
-                if p["Properties"]["Bucket"] == {"Ref": bucket}]
+    policies = [
+        p["Properties"]
+        for p in of_type("AWS::S3::BucketPolicy").values()
+        if p["Properties"]["Bucket"] == {"Ref": bucket}
+    ]
     assert len(policies) == 1, f"{bucket} needs exactly one bucket policy"
     (statement,) = policies[0]["PolicyDocument"]["Statement"]
     assert statement["Effect"] == "Deny"
@@ -53,8 +67,10 @@ def test_gate_thresholds_are_parameters_not_literals() -> None:
     assert subs["PublishThreshold"] == {"Ref": "PublishThreshold"}
     assert subs["EnhancedThreshold"] == {"Ref": "EnhancedThreshold"}
     gate = ASL["States"]["QualityGate"]["Choices"]
-    assert {c.get("NumericGreaterThanEqualsPath") for c in gate} >= {"$.thresholds.publish",
-                                                                      "$.thresholds.enhanced"}
+    assert {c.get("NumericGreaterThanEqualsPath") for c in gate} >= {
+        "$.thresholds.publish",
+        "$.thresholds.enhanced",
+    }
     text = json.dumps(ASL)
     assert not re.search(r"\b0\.(9|90|75)\b", text), "threshold literal in the ASL"
     placeholders = set(re.findall(r"\$\{(\w+)\}", text))
@@ -103,8 +119,11 @@ def test_execution_ends_by_emitting_published_or_quarantined() -> None:
 @pytest.mark.parametrize("fn", sorted(of_type("AWS::Serverless::Function")))
 def test_function_has_log_retention_scoped_policies_and_existing_handler(fn: str) -> None:
     props = RESOURCES[fn]["Properties"]
-    log_groups = [r["Properties"] for r in of_type("AWS::Logs::LogGroup").values()
-                  if r["Properties"]["LogGroupName"] == {"Fn::Sub": f"/aws/lambda/${{{fn}}}"}]
+    log_groups = [
+        r["Properties"]
+        for r in of_type("AWS::Logs::LogGroup").values()
+        if r["Properties"]["LogGroupName"] == {"Fn::Sub": f"/aws/lambda/${{{fn}}}"}
+    ]
     assert log_groups and log_groups[0]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
     for policy in props.get("Policies", []):
         assert "Statement" in policy or any(isinstance(v, dict) for v in policy.values()), policy
@@ -115,7 +134,11 @@ def test_function_has_log_retention_scoped_policies_and_existing_handler(fn: str
     names = {n.name for n in ast.parse(source).body if isinstance(n, ast.FunctionDef)}
     assert func in names, f"{fn}: handler {props['Handler']} not defined in {props['CodeUri']}"
     assert (ROOT / props["CodeUri"]).iterdir(), fn
-    extra = {p.name for p in (ROOT / props["CodeUri"]).iterdir()} - {"app.py", "requirements.txt", "__pycache__"}
+    extra = {p.name for p in (ROOT / props["CodeUri"]).iterdir()} - {
+        "app.py",
+        "requirements.txt",
+        "__pycache__",
+    }
     assert not extra, f"{props['CodeUri']} holds more than app.py: {extra}"
 
 
@@ -147,4 +170,4 @@ def test_samconfig_has_default_dev_and_prod() -> None:
 
     config = tomllib.loads((ROOT / "samconfig.toml").read_text())
     assert {"default", "dev", "prod"} <= set(config)
-    assert "Stage=\"prod\"" in config["prod"]["deploy"]["parameters"]["parameter_overrides"]
+    assert 'Stage="prod"' in config["prod"]["deploy"]["parameters"]["parameter_overrides"]

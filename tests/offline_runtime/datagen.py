@@ -57,8 +57,15 @@ def _accounts(rng: random.Random, n: int) -> list[Account]:
     out = []
     for i in range(n):
         acc = f"ACC{i:06d}"
-        out.append(Account(acc, f"CUS{i:06d}", f"CARD{i:06d}", rng.choice(STATES),
-                           rng.choices(ACCOUNT_TYPES, [60, 15, 25])[0]))
+        out.append(
+            Account(
+                acc,
+                f"CUS{i:06d}",
+                f"CARD{i:06d}",
+                rng.choice(STATES),
+                rng.choices(ACCOUNT_TYPES, [60, 15, 25])[0],
+            )
+        )
     return out
 
 
@@ -67,16 +74,30 @@ def _ts(day: date, rng: random.Random) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _tx_values(tx_id: str, acct: Account, store: str | None, state: str, channel: str,
-               day: date, rng: random.Random) -> list[str]:
+def _tx_values(
+    tx_id: str, acct: Account, store: str | None, state: str, channel: str, day: date, rng: random.Random
+) -> list[str]:
     category = rng.choices(list(MERCHANTS), CATEGORY_WEIGHTS)[0]
     amount = round(min(45000.0, rng.lognormvariate(3.4, 1.0)), 2)
     if category in ("JEWELRY", "ELECTRONICS", "TRAVEL") and rng.random() < 0.1:
         amount = round(rng.uniform(1500, 6000), 2)
     location = state if rng.random() < 0.93 else rng.choice(STATES)
-    return [tx_id, acct.account_id, acct.card_id, acct.customer_id, store or "",
-            rng.choice(MERCHANTS[category]), category, f"{amount:.2f}", "USD", channel,
-            location, acct.home_state, acct.account_type, _ts(day, rng)]
+    return [
+        tx_id,
+        acct.account_id,
+        acct.card_id,
+        acct.customer_id,
+        store or "",
+        rng.choice(MERCHANTS[category]),
+        category,
+        f"{amount:.2f}",
+        "USD",
+        channel,
+        location,
+        acct.home_state,
+        acct.account_type,
+        _ts(day, rng),
+    ]
 
 
 def _corrupt_tx(values: list[str], kind: int, previous_id: str) -> str | bytes:
@@ -103,9 +124,17 @@ def _corrupt_tx(values: list[str], kind: int, previous_id: str) -> str | bytes:
     return ",".join(v)
 
 
-def transactions_csv(store: str, state: str, day: date, n: int, accounts: list[Account],
-                     rng: random.Random, bad_rate: float, channel: str = "POS",
-                     bad_kinds: tuple[int, ...] = tuple(range(9))) -> tuple[bytes, int]:
+def transactions_csv(
+    store: str,
+    state: str,
+    day: date,
+    n: int,
+    accounts: list[Account],
+    rng: random.Random,
+    bad_rate: float,
+    channel: str = "POS",
+    bad_kinds: tuple[int, ...] = tuple(range(9)),
+) -> tuple[bytes, int]:
     local = [a for a in accounts if a.home_state == state] or accounts
     lines: list[bytes] = [TX_HEADER.encode()]
     bad = 0
@@ -128,8 +157,9 @@ def transactions_csv(store: str, state: str, day: date, n: int, accounts: list[A
     return b"\n".join(lines) + b"\n", bad
 
 
-def online_jsonl_gz(day: date, n: int, accounts: list[Account], rng: random.Random,
-                    bad_rate: float) -> tuple[bytes, int]:
+def online_jsonl_gz(
+    day: date, n: int, accounts: list[Account], rng: random.Random, bad_rate: float
+) -> tuple[bytes, int]:
     out = io.StringIO()
     bad = 0
     cols = TX_HEADER.split(",")
@@ -155,8 +185,12 @@ def inventory_csv(store: str, day: date, n: int, rng: random.Random, bad_rate: f
     for i in range(n):
         product = f"P{rng.randrange(1, 301):04d}"
         reason = rng.choices(["SALE", "DELIVERY", "RETURN", "ADJUSTMENT"], [80, 10, 5, 5])[0]
-        qty = {"SALE": -rng.randint(1, 6), "DELIVERY": rng.randint(24, 240),
-               "RETURN": rng.randint(1, 2), "ADJUSTMENT": rng.choice([-3, -2, -1, 1, 2])}[reason]
+        qty = {
+            "SALE": -rng.randint(1, 6),
+            "DELIVERY": rng.randint(24, 240),
+            "RETURN": rng.randint(1, 2),
+            "ADJUSTMENT": rng.choice([-3, -2, -1, 1, 2]),
+        }[reason]
         values = [f"M{day:%Y%m%d}{store}{i:06d}", store, product, str(qty), reason, _ts(day, rng)]
         if rng.random() < bad_rate:
             bad += 1
@@ -177,8 +211,14 @@ def bench_transactions_csv(rows: int = 100_000, seed: int = 7, bad_rate: float =
     return body
 
 
-def business_day(day: date, stores: int = 60, tx_per_store: int = 1_650, online_rows: int = 4_000,
-                 movements_per_store: int = 400, seed: int = 42) -> list[RawFile]:
+def business_day(
+    day: date,
+    stores: int = 60,
+    tx_per_store: int = 1_650,
+    online_rows: int = 4_000,
+    movements_per_store: int = 400,
+    seed: int = 42,
+) -> list[RawFile]:
     """A day of raw files: per-store POS CSVs, an online JSONL.gz, per-store stock movements,
     plus the files a real day brings: a store's late re-send of an old day, a terminal with a
     firmware bug, and a corrupted upload."""
@@ -191,33 +231,83 @@ def business_day(day: date, stores: int = 60, tx_per_store: int = 1_650, online_
     for store in store_ids:
         n = tx_per_store + rng.randrange(-150, 150)
         body, bad = transactions_csv(store, store_state[store], day, n, accounts, rng, 0.01)
-        files.append(RawFile(f"transactions/{prefix}/pos-{store}.csv", body, n, bad, "publish",
-                             "store POS export, ~1% bad rows"))
+        files.append(
+            RawFile(
+                f"transactions/{prefix}/pos-{store}.csv",
+                body,
+                n,
+                bad,
+                "publish",
+                "store POS export, ~1% bad rows",
+            )
+        )
     body, bad = online_jsonl_gz(day, online_rows, accounts, rng, 0.01)
-    files.append(RawFile(f"transactions/{prefix}/online.jsonl.gz", body, online_rows, bad, "publish",
-                         "e-commerce orders, gzip JSON Lines"))
+    files.append(
+        RawFile(
+            f"transactions/{prefix}/online.jsonl.gz",
+            body,
+            online_rows,
+            bad,
+            "publish",
+            "e-commerce orders, gzip JSON Lines",
+        )
+    )
     for first in range(0, len(store_ids), 10):  # the WMS exports one file per 10-store region
         region = store_ids[first : first + 10]
         bodies = [inventory_csv(store, day, movements_per_store, rng, 0.01) for store in region]
         body = bodies[0][0] + b"".join(b.split(b"\n", 1)[1] for b, _ in bodies[1:])
-        files.append(RawFile(f"inventory_movements/{prefix}/region-{first // 10 + 1:02d}.csv", body,
-                             movements_per_store * len(region), sum(b for _, b in bodies), "publish",
-                             f"stock movements of stores {region[0]}-{region[-1]}"))
-    late_store, buggy_store, cut_store = (store_ids[len(store_ids) // 8],
-                                          store_ids[len(store_ids) * 2 // 3],
-                                          store_ids[len(store_ids) // 5])
+        files.append(
+            RawFile(
+                f"inventory_movements/{prefix}/region-{first // 10 + 1:02d}.csv",
+                body,
+                movements_per_store * len(region),
+                sum(b for _, b in bodies),
+                "publish",
+                f"stock movements of stores {region[0]}-{region[-1]}",
+            )
+        )
+    late_store, buggy_store, cut_store = (
+        store_ids[len(store_ids) // 8],
+        store_ids[len(store_ids) * 2 // 3],
+        store_ids[len(store_ids) // 5],
+    )
     late_day = day - timedelta(days=6)
-    body, bad = transactions_csv(late_store, store_state[late_store], late_day, tx_per_store, accounts,
-                                 rng, 0.005)
-    files.append(RawFile(f"transactions/{prefix}/pos-{late_store}-resend-{late_day:%Y%m%d}.csv", body,
-                         tx_per_store, bad, "enhanced_publish",
-                         "late re-send of a 6-day-old file: stale, so enhanced validation decides"))
-    body, bad = transactions_csv(buggy_store, store_state[buggy_store], day, 1_200, accounts,
-                                 random.Random(99), 0.30, bad_kinds=(0, 8))
-    files.append(RawFile(f"transactions/{prefix}/pos-{buggy_store}-terminal-7.csv", body, 1_200, bad,
-                         "gate_quarantine", "terminal firmware bug garbles ~30% of amounts"))
+    body, bad = transactions_csv(
+        late_store, store_state[late_store], late_day, tx_per_store, accounts, rng, 0.005
+    )
+    files.append(
+        RawFile(
+            f"transactions/{prefix}/pos-{late_store}-resend-{late_day:%Y%m%d}.csv",
+            body,
+            tx_per_store,
+            bad,
+            "enhanced_publish",
+            "late re-send of a 6-day-old file: stale, so enhanced validation decides",
+        )
+    )
+    body, bad = transactions_csv(
+        buggy_store, store_state[buggy_store], day, 1_200, accounts, random.Random(99), 0.30, bad_kinds=(0, 8)
+    )
+    files.append(
+        RawFile(
+            f"transactions/{prefix}/pos-{buggy_store}-terminal-7.csv",
+            body,
+            1_200,
+            bad,
+            "gate_quarantine",
+            "terminal firmware bug garbles ~30% of amounts",
+        )
+    )
     broken, _ = transactions_csv(cut_store, store_state[cut_store], day, 800, accounts, rng, 0.0)
-    truncated = gzip.compress(broken)[: 1_500]
-    files.append(RawFile(f"transactions/{prefix}/pos-{cut_store}-upload.csv.gz", truncated, 0, 0,
-                         "file_quarantine", "upload cut off mid-transfer: truncated gzip"))
+    truncated = gzip.compress(broken)[:1_500]
+    files.append(
+        RawFile(
+            f"transactions/{prefix}/pos-{cut_store}-upload.csv.gz",
+            truncated,
+            0,
+            0,
+            "file_quarantine",
+            "upload cut off mid-transfer: truncated gzip",
+        )
+    )
     return files

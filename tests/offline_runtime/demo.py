@@ -60,14 +60,16 @@ def _executions(stack: OfflineStack) -> list[dict[str, Any]]:
         for e in page["executions"]:
             desc = sfn.describe_execution(executionArn=e["executionArn"])
             history = sfn.get_execution_history(executionArn=e["executionArn"], maxResults=1000)["events"]
-            desc["states"] = [h["stateEnteredEventDetails"]["name"] for h in history
-                              if "stateEnteredEventDetails" in h]
+            desc["states"] = [
+                h["stateEnteredEventDetails"]["name"] for h in history if "stateEnteredEventDetails" in h
+            ]
             out.append(desc)
     return out
 
 
-def _collect(stack: OfflineStack, files: list[RawFile], events: list[dict[str, Any]],
-             executions: list[dict[str, Any]]) -> dict[str, FileOutcome]:
+def _collect(
+    stack: OfflineStack, files: list[RawFile], events: list[dict[str, Any]], executions: list[dict[str, Any]]
+) -> dict[str, FileOutcome]:
     outcomes = {f.key: FileOutcome(f.key, f.expect, f.note) for f in files}
     for ev in events:
         d = ev["detail"]
@@ -92,7 +94,9 @@ def _collect(stack: OfflineStack, files: list[RawFile], events: list[dict[str, A
             o = outcomes[key]
             o.reason = f"{d['reason_code']}: {d['reason']}"
             if d["stage"] == "ingest":
-                o.decision = "file_quarantine" if d["reason_code"] != "ALL_ROWS_REJECTED" else "gate_quarantine"
+                o.decision = (
+                    "file_quarantine" if d["reason_code"] != "ALL_ROWS_REJECTED" else "gate_quarantine"
+                )
                 if d.get("counts"):
                     o.rows_in = d["counts"]["rows_in"]
                     o.quarantined_rows = d["counts"]["rows_in"]
@@ -117,8 +121,14 @@ def _collect(stack: OfflineStack, files: list[RawFile], events: list[dict[str, A
     return outcomes
 
 
-SHORT = {"schema": "sch", "completeness": "cmp", "validity": "val", "uniqueness": "unq",
-         "freshness": "frs", "business_rules": "bus"}
+SHORT = {
+    "schema": "sch",
+    "completeness": "cmp",
+    "validity": "val",
+    "uniqueness": "unq",
+    "freshness": "frs",
+    "business_rules": "bus",
+}
 
 
 def _print_summary(outcomes: dict[str, FileOutcome]) -> list[str]:
@@ -132,13 +142,17 @@ def _print_summary(outcomes: dict[str, FileOutcome]) -> list[str]:
             ok = o.decision == o.expect
         mark = "ok" if ok else "!!"
         if not ok:
-            problems.append(f"{o.key}: expected {o.expect}, got {o.decision} "
-                            f"(rows {o.rows_in} = {o.published} + {o.quarantined_rows}?) {o.reason}")
+            problems.append(
+                f"{o.key}: expected {o.expect}, got {o.decision} "
+                f"(rows {o.rows_in} = {o.published} + {o.quarantined_rows}?) {o.reason}"
+            )
         checks = " ".join(f"{SHORT[k]} {v:.2f}" for k, v in o.checks.items() if k in SHORT)
         score = f"{o.score:.3f}" if o.score is not None else "-"
         rows_in = str(o.rows_in) if o.decision != "file_quarantine" else "file"
-        say(f"{o.key[-52:]:52} {rows_in:>8} {o.published:>9} {o.quarantined_rows:>8} {score:>6}  "
-            f"{mark} {DECISION_LABEL.get(o.decision, o.decision)}")
+        say(
+            f"{o.key[-52:]:52} {rows_in:>8} {o.published:>9} {o.quarantined_rows:>8} {score:>6}  "
+            f"{mark} {DECISION_LABEL.get(o.decision, o.decision)}"
+        )
         if checks:
             say(f"{'':52} {'':>8} {'':>9} {'':>8} {'':>6}     checks: {checks}")
         if o.top_rejects:
@@ -183,18 +197,22 @@ def _export(stack: OfflineStack, out_dir: Path) -> None:
 def run(day: datetime, stores: int, out_dir: Path) -> int:
     started = time.monotonic()
     say("Retail/banking data pipeline — offline demo (moto as the local AWS; template.yaml as deployed)")
-    say(f"[1/5] deploying template.yaml into moto ...")
+    say("[1/5] deploying template.yaml into moto ...")
     with offline_aws(root=ROOT) as stack:
-        say(f"      stack '{stack.stack_name}' with {len(stack.physical)} resources "
-            f"in {time.monotonic() - started:.1f}s")
+        say(
+            f"      stack '{stack.stack_name}' with {len(stack.physical)} resources "
+            f"in {time.monotonic() - started:.1f}s"
+        )
         bus_q = observe_bus(stack, OBSERVER)
         ops_q = observe_topic(stack, stack.outputs["OpsTopicArn"], f"{OBSERVER}-ops")
         say(f"[2/5] generating business day {day:%Y-%m-%d} ({stores} stores) ...")
         files = business_day(day.date(), stores=stores)
         tx_rows = sum(f.rows for f in files if f.key.startswith("transactions/"))
-        say(f"      {len(files)} files: {tx_rows:,} transactions, "
+        say(
+            f"      {len(files)} files: {tx_rows:,} transactions, "
             f"{sum(f.rows for f in files if f.key.startswith('inventory')):,} stock movements, "
-            f"{sum(f.bad_rows for f in files):,} bad rows planted, 1 corrupted upload")
+            f"{sum(f.bad_rows for f in files):,} bad rows planted, 1 corrupted upload"
+        )
         raw = stack.outputs["RawBucketName"]
         say(f"[3/5] uploading to s3://{raw}/ ...")
         s3 = stack.client("s3")
@@ -209,9 +227,11 @@ def run(day: datetime, stores: int, out_dir: Path) -> int:
             done = kinds["DatasetPublished"] + kinds["DatasetQuarantined"]
             idle = stack.delivery is not None and stack.delivery.idle and stack.running_executions() == 0
             if time.monotonic() - last > 3 or (idle and done >= len(files)):
-                say(f"      {time.monotonic() - started:6.1f}s  staged {kinds['DatasetStaged']:>3}  "
+                say(
+                    f"      {time.monotonic() - started:6.1f}s  staged {kinds['DatasetStaged']:>3}  "
                     f"published {kinds['DatasetPublished']:>3}  quarantined {kinds['DatasetQuarantined']:>3}"
-                    f"  / {len(files)} files")
+                    f"  / {len(files)} files"
+                )
                 last = time.monotonic()
             if idle and done >= len(files):
                 break
@@ -236,20 +256,27 @@ def run(day: datetime, stores: int, out_dir: Path) -> int:
         total_q = sum(o.quarantined_rows for o in outcomes.values())
         decisions = Counter(DECISION_LABEL.get(o.decision, o.decision) for o in outcomes.values())
         say("")
-        say(f"rows: {total_in:,} in = {total_pub:,} published + {total_q:,} quarantined "
-            f"({'adds up' if total_in == total_pub + total_q else 'DOES NOT ADD UP'})")
+        say(
+            f"rows: {total_in:,} in = {total_pub:,} published + {total_q:,} quarantined "
+            f"({'adds up' if total_in == total_pub + total_q else 'DOES NOT ADD UP'})"
+        )
         if total_in != total_pub + total_q:
             problems.append("row totals do not add up")
         say("files: " + ", ".join(f"{n} {d}" for d, n in decisions.most_common()))
         by_severity = Counter(
-            (a.get("MessageAttributes", {}).get("severity", {}).get("Value", "?")) for a in ops_alerts)
-        say(f"operator alerts on the ops topic: {len(ops_alerts)} "
-            f"({', '.join(f'{k} {v}' for k, v in by_severity.items())})")
+            (a.get("MessageAttributes", {}).get("severity", {}).get("Value", "?")) for a in ops_alerts
+        )
+        say(
+            f"operator alerts on the ops topic: {len(ops_alerts)} "
+            f"({', '.join(f'{k} {v}' for k, v in by_severity.items())})"
+        )
         tables = _glue_summary(stack)
         say(f"Glue database {stack.outputs['GlueDatabaseName']}:")
         for name, t in tables.items():
-            say(f"  table {name}: {t['rows']:,} rows, {t['columns']} columns, partitions "
-                f"{', '.join(t['partitions'])}  ({t['location']})")
+            say(
+                f"  table {name}: {t['rows']:,} rows, {t['columns']} columns, partitions "
+                f"{', '.join(t['partitions'])}  ({t['location']})"
+            )
             published = sum(o.published for o in outcomes.values() if o.key.startswith(name + "/"))
             if t["rows"] != published:
                 problems.append(f"table {name} holds {t['rows']} rows, {published} were published")
@@ -258,10 +285,16 @@ def run(day: datetime, stores: int, out_dir: Path) -> int:
         per_fn = defaultdict(list)
         for inv in invocations:
             per_fn[inv.logical_id].append(inv.duration_s)
-        say("function invocations: " + ", ".join(
-            f"{k} {len(v)}x ({sum(v) / len(v) * 1000:.0f} ms avg)" for k, v in sorted(per_fn.items())))
-        say(f"outputs copied to {out_dir}/: curated/ (curated/<table>/event_date=..., staging/, "
-            f"manifests/, published/), quarantine/ (rows/, files/, datasets/)")
+        say(
+            "function invocations: "
+            + ", ".join(
+                f"{k} {len(v)}x ({sum(v) / len(v) * 1000:.0f} ms avg)" for k, v in sorted(per_fn.items())
+            )
+        )
+        say(
+            f"outputs copied to {out_dir}/: curated/ (curated/<table>/event_date=..., staging/, "
+            f"manifests/, published/), quarantine/ (rows/, files/, datasets/)"
+        )
         summary = {name: o.__dict__ for name, o in outcomes.items()}
         (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
         say(f"per-file summary: {out_dir / 'summary.json'}")
@@ -281,8 +314,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "out" / "demo")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
-    day = (datetime.strptime(args.day, "%Y-%m-%d").replace(tzinfo=UTC) if args.day
-           else datetime.now(UTC) - timedelta(days=1))
+    day = (
+        datetime.strptime(args.day, "%Y-%m-%d").replace(tzinfo=UTC)
+        if args.day
+        else datetime.now(UTC) - timedelta(days=1)
+    )
     args.out.mkdir(parents=True, exist_ok=True)
     return run(day, args.stores, args.out)
 

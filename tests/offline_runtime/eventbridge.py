@@ -89,8 +89,9 @@ def target_input(target: dict[str, Any], event: dict[str, Any]) -> Any:
 
 
 class EventBridgeDelivery:
-    def __init__(self, region: str, on_failure: dict[str, str] | None = None,
-                 max_async_retries: int = 2) -> None:
+    def __init__(
+        self, region: str, on_failure: dict[str, str] | None = None, max_async_retries: int = 2
+    ) -> None:
         self.region = region
         self.on_failure = on_failure or {}  # function name -> SQS queue ARN
         self.max_async_retries = max_async_retries
@@ -180,7 +181,8 @@ class EventBridgeDelivery:
         destination = self.on_failure.get(fn.function_name)
         if destination:
             queue_url = boto3.client("sqs", region_name=self.region).get_queue_url(
-                QueueName=destination.rsplit(":", 1)[1])["QueueUrl"]
+                QueueName=destination.rsplit(":", 1)[1]
+            )["QueueUrl"]
             record = {
                 "version": "1.0",
                 "timestamp": datetime.now(UTC).isoformat(),
@@ -194,4 +196,5 @@ class EventBridgeDelivery:
                 "responsePayload": json.loads(payload_text),
             }
             boto3.client("sqs", region_name=self.region).send_message(
-                QueueUrl=queue_url, MessageBody=json.dumps(record, default=str))
+                QueueUrl=queue_url, MessageBody=json.dumps(record, default=str)
+            )

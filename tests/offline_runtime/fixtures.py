@@ -37,8 +37,7 @@ def s3_object_created_event(bucket: str, key: str, body: bytes, etag: str) -> di
         "detail": {
             "version": "0",
             "bucket": {"name": bucket},
-            "object": {"key": key, "size": len(body), "etag": etag,
-                       "sequencer": "00617F08299329D189"},
+            "object": {"key": key, "size": len(body), "etag": etag, "sequencer": "00617F08299329D189"},
             "request-id": "N4N7GDK58NMKJ12R",
             "requester": "123456789012",
             "source-ip-address": "203.0.113.15",
@@ -75,8 +74,9 @@ def prepare(stack: OfflineStack, event: dict[str, Any]) -> None:
     src = staged["source"]
     etag = ensure_object(stack, src["bucket"], src["key"])
     body = stack.client("s3").get_object(Bucket=src["bucket"], Key=src["key"])["Body"].read()
-    report, errored, logs = invoke(stack, "IngestFunction",
-                                   s3_object_created_event(src["bucket"], src["key"], body, etag))
+    report, errored, logs = invoke(
+        stack, "IngestFunction", s3_object_created_event(src["bucket"], src["key"], body, etag)
+    )
     if errored or report.get("run_id") != staged["run_id"]:
         raise RuntimeError(
             f"preparing {src['key']}: ingest gave run {report.get('run_id')!r}, event expects "

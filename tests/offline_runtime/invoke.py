@@ -27,10 +27,14 @@ from offline_runtime.session import (
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("resource", help="logical id in template.yaml, e.g. IngestFunction")
     parser.add_argument("-e", "--event", required=True, type=Path, help="event JSON file")
-    parser.add_argument("--no-prepare", action="store_true", help="do not upload/ingest what the event refers to")
+    parser.add_argument(
+        "--no-prepare", action="store_true", help="do not upload/ingest what the event refers to"
+    )
     parser.add_argument("--quiet", action="store_true", help="result only, no logs")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
@@ -38,8 +42,11 @@ def main(argv: list[str] | None = None) -> int:
     raw_event = json.loads(args.event.read_text())
     with offline_aws() as stack:
         if args.resource not in stack.physical:
-            known = sorted(k for k, v in stack.resource_types.items()
-                           if v in ("AWS::Lambda::Function", "AWS::StepFunctions::StateMachine"))
+            known = sorted(
+                k
+                for k, v in stack.resource_types.items()
+                if v in ("AWS::Lambda::Function", "AWS::StepFunctions::StateMachine")
+            )
             print(f"unknown resource {args.resource!r}; invocable: {', '.join(known)}", file=sys.stderr)
             return 2
         disable_rules(stack)
@@ -49,10 +56,18 @@ def main(argv: list[str] | None = None) -> int:
         if stack.resource_types[args.resource] == "AWS::StepFunctions::StateMachine":
             desc = run_state_machine(stack, args.resource, event)
             stack.wait_idle(120)
-            print(json.dumps({"status": desc["status"],
-                              "states": state_path(desc["executionArn"], stack),
-                              "output": json.loads(desc.get("output") or "null"),
-                              "error": desc.get("error"), "cause": desc.get("cause")}, indent=2))
+            print(
+                json.dumps(
+                    {
+                        "status": desc["status"],
+                        "states": state_path(desc["executionArn"], stack),
+                        "output": json.loads(desc.get("output") or "null"),
+                        "error": desc.get("error"),
+                        "cause": desc.get("cause"),
+                    },
+                    indent=2,
+                )
+            )
             return 0 if desc["status"] == "SUCCEEDED" else 1
         result, errored, logs = invoke(stack, args.resource, event)
         stack.wait_idle(120)

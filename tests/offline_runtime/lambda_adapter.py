@@ -176,8 +176,10 @@ class InProcessLambdas:
     def invoke(self, fn: LambdaFunction, event: Any) -> tuple[str, bool, str]:
         source = self.sources.get(fn.function_name)
         if source is None:
-            payload = {"errorMessage": f"no local source for function {fn.function_name}",
-                       "errorType": "Runtime.HandlerNotFound"}
+            payload = {
+                "errorMessage": f"no local source for function {fn.function_name}",
+                "errorType": "Runtime.HandlerNotFound",
+            }
             return json.dumps(payload), True, ""
         if isinstance(event, (str, bytes)):
             event = json.loads(event) if event else {}
@@ -211,12 +213,14 @@ class InProcessLambdas:
                     error_type = type(exc).__name__
                     tb = traceback.format_exception(exc)
                     print("".join(tb))
-                    payload = json.dumps({
-                        "errorMessage": str(exc),
-                        "errorType": error_type,
-                        "requestId": request_id,
-                        "stackTrace": tb,
-                    })
+                    payload = json.dumps(
+                        {
+                            "errorMessage": str(exc),
+                            "errorType": error_type,
+                            "requestId": request_id,
+                            "stackTrace": tb,
+                        }
+                    )
                 elapsed = time.monotonic() - started
                 print(f"END RequestId: {request_id}")
                 print(f"REPORT RequestId: {request_id}\tDuration: {elapsed * 1000:.2f} ms")

@@ -23,8 +23,9 @@ logging.getLogger("moto.cloudformation").setLevel(logging.ERROR)
 
 
 @contextmanager
-def offline_aws(parameters: dict[str, str] | None = None, echo_logs: bool = False,
-                root: Path = ROOT) -> Iterator[OfflineStack]:
+def offline_aws(
+    parameters: dict[str, str] | None = None, echo_logs: bool = False, root: Path = ROOT
+) -> Iterator[OfflineStack]:
     with mock_aws(config=MOTO_CONFIG):  # type: ignore[arg-type]
         stack = OfflineStack(root=root, parameters=parameters, echo_logs=echo_logs).deploy()
         try:
@@ -64,12 +65,15 @@ def invoke(stack: OfflineStack, logical_id: str, event: Any) -> tuple[Any, bool,
     return payload, "FunctionError" in resp, logs
 
 
-def run_state_machine(stack: OfflineStack, logical_id: str, execution_input: Any,
-                      timeout_s: float = 120) -> dict[str, Any]:
+def run_state_machine(
+    stack: OfflineStack, logical_id: str, execution_input: Any, timeout_s: float = 120
+) -> dict[str, Any]:
     sfn = stack.client("stepfunctions")
-    arn = sfn.start_execution(stateMachineArn=stack.physical[logical_id],
-                              name=f"offline-{time.time_ns()}",
-                              input=json.dumps(execution_input))["executionArn"]
+    arn = sfn.start_execution(
+        stateMachineArn=stack.physical[logical_id],
+        name=f"offline-{time.time_ns()}",
+        input=json.dumps(execution_input),
+    )["executionArn"]
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         desc = sfn.describe_execution(executionArn=arn)
@@ -82,13 +86,17 @@ def run_state_machine(stack: OfflineStack, logical_id: str, execution_input: Any
 def state_path(execution_arn: str, stack: OfflineStack) -> list[str]:
     """Names of the states an execution entered, in order."""
     history = stack.client("stepfunctions").get_execution_history(
-        executionArn=execution_arn, maxResults=1000)["events"]
+        executionArn=execution_arn, maxResults=1000
+    )["events"]
     return [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
 
 
 def queue_arn(stack: OfflineStack, url: str) -> str:
-    return str(stack.client("sqs").get_queue_attributes(
-        QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])
+    return str(
+        stack.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+    )
 
 
 def observe_bus(stack: OfflineStack, name: str, pattern: dict[str, Any] | None = None) -> str:
@@ -96,9 +104,14 @@ def observe_bus(stack: OfflineStack, name: str, pattern: dict[str, Any] | None =
     url = str(stack.client("sqs").create_queue(QueueName=name)["QueueUrl"])
     events = stack.client("events")
     bus = stack.outputs["PipelineBusName"]
-    events.put_rule(Name=name, EventBusName=bus,
-                    EventPattern=json.dumps(pattern or {"source": [stack.params["EventSource"]]}))
-    events.put_targets(Rule=name, EventBusName=bus, Targets=[{"Id": "observer", "Arn": queue_arn(stack, url)}])
+    events.put_rule(
+        Name=name,
+        EventBusName=bus,
+        EventPattern=json.dumps(pattern or {"source": [stack.params["EventSource"]]}),
+    )
+    events.put_targets(
+        Rule=name, EventBusName=bus, Targets=[{"Id": "observer", "Arn": queue_arn(stack, url)}]
+    )
     return url
 
 

@@ -104,9 +104,14 @@ def _resolve_sub(text: str, values: dict[str, str]) -> str:
 class OfflineStack:
     """The template deployed into moto (call inside an active ``moto.mock_aws``)."""
 
-    def __init__(self, root: Path = ROOT, region: str = "us-east-1",
-                 parameters: dict[str, str] | None = None,
-                 stack_name: str = "retail-datapipe-offline", echo_logs: bool = False) -> None:
+    def __init__(
+        self,
+        root: Path = ROOT,
+        region: str = "us-east-1",
+        parameters: dict[str, str] | None = None,
+        stack_name: str = "retail-datapipe-offline",
+        echo_logs: bool = False,
+    ) -> None:
         self.root = root
         self.region = region
         self.parameters = parameters or {}
@@ -163,8 +168,9 @@ class OfflineStack:
         self._apply_resource_policies(params)
         self._create_subscriptions(params)
         # moto re-generates some names when it renders Outputs; resolve them as CloudFormation does
-        self.outputs = {k: self._resolve(v["Value"], params)
-                        for k, v in self.translated.get("Outputs", {}).items()}
+        self.outputs = {
+            k: self._resolve(v["Value"], params) for k, v in self.translated.get("Outputs", {}).items()
+        }
         self._install_runtime(prepared)
         return self
 
@@ -190,8 +196,9 @@ class OfflineStack:
             props = res.get("Properties", {})
             if res["Type"] == "AWS::Glue::Database":
                 name = self._resolve(props["DatabaseInput"]["Name"], params)
-                self.client("glue").create_database(DatabaseInput={
-                    "Name": name, "Description": props["DatabaseInput"].get("Description", "")})
+                self.client("glue").create_database(
+                    DatabaseInput={"Name": name, "Description": props["DatabaseInput"].get("Description", "")}
+                )
             elif res["Type"] == "AWS::Athena::WorkGroup":
                 name = self._resolve(props["Name"], params)
                 conf = json.loads(json.dumps(props.get("WorkGroupConfiguration", {})))
@@ -237,19 +244,21 @@ class OfflineStack:
         for logical, res in self.translated["Resources"].items():
             props = res.get("Properties", {})
             if res["Type"] == "AWS::S3::BucketPolicy":
-                self.unapplied_bucket_policies[logical] = self._resolve_tree(
-                    props["PolicyDocument"], params)
+                self.unapplied_bucket_policies[logical] = self._resolve_tree(props["PolicyDocument"], params)
             elif res["Type"] == "AWS::SNS::TopicPolicy":
                 doc = self._resolve_tree(props["PolicyDocument"], params)
                 for topic in props["Topics"]:
                     self.client("sns").set_topic_attributes(
-                        TopicArn=self._resolve(topic, params), AttributeName="Policy",
-                        AttributeValue=json.dumps(doc))
+                        TopicArn=self._resolve(topic, params),
+                        AttributeName="Policy",
+                        AttributeValue=json.dumps(doc),
+                    )
             elif res["Type"] == "AWS::SQS::QueuePolicy":
                 doc = self._resolve_tree(props["PolicyDocument"], params)
                 for url in props["Queues"]:
                     self.client("sqs").set_queue_attributes(
-                        QueueUrl=self._resolve(url, params), Attributes={"Policy": json.dumps(doc)})
+                        QueueUrl=self._resolve(url, params), Attributes={"Policy": json.dumps(doc)}
+                    )
 
     def _resolve_tree(self, node: Any, params: dict[str, str]) -> Any:
         if isinstance(node, dict):
@@ -261,8 +270,11 @@ class OfflineStack:
         return node
 
     def function_arn(self, logical: str) -> str:
-        return str(self.client("lambda").get_function(FunctionName=self.physical[logical])[
-            "Configuration"]["FunctionArn"])
+        return str(
+            self.client("lambda").get_function(FunctionName=self.physical[logical])["Configuration"][
+                "FunctionArn"
+            ]
+        )
 
     def _resolve(self, value: Any, params: dict[str, str]) -> str:
         """Ref / GetAtt / Sub as CloudFormation would resolve them, for the values moto ignores."""
@@ -279,8 +291,11 @@ class OfflineStack:
                     return self.function_arn(logical)
                 if kind == "AWS::SQS::Queue":
                     url = self.physical[logical]
-                    return str(self.client("sqs").get_queue_attributes(
-                        QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])
+                    return str(
+                        self.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
+                            "Attributes"
+                        ]["QueueArn"]
+                    )
                 if kind == "AWS::SNS::Topic":
                     return self.physical[logical]
                 if kind == "AWS::S3::Bucket":
@@ -296,8 +311,12 @@ class OfflineStack:
         raise NotImplementedError(f"cannot resolve {value}")
 
     def _sub_value(self, name: str, params: dict[str, str]) -> str | None:
-        pseudo = {"AWS::Region": self.region, "AWS::Partition": "aws",
-                  "AWS::AccountId": DEFAULT_ACCOUNT_ID, "AWS::StackName": self.stack_name}
+        pseudo = {
+            "AWS::Region": self.region,
+            "AWS::Partition": "aws",
+            "AWS::AccountId": DEFAULT_ACCOUNT_ID,
+            "AWS::StackName": self.stack_name,
+        }
         if name in params:
             return params[name]
         if name in pseudo:
@@ -321,8 +340,9 @@ class OfflineStack:
             props = res["Properties"]
             arn = self.physical[logical]
             created = cfn_backend.describe_state_machine(arn)
-            values = {k: self._resolve(v, params) for k, v in
-                      props.get("DefinitionSubstitutions", {}).items()}
+            values = {
+                k: self._resolve(v, params) for k, v in props.get("DefinitionSubstitutions", {}).items()
+            }
             substituted = _resolve_sub(created.definition, values)
             json.loads(substituted)  # still valid JSON, or the template is wrong
             sfn.create_state_machine(
@@ -343,33 +363,44 @@ class OfflineStack:
             props = self._resolve_tree(res.get("Properties", {}), params)
             bucket = self.physical[logical]
             if "VersioningConfiguration" in props:
-                s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={
-                    "Status": props["VersioningConfiguration"]["Status"]})
+                s3.put_bucket_versioning(
+                    Bucket=bucket,
+                    VersioningConfiguration={"Status": props["VersioningConfiguration"]["Status"]},
+                )
             if "PublicAccessBlockConfiguration" in props:
-                s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration={
-                    k: bool(v) for k, v in props["PublicAccessBlockConfiguration"].items()})
+                s3.put_public_access_block(
+                    Bucket=bucket,
+                    PublicAccessBlockConfiguration={
+                        k: bool(v) for k, v in props["PublicAccessBlockConfiguration"].items()
+                    },
+                )
             if "OwnershipControls" in props:
-                s3.put_bucket_ownership_controls(Bucket=bucket,
-                                                 OwnershipControls=props["OwnershipControls"])
+                s3.put_bucket_ownership_controls(Bucket=bucket, OwnershipControls=props["OwnershipControls"])
             rules = props.get("LifecycleConfiguration", {}).get("Rules", [])
             if rules:
-                s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={
-                    "Rules": [self._lifecycle_rule(r) for r in rules]})
+                s3.put_bucket_lifecycle_configuration(
+                    Bucket=bucket, LifecycleConfiguration={"Rules": [self._lifecycle_rule(r) for r in rules]}
+                )
             conf = props.get("NotificationConfiguration", {})
             if conf.get("EventBridgeConfiguration", {}).get("EventBridgeEnabled"):
                 s3.put_bucket_notification_configuration(
-                    Bucket=bucket, NotificationConfiguration={"EventBridgeConfiguration": {}})
+                    Bucket=bucket, NotificationConfiguration={"EventBridgeConfiguration": {}}
+                )
 
     @staticmethod
     def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
         """CloudFormation's lifecycle rule shape -> the S3 API's."""
-        out: dict[str, Any] = {"ID": rule.get("Id", "rule"), "Status": rule["Status"],
-                               "Filter": {"Prefix": rule.get("Prefix", "")}}
+        out: dict[str, Any] = {
+            "ID": rule.get("Id", "rule"),
+            "Status": rule["Status"],
+            "Filter": {"Prefix": rule.get("Prefix", "")},
+        }
         if "ExpirationInDays" in rule:
             out["Expiration"] = {"Days": int(rule["ExpirationInDays"])}
         if "NoncurrentVersionExpiration" in rule:
             out["NoncurrentVersionExpiration"] = {
-                "NoncurrentDays": int(rule["NoncurrentVersionExpiration"]["NoncurrentDays"])}
+                "NoncurrentDays": int(rule["NoncurrentVersionExpiration"]["NoncurrentDays"])
+            }
         return out
 
     def _apply_resource_policies(self, params: dict[str, str]) -> None:
@@ -382,19 +413,21 @@ class OfflineStack:
         for logical, res in self.translated["Resources"].items():
             props = res.get("Properties", {})
             if res["Type"] == "AWS::S3::BucketPolicy":
-                self.unapplied_bucket_policies[logical] = self._resolve_tree(
-                    props["PolicyDocument"], params)
+                self.unapplied_bucket_policies[logical] = self._resolve_tree(props["PolicyDocument"], params)
             elif res["Type"] == "AWS::SNS::TopicPolicy":
                 doc = self._resolve_tree(props["PolicyDocument"], params)
                 for topic in props["Topics"]:
                     self.client("sns").set_topic_attributes(
-                        TopicArn=self._resolve(topic, params), AttributeName="Policy",
-                        AttributeValue=json.dumps(doc))
+                        TopicArn=self._resolve(topic, params),
+                        AttributeName="Policy",
+                        AttributeValue=json.dumps(doc),
+                    )
             elif res["Type"] == "AWS::SQS::QueuePolicy":
                 doc = self._resolve_tree(props["PolicyDocument"], params)
                 for url in props["Queues"]:
                     self.client("sqs").set_queue_attributes(
-                        QueueUrl=self._resolve(url, params), Attributes={"Policy": json.dumps(doc)})
+                        QueueUrl=self._resolve(url, params), Attributes={"Policy": json.dumps(doc)}
+                    )
 
     def _resolve_tree(self, node: Any, params: dict[str, str]) -> Any:
         if isinstance(node, dict):
@@ -404,10 +437,6 @@ class OfflineStack:
         if isinstance(node, list):
             return [self._resolve_tree(v, params) for v in node]
         return node
-
-    def function_arn(self, logical: str) -> str:
-        return str(self.client("lambda").get_function(FunctionName=self.physical[logical])[
-            "Configuration"]["FunctionArn"])
 
     def _resolve(self, value: Any, params: dict[str, str]) -> str:
         """Ref / GetAtt / Sub as CloudFormation would resolve them, for the values moto ignores."""
@@ -424,8 +453,11 @@ class OfflineStack:
                     return self.function_arn(logical)
                 if kind == "AWS::SQS::Queue":
                     url = self.physical[logical]
-                    return str(self.client("sqs").get_queue_attributes(
-                        QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])
+                    return str(
+                        self.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
+                            "Attributes"
+                        ]["QueueArn"]
+                    )
                 if kind == "AWS::SNS::Topic":
                     return self.physical[logical]
                 if kind == "AWS::S3::Bucket":
@@ -441,8 +473,12 @@ class OfflineStack:
         raise NotImplementedError(f"cannot resolve {value}")
 
     def _sub_value(self, name: str, params: dict[str, str]) -> str | None:
-        pseudo = {"AWS::Region": self.region, "AWS::Partition": "aws",
-                  "AWS::AccountId": DEFAULT_ACCOUNT_ID, "AWS::StackName": self.stack_name}
+        pseudo = {
+            "AWS::Region": self.region,
+            "AWS::Partition": "aws",
+            "AWS::AccountId": DEFAULT_ACCOUNT_ID,
+            "AWS::StackName": self.stack_name,
+        }
         if name in params:
             return params[name]
         if name in pseudo:
@@ -466,8 +502,9 @@ class OfflineStack:
             props = res["Properties"]
             arn = self.physical[logical]
             created = cfn_backend.describe_state_machine(arn)
-            values = {k: self._resolve(v, params) for k, v in
-                      props.get("DefinitionSubstitutions", {}).items()}
+            values = {
+                k: self._resolve(v, params) for k, v in props.get("DefinitionSubstitutions", {}).items()
+            }
             substituted = _resolve_sub(created.definition, values)
             json.loads(substituted)  # still valid JSON, or the template is wrong
             sfn.create_state_machine(
@@ -521,8 +558,9 @@ class OfflineStack:
             if isinstance(expr, dict) and "Fn::Not" in expr:
                 return not ev(expr["Fn::Not"][0])
             if isinstance(expr, dict) and "Fn::Equals" in expr:
-                a, b = (self._resolve(x, params) if isinstance(x, dict) else str(x)
-                        for x in expr["Fn::Equals"])
+                a, b = (
+                    self._resolve(x, params) if isinstance(x, dict) else str(x) for x in expr["Fn::Equals"]
+                )
                 return a == b
             if isinstance(expr, dict) and "Condition" in expr:
                 return out[expr["Condition"]]
@@ -545,8 +583,11 @@ class OfflineStack:
         return out
 
     def _install_runtime(self, prepared: Prepared) -> None:
-        sources = {self.physical[logical]: src for logical, src in prepared.sources.items()
-                   if logical in self.physical}
+        sources = {
+            self.physical[logical]: src
+            for logical, src in prepared.sources.items()
+            if logical in self.physical
+        }
         self.lambdas = InProcessLambdas(sources, self.region, echo_logs=self.echo_logs)
         self.lambdas.install()
         params = self._parameter_values(load_template(self.root / "template.yaml"))
@@ -564,8 +605,11 @@ class OfflineStack:
         sfn = self.client("stepfunctions")
         count = 0
         for sm in sfn.list_state_machines()["stateMachines"]:
-            count += len(sfn.list_executions(stateMachineArn=sm["stateMachineArn"],
-                                             statusFilter="RUNNING")["executions"])
+            count += len(
+                sfn.list_executions(stateMachineArn=sm["stateMachineArn"], statusFilter="RUNNING")[
+                    "executions"
+                ]
+            )
         return count
 
     def wait_idle(self, timeout_s: float = 600, poll_s: float = 0.2) -> None:

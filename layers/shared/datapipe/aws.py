@@ -14,7 +14,7 @@ MAX_EVENT_ENTRIES = 10
 
 class S3ObjectStore:
     def __init__(self, client: Any = None) -> None:
-        self._s3 = client or boto3.client("s3")
+        self._s3: Any = client or boto3.client("s3")
 
     def get(self, bucket: str, key: str, version_id: str | None = None) -> StoredObject:
         kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
@@ -33,9 +33,10 @@ class S3ObjectStore:
     def put(self, bucket: str, key: str, body: bytes, content_type: str) -> None:
         self._s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
 
-    def copy(self, src_bucket: str, src_key: str, dst_bucket: str, dst_key: str,
-             src_version: str | None = None) -> None:
-        source: dict[str, str] = {"Bucket": src_bucket, "Key": src_key}
+    def copy(
+        self, src_bucket: str, src_key: str, dst_bucket: str, dst_key: str, src_version: str | None = None
+    ) -> None:
+        source: dict[str, Any] = {"Bucket": src_bucket, "Key": src_key}
         if src_version:
             source["VersionId"] = src_version
         self._s3.copy_object(CopySource=source, Bucket=dst_bucket, Key=dst_key)
@@ -60,7 +61,7 @@ class PutEventsFailed(RuntimeError):
 
 class EventBridgeBus:
     def __init__(self, bus_name: str, source: str, client: Any = None) -> None:
-        self._events = client or boto3.client("events")
+        self._events: Any = client or boto3.client("events")
         self._bus = bus_name
         self._source = source
 
@@ -81,7 +82,7 @@ class EventBridgeBus:
 
 class SnsNotifier:
     def __init__(self, topic_arn: str, client: Any = None) -> None:
-        self._sns = client or boto3.client("sns")
+        self._sns: Any = client or boto3.client("sns")
         self._topic = topic_arn
 
     def notify(self, subject: str, message: dict[str, Any], severity: str) -> None:

@@ -11,9 +11,15 @@ from datapipe.events import DatasetQuarantinedDetail, DatasetStagedDetail, S3Loc
 from datapipe.ports import ObjectStore
 
 
-def quarantine_staged(detail: DatasetStagedDetail, store: ObjectStore, quarantine_bucket: str,
-                      stage: str, reason_code: str, reason: str,
-                      quality: dict[str, Any] | None = None) -> DatasetQuarantinedDetail:
+def quarantine_staged(
+    detail: DatasetStagedDetail,
+    store: ObjectStore,
+    quarantine_bucket: str,
+    stage: str,
+    reason_code: str,
+    reason: str,
+    quality: dict[str, Any] | None = None,
+) -> DatasetQuarantinedDetail:
     """Copy staged data and manifest beside a decision file, then remove the staged copy.
 
     Idempotent: a second call finds the staged object gone and keeps the quarantined copy.
@@ -36,17 +42,25 @@ def quarantine_staged(detail: DatasetStagedDetail, store: ObjectStore, quarantin
         "rejected_rows": detail.rejects.model_dump() if detail.rejects else None,
         "quarantined_at": datetime.now(UTC).isoformat(),
         "replay": "copy data.parquet back to the staged key and re-run the state machine "
-                  "with the original DatasetStaged event",
+        "with the original DatasetStaged event",
     }
-    store.put(quarantine_bucket, prefix + "decision.json",
-              json.dumps(decision, indent=2, default=str).encode(), "application/json")
+    store.put(
+        quarantine_bucket,
+        prefix + "decision.json",
+        json.dumps(decision, indent=2, default=str).encode(),
+        "application/json",
+    )
     if staged_present:
         store.delete(detail.staged.bucket, [detail.staged.key])
     return DatasetQuarantinedDetail(
-        dataset=detail.dataset, run_id=detail.run_id,
+        dataset=detail.dataset,
+        run_id=detail.run_id,
         stage=stage if stage in ("quality_gate", "failure") else "failure",  # type: ignore[arg-type]
-        reason_code=reason_code, reason=reason, source=detail.source,
-        quarantine=S3Location(bucket=quarantine_bucket, key=data_key), counts=detail.counts,
+        reason_code=reason_code,
+        reason=reason,
+        source=detail.source,
+        quarantine=S3Location(bucket=quarantine_bucket, key=data_key),
+        counts=detail.counts,
         quality=quality,
     )
 
@@ -57,8 +71,11 @@ def describe_quality(quality: dict[str, Any]) -> str:
     parts = []
     for name in quality.get("vetoes", []):
         c = checks.get(name, {})
-        limit = c.get("floor") if c.get("floor") is not None and c.get("score", 1) < c["floor"] else c.get(
-            "threshold")
+        limit = (
+            c.get("floor")
+            if c.get("floor") is not None and c.get("score", 1) < c["floor"]
+            else c.get("threshold")
+        )
         parts.append(f"{name} {c.get('score', 0):.3f} below critical limit {limit}")
     for name in quality.get("failed_checks", []):
         if name not in quality.get("vetoes", []):

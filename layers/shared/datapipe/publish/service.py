@@ -52,8 +52,9 @@ def glue_types(contract: DatasetContract, table: pa.Table) -> dict[str, str]:
     return types
 
 
-def check_schema_evolution(existing: dict[str, str] | None, new: dict[str, str],
-                           database: str, table: str) -> list[str]:
+def check_schema_evolution(
+    existing: dict[str, str] | None, new: dict[str, str], database: str, table: str
+) -> list[str]:
     """Additive columns are fine; a changed type is refused. Returns the added columns."""
     if not existing:
         return []
@@ -63,15 +64,19 @@ def check_schema_evolution(existing: dict[str, str] | None, new: dict[str, str],
         if col in existing and existing[col].replace(" ", "") != typ.replace(" ", "")
     ]
     if changed:
-        raise SchemaEvolutionError(
-            "type change(s) refused (add a new column instead): " + "; ".join(changed)
-        )
+        raise SchemaEvolutionError("type change(s) refused (add a new column instead): " + "; ".join(changed))
     return [c for c in new if c not in existing]
 
 
-def publish(detail: DatasetStagedDetail, contract: DatasetContract, store: ObjectStore,
-            curated_bucket: str, database: str, quality_score: float | None = None,
-            boto3_session: Any = None) -> PublishResult:
+def publish(
+    detail: DatasetStagedDetail,
+    contract: DatasetContract,
+    store: ObjectStore,
+    curated_bucket: str,
+    database: str,
+    quality_score: float | None = None,
+    boto3_session: Any = None,
+) -> PublishResult:
     import awswrangler as wr
 
     staged = pq.read_table(io.BytesIO(store.get(detail.staged.bucket, detail.staged.key).body))
@@ -79,12 +84,13 @@ def publish(detail: DatasetStagedDetail, contract: DatasetContract, store: Objec
     table_name = contract.name
     path = f"s3://{curated_bucket}/{layout.curated_prefix(contract.name)}"
     types = glue_types(contract, staged)
-    existing = wr.catalog.get_table_types(database=database, table=table_name,
-                                          boto3_session=boto3_session)
+    existing = wr.catalog.get_table_types(database=database, table=table_name, boto3_session=boto3_session)
     added = check_schema_evolution(existing, types, database, table_name)
 
     run_prefix = layout.publish_file_prefix(detail.run_id)
-    partitions = sorted(set(pc.unique(staged.column(partition_cols[0])).to_pylist())) if partition_cols else []
+    partitions = (
+        sorted(set(pc.unique(staged.column(partition_cols[0])).to_pylist())) if partition_cols else []
+    )
     stale: list[str] = []
     for value in partitions:
         part_prefix = f"{layout.curated_prefix(contract.name)}{partition_cols[0]}={value}/{run_prefix}"
@@ -126,10 +132,19 @@ def publish(detail: DatasetStagedDetail, contract: DatasetContract, store: Objec
         "profile": column_profile(staged, contract.quality.distribution_column),
         "added_columns": added,
     }
-    store.put(curated_bucket, layout.published_record_key(contract.name, detail.run_id),
-              json.dumps(record, indent=2).encode(), "application/json")
+    store.put(
+        curated_bucket,
+        layout.published_record_key(contract.name, detail.run_id),
+        json.dumps(record, indent=2).encode(),
+        "application/json",
+    )
     return PublishResult(
-        dataset=contract.name, run_id=detail.run_id, database=database, table=table_name,
-        path=path, partitions=[f"{partition_cols[0]}={v}" for v in partitions] if partition_cols else [],
-        rows_published=staged.num_rows, replaced_files=len(stale),
+        dataset=contract.name,
+        run_id=detail.run_id,
+        database=database,
+        table=table_name,
+        path=path,
+        partitions=[f"{partition_cols[0]}={v}" for v in partitions] if partition_cols else [],
+        rows_published=staged.num_rows,
+        replaced_files=len(stale),
     )

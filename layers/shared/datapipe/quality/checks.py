@@ -44,8 +44,14 @@ class CheckResult:
         return d
 
 
-def _result(contract: DatasetContract, name: str, score: float, details: dict[str, Any],
-            threshold: float | None = None, critical: bool | None = None) -> CheckResult:
+def _result(
+    contract: DatasetContract,
+    name: str,
+    score: float,
+    details: dict[str, Any],
+    threshold: float | None = None,
+    critical: bool | None = None,
+) -> CheckResult:
     score = float(min(1.0, max(0.0, score)))
     threshold = contract.quality.min_score(name) if threshold is None else threshold
     is_critical = name in contract.quality.critical_checks if critical is None else critical
@@ -102,14 +108,32 @@ def content_checks(contract: DatasetContract, table: pa.Table, manifest: dict[st
         staged_dups += table.num_rows - pc.count_distinct(table.column(col)).as_py()
     uniqueness = 1.0 - (dup_rejected + staged_dups) / rows_in
     return [
-        _result(contract, "completeness", completeness,
-                {"missing_required_cells": int(missing_cells), "required_cells": rows_in * len(required)}),
-        _result(contract, "validity", validity,
-                {"rows_valid": counts["rows_valid"], "rows_in": counts["rows_in"],
-                 "top_rejects": dict(list(by_rule.items())[:5])}),
-        _result(contract, "uniqueness", uniqueness,
-                {"duplicates_rejected": dup_rejected, "duplicates_staged": staged_dups,
-                 "unique_columns": list(contract.unique_columns)}),
+        _result(
+            contract,
+            "completeness",
+            completeness,
+            {"missing_required_cells": int(missing_cells), "required_cells": rows_in * len(required)},
+        ),
+        _result(
+            contract,
+            "validity",
+            validity,
+            {
+                "rows_valid": counts["rows_valid"],
+                "rows_in": counts["rows_in"],
+                "top_rejects": dict(list(by_rule.items())[:5]),
+            },
+        ),
+        _result(
+            contract,
+            "uniqueness",
+            uniqueness,
+            {
+                "duplicates_rejected": dup_rejected,
+                "duplicates_staged": staged_dups,
+                "unique_columns": list(contract.unique_columns),
+            },
+        ),
     ]
 
 
@@ -147,28 +171,50 @@ def business_checks(contract: DatasetContract, table: pa.Table, arrival: datetim
         oldest = arrival - timedelta(hours=contract.quality.freshness_hours)
         fresh = pc.sum(pc.cast(pc.greater_equal(col, pa.scalar(oldest, type=col.type)), pa.int64()))
         fresh_rows = int(fresh.as_py() or 0)
-        results.append(_result(contract, "freshness", fresh_rows / n if n else 0.0,
-                               {"fresh_rows": fresh_rows, "rows": n,
-                                "window_hours": contract.quality.freshness_hours,
-                                "arrival": arrival.isoformat()}))
+        results.append(
+            _result(
+                contract,
+                "freshness",
+                fresh_rows / n if n else 0.0,
+                {
+                    "fresh_rows": fresh_rows,
+                    "rows": n,
+                    "window_hours": contract.quality.freshness_hours,
+                    "arrival": arrival.isoformat(),
+                },
+            )
+        )
     rule_scores: list[float] = []
     for rule in contract.business_rules:
         ok = _rule_pass_mask(rule, table, arrival)
         if rule.kind == "columns_differ_rate":
             rate = float((~ok).mean()) if n else 0.0
             score = 1.0 if rate <= rule.max_rate else max(0.0, 1.0 - (rate - rule.max_rate))
-            details = {"differ_rate": round(rate, 6), "max_rate": rule.max_rate}
+            details: dict[str, Any] = {"differ_rate": round(rate, 6), "max_rate": rule.max_rate}
         else:
             score = float(ok.mean()) if n else 0.0
             details = {"failing_rows": int((~ok).sum()), "rows": n}
         details["description"] = rule.description
-        results.append(_result(contract, rule.name, score, details,
-                               threshold=rule.min_pass_rate,
-                               critical=rule.critical or rule.name in contract.quality.critical_checks))
+        results.append(
+            _result(
+                contract,
+                rule.name,
+                score,
+                details,
+                threshold=rule.min_pass_rate,
+                critical=rule.critical or rule.name in contract.quality.critical_checks,
+            )
+        )
         rule_scores.append(score)
     if rule_scores:
-        results.append(_result(contract, "business_rules", min(rule_scores),
-                               {"rules": [r.name for r in contract.business_rules]}))
+        results.append(
+            _result(
+                contract,
+                "business_rules",
+                min(rule_scores),
+                {"rules": [r.name for r in contract.business_rules]},
+            )
+        )
     return results
 
 
@@ -186,8 +232,9 @@ class Assessment:
 
 def assess(contract: DatasetContract, checks: list[CheckResult]) -> Assessment:
     """Weighted mean of the weighted checks; any failed critical check vetoes."""
-    weighted = [(contract.quality.weight(c.name), c.score) for c in checks
-                if c.name in contract.quality.weights]
+    weighted = [
+        (contract.quality.weight(c.name), c.score) for c in checks if c.name in contract.quality.weights
+    ]
     total = sum(w for w, _ in weighted)
     score = sum(w * s for w, s in weighted) / total if total else 0.0
     return Assessment(
@@ -209,8 +256,9 @@ def column_profile(table: pa.Table, column: str | None) -> dict[str, float]:
     }
 
 
-def enhanced_checks(contract: DatasetContract, table: pa.Table,
-                    history: list[dict[str, Any]]) -> list[CheckResult]:
+def enhanced_checks(
+    contract: DatasetContract, table: pa.Table, history: list[dict[str, Any]]
+) -> list[CheckResult]:
     """Volume and distribution against recently published runs of the same dataset."""
     q = contract.quality
     rows = table.num_rows
@@ -224,9 +272,18 @@ def enhanced_checks(contract: DatasetContract, table: pa.Table,
     ratio = rows / baseline_rows if baseline_rows else 0.0
     deviation = abs(ratio - 1.0)
     volume_score = 1.0 - min(1.0, deviation / (2 * q.volume_tolerance))
-    volume = _result(contract, "volume", volume_score,
-                     {"rows": rows, "baseline_rows": baseline_rows, "ratio": round(ratio, 4),
-                      "tolerance": q.volume_tolerance, "history_runs": len(history)})
+    volume = _result(
+        contract,
+        "volume",
+        volume_score,
+        {
+            "rows": rows,
+            "baseline_rows": baseline_rows,
+            "ratio": round(ratio, 4),
+            "tolerance": q.volume_tolerance,
+            "history_runs": len(history),
+        },
+    )
     volume.passed = deviation <= q.volume_tolerance
 
     profile = column_profile(table, q.distribution_column)
@@ -236,9 +293,17 @@ def enhanced_checks(contract: DatasetContract, table: pa.Table,
     else:
         base = statistics.median(means)
         shift = abs(profile["mean"] - base) / abs(base) if base else 0.0
-        dist = _result(contract, "distribution", 1.0 - min(1.0, shift / (2 * q.distribution_max_shift)),
-                       {"column": q.distribution_column, "mean": profile["mean"],
-                        "baseline_mean": base, "relative_shift": round(shift, 4),
-                        "max_shift": q.distribution_max_shift})
+        dist = _result(
+            contract,
+            "distribution",
+            1.0 - min(1.0, shift / (2 * q.distribution_max_shift)),
+            {
+                "column": q.distribution_column,
+                "mean": profile["mean"],
+                "baseline_mean": base,
+                "relative_shift": round(shift, 4),
+                "max_shift": q.distribution_max_shift,
+            },
+        )
         dist.passed = shift <= q.distribution_max_shift
     return [volume, dist]

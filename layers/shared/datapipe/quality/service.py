@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-
 from typing import Any
 
 import pyarrow as pa
@@ -43,8 +42,9 @@ class StagedDataset:
         return self._manifest
 
 
-def load_history(store: ObjectStore, bucket: str, contract: DatasetContract,
-                 exclude_run: str) -> list[dict[str, Any]]:
+def load_history(
+    store: ObjectStore, bucket: str, contract: DatasetContract, exclude_run: str
+) -> list[dict[str, Any]]:
     """The most recent published-run records of the dataset (newest first)."""
     keys = store.list_keys(bucket, layout.published_record_prefix(contract.name))
     records = []
@@ -56,8 +56,9 @@ def load_history(store: ObjectStore, bucket: str, contract: DatasetContract,
     return records[: contract.quality.volume_history]
 
 
-def run_suite(suite: str, staged: StagedDataset, store: ObjectStore | None = None,
-              history_bucket: str | None = None) -> list[CheckResult]:
+def run_suite(
+    suite: str, staged: StagedDataset, store: ObjectStore | None = None, history_bucket: str | None = None
+) -> list[CheckResult]:
     contract = staged.contract
     if suite == "schema":
         table = staged.table
@@ -86,11 +87,10 @@ def suite_payload(suite: str, results: list[CheckResult]) -> dict[str, Any]:
 
 def assess_payloads(contract: DatasetContract, payloads: list[dict[str, Any]]) -> Assessment:
     results = [
-        CheckResult(c["name"], c["score"], c["passed"], c["critical"], c["threshold"],
-                    c["details"], c.get("floor"))
+        CheckResult(
+            c["name"], c["score"], c["passed"], c["critical"], c["threshold"], c["details"], c.get("floor")
+        )
         for p in payloads
         for c in p["checks"]
     ]
     return checks.assess(contract, results)
-
-
