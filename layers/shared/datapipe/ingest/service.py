@@ -96,8 +96,7 @@ def _reject_line(reject: RowReject, key: str) -> dict[str, Any]:
         line.update(reject.record)
     else:
         line["errors"] = [
-            {"column": reject.column, "rule": reject.rule, "value": reject.value,
-             "message": reject.message}
+            {"column": reject.column, "rule": reject.rule, "value": reject.value, "message": reject.message}
         ]
         line["raw_record"] = reject.record
     return line
@@ -124,9 +123,15 @@ def ingest_object(ref: ObjectRef, deps: IngestDeps, now: datetime | None = None)
     if contract is None:
         known = ", ".join(c.raw_prefix for c in deps.registry)
         return _quarantine_file(
-            FileRejected("UNKNOWN_PREFIX", f"{ref.key}: no dataset contract for this prefix "
-                         f"(known prefixes: {known})"),
-            dataset, run, source, obj.body, deps, now,
+            FileRejected(
+                "UNKNOWN_PREFIX", f"{ref.key}: no dataset contract for this prefix (known prefixes: {known})"
+            ),
+            dataset,
+            run,
+            source,
+            obj.body,
+            deps,
+            now,
         )
     try:
         batch = read_raw(obj.body, ref.key, contract)
@@ -137,11 +142,20 @@ def ingest_object(ref: ObjectRef, deps: IngestDeps, now: datetime | None = None)
     result = validate(batch, contract, lineage)
     if result.rows_in != result.rows_valid + result.rows_rejected:
         raise RowCountMismatch(
-            f"{ref.key}: rows_in={result.rows_in} valid={result.rows_valid} "
-            f"rejected={result.rows_rejected}"
+            f"{ref.key}: rows_in={result.rows_in} valid={result.rows_valid} rejected={result.rows_rejected}"
         )
-    return _stage(contract, run, source, obj.body, batch.format, batch.compression,
-                  batch.ignored_columns, result, deps, now)
+    return _stage(
+        contract,
+        run,
+        source,
+        obj.body,
+        batch.format,
+        batch.compression,
+        batch.ignored_columns,
+        result,
+        deps,
+        now,
+    )
 
 
 def _stage(
@@ -167,12 +181,11 @@ def _stage(
     rejects_loc: S3Location | None = None
     rejects_sha = None
     if result.rejects:
-        body = "\n".join(
-            json.dumps(_reject_line(r, source.key), default=str) for r in result.rejects
-        ).encode() + b"\n"
-        rejects_loc = S3Location(
-            bucket=quarantine, key=layout.rejected_rows_key(contract.name, now, run)
+        body = (
+            "\n".join(json.dumps(_reject_line(r, source.key), default=str) for r in result.rejects).encode()
+            + b"\n"
         )
+        rejects_loc = S3Location(bucket=quarantine, key=layout.rejected_rows_key(contract.name, now, run))
         deps.store.put(rejects_loc.bucket, rejects_loc.key, body, "application/x-ndjson")
         rejects_sha = _sha256(body)
 
@@ -206,8 +219,12 @@ def _stage(
             "rejects_sha256": rejects_sha,
         },
     }
-    deps.store.put(manifest_loc.bucket, manifest_loc.key,
-                   json.dumps(manifest, indent=2, default=str).encode(), "application/json")
+    deps.store.put(
+        manifest_loc.bucket,
+        manifest_loc.key,
+        json.dumps(manifest, indent=2, default=str).encode(),
+        "application/json",
+    )
 
     report = IngestReport(
         status="STAGED",
@@ -226,16 +243,22 @@ def _stage(
         assert rejects_loc is not None
         report.status = "ALL_ROWS_REJECTED"
         report.reason_code = "ALL_ROWS_REJECTED"
-        report.reason = (
-            f"{source.key}: all {counts.rows_in} rows rejected; top reasons: "
-            + ", ".join(f"{r.reason} ({r.rows})" for r in reasons)
+        report.reason = f"{source.key}: all {counts.rows_in} rows rejected; top reasons: " + ", ".join(
+            f"{r.reason} ({r.rows})" for r in reasons
         )
         detail = DatasetQuarantinedDetail(
-            dataset=contract.name, run_id=run, stage="ingest", reason_code=report.reason_code,
-            reason=report.reason, source=source, quarantine=rejects_loc, counts=counts,
+            dataset=contract.name,
+            run_id=run,
+            stage="ingest",
+            reason_code=report.reason_code,
+            reason=report.reason,
+            source=source,
+            quarantine=rejects_loc,
+            counts=counts,
         )
-        deps.notifier.notify(f"[{s.stage}] {contract.name}: file quarantined",
-                             detail.model_dump(mode="json"), "HIGH")
+        deps.notifier.notify(
+            f"[{s.stage}] {contract.name}: file quarantined", detail.model_dump(mode="json"), "HIGH"
+        )
         deps.bus.put(DATASET_QUARANTINED, detail.model_dump(mode="json"))
         return report
 
@@ -281,17 +304,27 @@ def _quarantine_file(
         "quarantined_at": now.isoformat(),
         "quarantined_object": {"bucket": bucket, "key": file_key},
     }
-    deps.store.put(bucket, prefix + "reason.json", json.dumps(reason, indent=2).encode(),
-                   "application/json")
+    deps.store.put(bucket, prefix + "reason.json", json.dumps(reason, indent=2).encode(), "application/json")
     loc = S3Location(bucket=bucket, key=file_key)
     detail = DatasetQuarantinedDetail(
-        dataset=dataset, run_id=run, stage="ingest", reason_code=exc.code, reason=exc.message,
-        source=source, quarantine=loc,
+        dataset=dataset,
+        run_id=run,
+        stage="ingest",
+        reason_code=exc.code,
+        reason=exc.message,
+        source=source,
+        quarantine=loc,
     )
-    deps.notifier.notify(f"[{s.stage}] {dataset}: file quarantined ({exc.code})",
-                         detail.model_dump(mode="json"), "HIGH")
+    deps.notifier.notify(
+        f"[{s.stage}] {dataset}: file quarantined ({exc.code})", detail.model_dump(mode="json"), "HIGH"
+    )
     deps.bus.put(DATASET_QUARANTINED, detail.model_dump(mode="json"))
     return IngestReport(
-        status="FILE_QUARANTINED", dataset=dataset, run_id=run, key=source.key,
-        reason_code=exc.code, reason=exc.message, quarantine=loc.model_dump(),
+        status="FILE_QUARANTINED",
+        dataset=dataset,
+        run_id=run,
+        key=source.key,
+        reason_code=exc.code,
+        reason=exc.message,
+        quarantine=loc.model_dump(),
     )
