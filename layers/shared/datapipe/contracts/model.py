@@ -193,8 +193,55 @@ def _column(contract: str, raw: dict[str, Any]) -> ColumnSpec:
     )
 
 
+RULE_FIELDS = {
+    "name",
+    "kind",
+    "column",
+    "description",
+    "value",
+    "category_column",
+    "negative",
+    "positive",
+    "tolerance_minutes",
+    "other_column",
+    "max_rate",
+    "min_pass_rate",
+    "critical",
+}
+QUALITY_FIELDS = {
+    "min_scores",
+    "weights",
+    "critical_checks",
+    "critical_floors",
+    "freshness_hours",
+    "volume_tolerance",
+    "volume_history",
+    "distribution_column",
+    "distribution_max_shift",
+}
+CONTRACT_FIELDS = {
+    "name",
+    "version",
+    "description",
+    "raw_prefix",
+    "formats",
+    "event_time_column",
+    "columns",
+    "partitions",
+    "business_rules",
+    "quality",
+}
+
+
+def _no_unknown(where: str, raw: dict[str, Any], known: set[str]) -> None:
+    unknown = set(raw) - known
+    if unknown:
+        raise ContractError(f"{where}: unknown field(s) {sorted(unknown)}")
+
+
 def _rule(contract: str, names: set[str], raw: dict[str, Any]) -> BusinessRule:
     where = f"contract {contract!r}, business rule {raw.get('name')!r}"
+    _no_unknown(where, raw, RULE_FIELDS)
     if raw.get("kind") not in RULE_KINDS:
         raise ContractError(f"{where}: kind must be one of {RULE_KINDS}, got {raw.get('kind')!r}")
     for ref in ("column", "category_column", "other_column"):
@@ -221,6 +268,8 @@ def parse_contract(raw: dict[str, Any]) -> DatasetContract:
     name = raw.get("name")
     if not name or not isinstance(name, str):
         raise ContractError("contract without a 'name'")
+    _no_unknown(f"contract {name!r}", raw, CONTRACT_FIELDS)
+    _no_unknown(f"contract {name!r}, quality", raw.get("quality", {}), QUALITY_FIELDS)
     for key in ("version", "raw_prefix", "formats", "columns"):
         if key not in raw:
             raise ContractError(f"contract {name!r}: missing {key!r}")

@@ -205,14 +205,15 @@ def business_checks(contract: DatasetContract, table: pa.Table, arrival: datetim
                 critical=rule.critical or rule.name in contract.quality.critical_checks,
             )
         )
-        rule_scores.append(score)
+        if rule.min_pass_rate > 0:  # informational rules (no pass mark) stay out of the aggregate
+            rule_scores.append(score)
     if rule_scores:
         results.append(
             _result(
                 contract,
                 "business_rules",
                 min(rule_scores),
-                {"rules": [r.name for r in contract.business_rules]},
+                {"rules": [r.name for r in contract.business_rules if r.min_pass_rate > 0]},
             )
         )
     return results
