@@ -102,7 +102,8 @@ def test_systematically_broken_file_is_vetoed(stack: OfflineStack, observed: dic
     assert "CriticalCheckFailed" in desc["states"] and desc["states"][-1] == "Quarantined"
     assessment = json.loads(desc["output"])["final"]["assessment"]
     assert "validity" in assessment["vetoes"]
-    (alert,) = drain(stack, observed["ops"])
+    alerts = drain(stack, observed["ops"])
+    (alert,) = alerts
     assert alert["MessageAttributes"]["severity"]["Value"] == "HIGH"
     assert "below critical limit 0.8" in json.loads(alert["Message"])["reason"]
 

@@ -108,8 +108,8 @@ class EventBridgeDelivery:
         self._original = original
 
         def send_to_targets(rule: Rule, event: Any, transform_input: bool = True) -> None:
-            if rule.state != "ENABLED":
-                return
+            if rule.state != "ENABLED" or rule.scheduled_expression:
+                return  # scheduled rules fire on their schedule only (offline: offline_runtime.schedule)
             if event.get("source") == "aws.s3" and rule.event_bus_name != "default":
                 return  # AWS sends S3 notifications to the default bus only
             native = [t for t in rule.targets if parse_arn(t["Arn"]).service not in OFFLINE_TARGETS]

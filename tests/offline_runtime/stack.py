@@ -29,6 +29,8 @@ from samtranslator.translator.transform import transform
 from offline_runtime import moto_compat
 from offline_runtime.eventbridge import EventBridgeDelivery
 from offline_runtime.lambda_adapter import FunctionSource, InProcessLambdas
+from offline_runtime.sns_lambda import SnsToLambda
+from offline_runtime.streams import StreamPoller
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACT_BUCKET = "offline-sam-artifacts"
@@ -122,6 +124,8 @@ class OfflineStack:
         self.translated: dict[str, Any] = {}
         self.lambdas: InProcessLambdas | None = None
         self.delivery: EventBridgeDelivery | None = None
+        self.sns_lambda: SnsToLambda | None = None
+        self.streams: StreamPoller | None = None
         self.outputs: dict[str, str] = {}
         self.definitions: dict[str, Any] = {}
         self.unapplied_bucket_policies: dict[str, Any] = {}
@@ -166,6 +170,7 @@ class OfflineStack:
         self._apply_definition_substitutions(params)
         self._apply_bucket_properties(params)
         self._apply_resource_policies(params)
+        self._create_glue_tables(params)
         self._create_subscriptions(params)
         # moto re-generates some names when it renders Outputs; resolve them as CloudFormation does
         self.outputs = {
@@ -260,6 +265,15 @@ class OfflineStack:
                         QueueUrl=self._resolve(url, params), Attributes={"Policy": json.dumps(doc)}
                     )
 
+    def _create_glue_tables(self, params: dict[str, str]) -> None:
+        """AWS::Glue::Table: skipped by moto's CloudFormation, created through the Glue API."""
+        for logical, res in self.translated["Resources"].items():
+            if res["Type"] != "AWS::Glue::Table":
+                continue
+            props = self._resolve_tree(res["Properties"], params)
+            self.client("glue").create_table(DatabaseName=props["DatabaseName"], TableInput=props["TableInput"])
+            self.physical[logical] = props["TableInput"]["Name"]
+
     def _resolve_tree(self, node: Any, params: dict[str, str]) -> Any:
         if isinstance(node, dict):
             if len(node) == 1 and next(iter(node)) in ("Ref", "Fn::GetAtt", "Fn::Sub"):
@@ -281,8 +295,10 @@ class OfflineStack:
         if isinstance(value, str):
             return value
         if "Ref" in value:
-            name = value["Ref"]
-            return params[name] if name in params else self.physical[name]
+            resolved = self._sub_value(value["Ref"], params)
+            if resolved is None:
+                raise KeyError(f"cannot resolve Ref {value['Ref']}")
+            return resolved
         if "Fn::GetAtt" in value:
             logical, attr = value["Fn::GetAtt"]
             if attr == "Arn":
@@ -300,6 +316,20 @@ class OfflineStack:
                     return self.physical[logical]
                 if kind == "AWS::S3::Bucket":
                     return f"arn:aws:s3:::{self.physical[logical]}"
+                if kind == "AWS::Events::Rule":
+                    bus = self.translated["Resources"][logical]["Properties"].get("EventBusName")
+                    kwargs = {"EventBusName": self._resolve(bus, params)} if bus else {}
+                    return str(self.client("events").describe_rule(Name=self.physical[logical], **kwargs)["Arn"])
+                if kind == "AWS::DynamoDB::Table":
+                    return str(self.client("dynamodb").describe_table(TableName=self.physical[logical])[
+                        "Table"]["TableArn"])
+            if attr == "StreamArn":
+                return str(self.client("dynamodb").describe_table(TableName=self.physical[logical])["Table"][
+                    "LatestStreamArn"])
+            if attr == "QueueName":
+                return self.physical[logical].rsplit("/", 1)[1]
+            if attr == "TopicName":
+                return self.physical[logical].rsplit(":", 1)[1]
             raise NotImplementedError(f"GetAtt {logical}.{attr}")
         if "Fn::Sub" in value and isinstance(value["Fn::Sub"], str):
             text = value["Fn::Sub"]
@@ -429,6 +459,15 @@ class OfflineStack:
                         QueueUrl=self._resolve(url, params), Attributes={"Policy": json.dumps(doc)}
                     )
 
+    def _create_glue_tables(self, params: dict[str, str]) -> None:
+        """AWS::Glue::Table: skipped by moto's CloudFormation, created through the Glue API."""
+        for logical, res in self.translated["Resources"].items():
+            if res["Type"] != "AWS::Glue::Table":
+                continue
+            props = self._resolve_tree(res["Properties"], params)
+            self.client("glue").create_table(DatabaseName=props["DatabaseName"], TableInput=props["TableInput"])
+            self.physical[logical] = props["TableInput"]["Name"]
+
     def _resolve_tree(self, node: Any, params: dict[str, str]) -> Any:
         if isinstance(node, dict):
             if len(node) == 1 and next(iter(node)) in ("Ref", "Fn::GetAtt", "Fn::Sub"):
@@ -443,8 +482,10 @@ class OfflineStack:
         if isinstance(value, str):
             return value
         if "Ref" in value:
-            name = value["Ref"]
-            return params[name] if name in params else self.physical[name]
+            resolved = self._sub_value(value["Ref"], params)
+            if resolved is None:
+                raise KeyError(f"cannot resolve Ref {value['Ref']}")
+            return resolved
         if "Fn::GetAtt" in value:
             logical, attr = value["Fn::GetAtt"]
             if attr == "Arn":
@@ -462,6 +503,20 @@ class OfflineStack:
                     return self.physical[logical]
                 if kind == "AWS::S3::Bucket":
                     return f"arn:aws:s3:::{self.physical[logical]}"
+                if kind == "AWS::Events::Rule":
+                    bus = self.translated["Resources"][logical]["Properties"].get("EventBusName")
+                    kwargs = {"EventBusName": self._resolve(bus, params)} if bus else {}
+                    return str(self.client("events").describe_rule(Name=self.physical[logical], **kwargs)["Arn"])
+                if kind == "AWS::DynamoDB::Table":
+                    return str(self.client("dynamodb").describe_table(TableName=self.physical[logical])[
+                        "Table"]["TableArn"])
+            if attr == "StreamArn":
+                return str(self.client("dynamodb").describe_table(TableName=self.physical[logical])["Table"][
+                    "LatestStreamArn"])
+            if attr == "QueueName":
+                return self.physical[logical].rsplit("/", 1)[1]
+            if attr == "TopicName":
+                return self.physical[logical].rsplit(":", 1)[1]
             raise NotImplementedError(f"GetAtt {logical}.{attr}")
         if "Fn::Sub" in value and isinstance(value["Fn::Sub"], str):
             text = value["Fn::Sub"]
@@ -593,8 +648,16 @@ class OfflineStack:
         params = self._parameter_values(load_template(self.root / "template.yaml"))
         self.delivery = EventBridgeDelivery(self.region, self._on_failure_destinations(params))
         self.delivery.install()
+        self.sns_lambda = SnsToLambda(self.delivery)
+        self.sns_lambda.install()
+        self.streams = StreamPoller(self.region)
+        self.streams.install()
 
     def teardown(self) -> None:
+        if self.streams:
+            self.streams.uninstall()
+        if self.sns_lambda:
+            self.sns_lambda.uninstall()
         if self.delivery:
             self.delivery.uninstall()
         if self.lambdas:
@@ -617,7 +680,11 @@ class OfflineStack:
         deadline = time.monotonic() + timeout_s
         quiet = 0
         while time.monotonic() < deadline:
-            if (self.delivery is None or self.delivery.idle) and self.running_executions() == 0:
+            if (
+                (self.delivery is None or self.delivery.idle)
+                and (self.streams is None or self.streams.idle)
+                and self.running_executions() == 0
+            ):
                 quiet += 1
                 if quiet >= 2:
                     return

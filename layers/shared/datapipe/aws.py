@@ -92,3 +92,88 @@ class SnsNotifier:
             Message=json.dumps(message, default=str, indent=2),
             MessageAttributes={"severity": {"DataType": "String", "StringValue": severity}},
         )
+
+
+class GluePartitions:
+    """Registers partitions of a Glue table once per process (AlreadyExists is success)."""
+
+    def __init__(self, database: str, table: str, client: Any = None) -> None:
+        self._glue: Any = client or boto3.client("glue")
+        self._database = database
+        self._table = table
+        self._known: set[tuple[str, ...]] = set()
+        self._descriptor: dict[str, Any] | None = None
+
+    def ensure(self, values: list[str]) -> None:
+        key = tuple(values)
+        if key in self._known:
+            return
+        if self._descriptor is None:
+            table = self._glue.get_table(DatabaseName=self._database, Name=self._table)["Table"]
+            self._descriptor = table["StorageDescriptor"]
+            self._keys = [k["Name"] for k in table.get("PartitionKeys", [])]
+        assert self._descriptor is not None
+        location = self._descriptor["Location"].rstrip("/") + "/" + "/".join(
+            f"{k}={v}" for k, v in zip(self._keys, values, strict=True)
+        ) + "/"
+        descriptor = {**self._descriptor, "Location": location}
+        resp = self._glue.batch_create_partition(
+            DatabaseName=self._database,
+            TableName=self._table,
+            PartitionInputList=[{"Values": values, "StorageDescriptor": descriptor}],
+        )
+        for err in resp.get("Errors", []):
+            if err.get("ErrorDetail", {}).get("ErrorCode") != "AlreadyExistsException":
+                raise RuntimeError(f"cannot register partition {values} of {self._table}: {err}")
+        self._known.add(key)
+
+
+class AlertClaims:
+    """At most one alert per transaction: a conditional put claims the transaction id first."""
+
+    def __init__(self, table_name: str, resource: Any = None) -> None:
+        self._table: Any = (resource or boto3.resource("dynamodb")).Table(table_name)
+
+    def claim(self, transaction_id: str, severity: str, score: float, source: str) -> bool:
+        try:
+            self._table.put_item(
+                Item={"transaction_id": transaction_id, "severity": severity, "score": str(score),
+                      "source": source},
+                ConditionExpression="attribute_not_exists(transaction_id)",
+            )
+            return True
+        except self._table.meta.client.exceptions.ConditionalCheckFailedException:
+            return False
+
+    def release(self, transaction_id: str) -> None:
+        """Undo a claim whose alert could not be published, so a retry can publish it."""
+        self._table.delete_item(Key={"transaction_id": transaction_id})
+
+
+class SnsBatchPublisher:
+    """PublishBatch in chunks of ten (the API's limit); raises if any entry failed."""
+
+    def __init__(self, topic_arn: str, client: Any = None) -> None:
+        self._sns: Any = client or boto3.client("sns")
+        self._topic = topic_arn
+
+    def publish(self, messages: list[tuple[str, dict[str, Any], dict[str, Any]]]) -> list[str]:
+        """messages: (id, message dict, message attributes). Returns the ids that failed."""
+        failed: list[str] = []
+        for start in range(0, len(messages), 10):
+            chunk = messages[start : start + 10]
+            resp = self._sns.publish_batch(
+                TopicArn=self._topic,
+                PublishBatchRequestEntries=[
+                    {"Id": _entry_id(i), "Message": json.dumps(m, default=str), "MessageAttributes": a}
+                    for i, m, a in chunk
+                ],
+            )
+            by_entry = {_entry_id(i): i for i, _, _ in chunk}
+            failed.extend(by_entry[f["Id"]] for f in resp.get("Failed", []))
+        return failed
+
+
+def _entry_id(value: str) -> str:
+    """PublishBatch entry ids: up to 80 alphanumerics, hyphens or underscores."""
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in value)[:80]

@@ -75,6 +75,8 @@ class DatasetQuarantinedDetail(BaseModel):
 class DatasetPublishedDetail(BaseModel):
     dataset: str
     run_id: str
+    staged: S3Location
+    source: SourceObject
     database: str
     table: str
     partitions: list[str]
@@ -82,3 +84,13 @@ class DatasetPublishedDetail(BaseModel):
     counts: RowCounts
     quality_score: float | None = None
     decision: str = "publish"
+
+
+LOW_STOCK_DETECTED = "LowStockDetected"
+PURCHASE_ORDER_CREATED = "PurchaseOrderCreated"
+INVENTORY_MOVEMENTS_APPLIED = "InventoryMovementsApplied"
+FRAUD_CASE_OPENED = "FraudCaseOpened"
+DAILY_REPORT_READY = "DailyReportReady"
+WEEKLY_REPORT_READY = "WeeklyReportReady"
+WEEKLY_REPORT_BLOCKED = "WeeklyReportBlocked"
+TRANSACTION_RECEIVED = "TransactionReceived"

@@ -26,6 +26,17 @@ class Settings:
     glue_database: str = ""
     athena_workgroup: str = ""
     event_source: str = "retail.datapipe"
+    inventory_table: str = ""
+    movement_ledger_table: str = ""
+    purchase_orders_table: str = ""
+    fraud_alerts_table: str = ""
+    fraud_cases_table: str = ""
+    card_activity_table: str = ""
+    account_profiles_table: str = ""
+    fraud_topic_arn: str = ""
+    critical_severity_threshold: float = 0.9
+    high_severity_threshold: float = 0.7
+    medium_severity_threshold: float = 0.5
 
     ENV: ClassVar[dict[str, str]] = {
         "stage": "STAGE",
@@ -37,13 +48,31 @@ class Settings:
         "glue_database": "GLUE_DATABASE",
         "athena_workgroup": "ATHENA_WORKGROUP",
         "event_source": "EVENT_SOURCE",
+        "inventory_table": "INVENTORY_TABLE",
+        "movement_ledger_table": "MOVEMENT_LEDGER_TABLE",
+        "purchase_orders_table": "PURCHASE_ORDERS_TABLE",
+        "fraud_alerts_table": "FRAUD_ALERTS_TABLE",
+        "fraud_cases_table": "FRAUD_CASES_TABLE",
+        "card_activity_table": "CARD_ACTIVITY_TABLE",
+        "account_profiles_table": "ACCOUNT_PROFILES_TABLE",
+        "fraud_topic_arn": "FRAUD_TOPIC_ARN",
+        "critical_severity_threshold": "CRITICAL_SEVERITY_THRESHOLD",
+        "high_severity_threshold": "HIGH_SEVERITY_THRESHOLD",
+        "medium_severity_threshold": "MEDIUM_SEVERITY_THRESHOLD",
     }
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
-        values = {f.name: env[cls.ENV[f.name]] for f in fields(cls) if cls.ENV[f.name] in env}
-        return cls(**values)
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            name = cls.ENV[f.name]
+            if name in env:
+                try:
+                    values[f.name] = float(env[name]) if f.type in (float, "float") else env[name]
+                except ValueError:
+                    raise MissingSetting(f"environment variable {name} must be a number, got {env[name]!r}")
+        return cls(**values)  # type: ignore[arg-type]
 
     def require(self, name: str) -> str:
         value = getattr(self, name)

@@ -1,0 +1,69 @@
+"""Fraud scoring of a published transactions dataset -> alerts on the fraud SNS topic.
+
+Vectorised over the whole dataset (numpy); each alert says which rules fired. At most one alert
+per transaction (claimed in DynamoDB before publishing); published in batches of ten with
+``severity`` and ``account_type`` message attributes for the subscriptions' filter policies.
+"""
+
+from __future__ import annotations
+
+import io
+from collections import Counter
+from typing import Any
+
+import pyarrow.parquet as pq
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from datapipe.aws import AlertClaims, S3ObjectStore, SnsBatchPublisher
+from datapipe.events import DatasetPublishedDetail
+from datapipe.fraud import FraudPolicy, score_table
+from datapipe.settings import Settings
+
+settings = Settings.from_env()
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+policy = FraudPolicy(critical=settings.critical_severity_threshold, high=settings.high_severity_threshold,
+                     medium=settings.medium_severity_threshold)
+
+
+class PublishedEvent(EventBridgeModel):  # type: ignore[misc]
+    detail: DatasetPublishedDetail  # type: ignore[assignment]
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+@event_parser(model=PublishedEvent)
+def lambda_handler(event: PublishedEvent, context: LambdaContext) -> dict[str, Any]:
+    published = event.detail
+    store = S3ObjectStore()
+    table = pq.read_table(io.BytesIO(store.get(published.staged.bucket, published.staged.key).body))
+    scored = score_table(table, policy)
+    alerts = scored.alerts(table)
+    claims = AlertClaims(settings.require("fraud_alerts_table"))
+    fresh = [a for a in alerts if claims.claim(a.transaction_id, a.severity, a.score, published.run_id)]
+    failed = SnsBatchPublisher(settings.require("fraud_topic_arn")).publish(
+        [(a.transaction_id, a.to_message(), a.message_attributes()) for a in fresh]
+    )
+    for transaction_id in failed:
+        claims.release(transaction_id)
+    by_severity = Counter(a.severity for a in fresh if a.transaction_id not in set(failed))
+    for severity, count in by_severity.items():
+        metrics.add_metric(name=f"FraudAlerts{severity.title()}", unit=MetricUnit.Count, value=count)
+    summary = {
+        "run_id": published.run_id,
+        "transactions_scored": table.num_rows,
+        "alerts": len(alerts),
+        "published": len(fresh) - len(failed),
+        "already_alerted": len(alerts) - len(fresh),
+        "by_severity": dict(by_severity),
+    }
+    logger.info("fraud scoring", extra=summary)
+    if failed:
+        raise RuntimeError(f"{len(failed)} alerts not accepted by SNS; claims released for a retry")
+    return summary
