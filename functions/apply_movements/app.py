@@ -54,15 +54,25 @@ def lambda_handler(event: PublishedEvent, context: LambdaContext) -> dict[str, A
     }
     if report.unknown:
         key = f"inventory/unknown_items/{published.run_id}.jsonl"
-        lines = [json.dumps({"store_id": s, "product_id": p, "movement_ids": ids}) for s, p, ids in report.unknown]
-        store.put(settings.require("quarantine_bucket"), key, ("\n".join(lines) + "\n").encode(),
-                  "application/x-ndjson")
+        lines = [
+            json.dumps({"store_id": s, "product_id": p, "movement_ids": ids}) for s, p, ids in report.unknown
+        ]
+        store.put(
+            settings.require("quarantine_bucket"),
+            key,
+            ("\n".join(lines) + "\n").encode(),
+            "application/x-ndjson",
+        )
         summary["unknown_report"] = {"bucket": settings.quarantine_bucket, "key": key}
         SnsNotifier(settings.require("ops_topic_arn")).notify(
-            f"[{settings.stage}] {report.unknown_movements} stock movements for unknown items", summary, "HIGH")
+            f"[{settings.stage}] {report.unknown_movements} stock movements for unknown items",
+            summary,
+            "HIGH",
+        )
         logger.warning("movements for unknown store/product", extra=summary)
-    EventBridgeBus(settings.require("event_bus_name"), settings.event_source).put(INVENTORY_MOVEMENTS_APPLIED,
-                                                                                  summary)
+    EventBridgeBus(settings.require("event_bus_name"), settings.event_source).put(
+        INVENTORY_MOVEMENTS_APPLIED, summary
+    )
     metrics.add_metric(name="MovementsApplied", unit=MetricUnit.Count, value=report.applied)
     metrics.add_metric(name="MovementsDuplicate", unit=MetricUnit.Count, value=report.duplicates)
     metrics.add_metric(name="MovementsUnknownItem", unit=MetricUnit.Count, value=report.unknown_movements)

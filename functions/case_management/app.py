@@ -62,8 +62,10 @@ def lambda_handler(event: SNSEvent, context: LambdaContext) -> dict[str, Any]:
         except c["cases"].meta.client.exceptions.ConditionalCheckFailedException:
             logger.info("case already open", extra={"case_id": case["case_id"]})
             continue
-        c["bus"].put(FRAUD_CASE_OPENED, {k: case[k] for k in ("case_id", "transaction_id", "account_id",
-                                                               "severity", "score", "rules")})
+        c["bus"].put(
+            FRAUD_CASE_OPENED,
+            {k: case[k] for k in ("case_id", "transaction_id", "account_id", "severity", "score", "rules")},
+        )
         metrics.add_metric(name="FraudCasesOpened", unit=MetricUnit.Count, value=1)
         opened.append(case["case_id"])
     return {"opened": opened}

@@ -33,7 +33,8 @@ def run_query(sql: str) -> list[dict[str, Any]]:
         ctas_approach=False,
         unload_approach=False,
     )
-    return [{k: (None if v != v else v) for k, v in row.items()} for row in frame.to_dict("records")]
+    frame = frame.astype(object).where(frame.notna(), None)  # NaN/NA -> None for JSON and CSV
+    return list(frame.to_dict("records"))
 
 
 def _csv(rows: list[dict[str, Any]]) -> bytes:

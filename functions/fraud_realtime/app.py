@@ -25,8 +25,11 @@ settings = Settings.from_env()
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
-policy = FraudPolicy(critical=settings.critical_severity_threshold, high=settings.high_severity_threshold,
-                     medium=settings.medium_severity_threshold)
+policy = FraudPolicy(
+    critical=settings.critical_severity_threshold,
+    high=settings.high_severity_threshold,
+    medium=settings.medium_severity_threshold,
+)
 _clients: dict[str, Any] = {}
 
 
@@ -53,16 +56,25 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     c = clients()
     now = _epoch(txn["event_time"])
     # a tiny, deterministic offset keeps two transactions of one card in the same second apart
-    tiebreak = Decimal(int(hashlib.sha256(txn["transaction_id"].encode()).hexdigest()[:4], 16)) / Decimal(10**7)
+    tiebreak = Decimal(int(hashlib.sha256(txn["transaction_id"].encode()).hexdigest()[:4], 16)) / Decimal(
+        10**7
+    )
     recent: list[float] = []
     if txn.get("card_id"):
         window = Decimal(policy.velocity_window_s)
         items = c["activity"].query(
-            KeyConditionExpression=Key("card_id").eq(txn["card_id"]) & Key("event_ts").between(now - window, now)
+            KeyConditionExpression=Key("card_id").eq(txn["card_id"])
+            & Key("event_ts").between(now - window, now)
         )["Items"]
         recent = [float(i["event_ts"]) for i in items if i.get("transaction_id") != txn["transaction_id"]]
-        c["activity"].put_item(Item={"card_id": txn["card_id"], "event_ts": now + tiebreak,
-                                     "transaction_id": txn["transaction_id"], "expires_at": int(now) + 86400})
+        c["activity"].put_item(
+            Item={
+                "card_id": txn["card_id"],
+                "event_ts": now + tiebreak,
+                "transaction_id": txn["transaction_id"],
+                "expires_at": int(now) + 86400,
+            }
+        )
     profile = c["profiles"].get_item(Key={"account_id": txn["account_id"]}).get("Item") or {}
     median = float(profile["median_amount"]) if "median_amount" in profile else None
     alert = score_event(txn, recent, median, int(profile.get("transactions", 0)), policy)

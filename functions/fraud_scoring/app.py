@@ -27,8 +27,11 @@ settings = Settings.from_env()
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
-policy = FraudPolicy(critical=settings.critical_severity_threshold, high=settings.high_severity_threshold,
-                     medium=settings.medium_severity_threshold)
+policy = FraudPolicy(
+    critical=settings.critical_severity_threshold,
+    high=settings.high_severity_threshold,
+    medium=settings.medium_severity_threshold,
+)
 
 
 class PublishedEvent(EventBridgeModel):  # type: ignore[misc]

@@ -37,10 +37,16 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         else:
             missing.append(day.isoformat())
     if missing:
-        detail = {"week_ending": week_ending.isoformat(), "missing_daily_reports": missing,
-                  "reason": f"{len(missing)} of 7 daily reports missing; weekly report not produced"}
+        detail = {
+            "week_ending": week_ending.isoformat(),
+            "missing_daily_reports": missing,
+            "reason": f"{len(missing)} of 7 daily reports missing; weekly report not produced",
+        }
         SnsNotifier(settings.require("ops_topic_arn")).notify(
-            f"[{settings.stage}] weekly report blocked: {len(missing)} daily report(s) missing", detail, "HIGH")
+            f"[{settings.stage}] weekly report blocked: {len(missing)} daily report(s) missing",
+            detail,
+            "HIGH",
+        )
         bus.put(WEEKLY_REPORT_BLOCKED, detail)
         logger.warning("weekly report blocked", extra=detail)
         return {"status": "BLOCKED", **detail}

@@ -27,8 +27,11 @@ from offline_runtime.stack import OfflineStack
 
 def scheduled_rules(stack: OfflineStack) -> dict[str, str]:
     """logical id -> schedule expression, for every scheduled rule of the template."""
-    return {k: r["Properties"]["ScheduleExpression"] for k, r in stack.translated["Resources"].items()
-            if r["Type"] == "AWS::Events::Rule" and "ScheduleExpression" in r.get("Properties", {})}
+    return {
+        k: r["Properties"]["ScheduleExpression"]
+        for k, r in stack.translated["Resources"].items()
+        if r["Type"] == "AWS::Events::Rule" and "ScheduleExpression" in r.get("Properties", {})
+    }
 
 
 def scheduled_time(expression: str, day: date) -> datetime:
@@ -62,11 +65,16 @@ def fire(stack: OfflineStack, rule_logical: str, day: date) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("rule", help="logical id of a scheduled rule, e.g. DailyReportFunctionEndOfDay")
     parser.add_argument("--date", required=True, help="the day the schedule fires (YYYY-MM-DD)")
-    parser.add_argument("--demo-day", action="store_true",
-                        help="first run a generated business day (the day before) through the pipeline")
+    parser.add_argument(
+        "--demo-day",
+        action="store_true",
+        help="first run a generated business day (the day before) through the pipeline",
+    )
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
     from offline_runtime.session import offline_aws
@@ -75,17 +83,27 @@ def main(argv: list[str] | None = None) -> int:
     with offline_aws() as stack:
         rules = scheduled_rules(stack)
         if args.rule not in rules:
-            print(f"unknown scheduled rule {args.rule!r}; scheduled rules: {', '.join(sorted(rules))}",
-                  file=sys.stderr)
+            print(
+                f"unknown scheduled rule {args.rule!r}; scheduled rules: {', '.join(sorted(rules))}",
+                file=sys.stderr,
+            )
             return 2
         if args.demo_day:
             from offline_runtime.demo import load_day
 
             load_day(stack, day, stores=10)
         event = fire(stack, args.rule, day)
-        print(json.dumps({"event": event,
-                          "invocations": [(i.logical_id, i.errored) for i in stack.lambdas.invocations[-5:]]
-                          if stack.lambdas else []}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "event": event,
+                    "invocations": [(i.logical_id, i.errored) for i in stack.lambdas.invocations[-5:]]
+                    if stack.lambdas
+                    else [],
+                },
+                indent=2,
+            )
+        )
         last = stack.lambdas.invocations[-1] if stack.lambdas and stack.lambdas.invocations else None
         if last is not None:
             print(last.logs, file=sys.stderr)

@@ -29,7 +29,7 @@ from samtranslator.translator.transform import transform
 from offline_runtime import moto_compat
 from offline_runtime.eventbridge import EventBridgeDelivery
 from offline_runtime.lambda_adapter import FunctionSource, InProcessLambdas
-from offline_runtime.sns_lambda import SnsToLambda
+from offline_runtime.sns_delivery import SnsDelivery
 from offline_runtime.streams import StreamPoller
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -124,7 +124,7 @@ class OfflineStack:
         self.translated: dict[str, Any] = {}
         self.lambdas: InProcessLambdas | None = None
         self.delivery: EventBridgeDelivery | None = None
-        self.sns_lambda: SnsToLambda | None = None
+        self.sns: SnsDelivery | None = None
         self.streams: StreamPoller | None = None
         self.outputs: dict[str, str] = {}
         self.definitions: dict[str, Any] = {}
@@ -239,149 +239,12 @@ class OfflineStack:
 
         self.translated = replace(self.translated)
 
-    def _apply_resource_policies(self, params: dict[str, str]) -> None:
-        """Topic and queue policies: skipped by moto's CloudFormation, applied here.
-
-        Bucket policies are kept aside, not applied: moto enforces a bucket policy's Deny
-        statements without their Conditions, so the TLS-only policy (deny when
-        aws:SecureTransport is false) would deny every request, unlike AWS.
-        tests/integration/test_template.py checks those policies instead."""
-        for logical, res in self.translated["Resources"].items():
-            props = res.get("Properties", {})
-            if res["Type"] == "AWS::S3::BucketPolicy":
-                self.unapplied_bucket_policies[logical] = self._resolve_tree(props["PolicyDocument"], params)
-            elif res["Type"] == "AWS::SNS::TopicPolicy":
-                doc = self._resolve_tree(props["PolicyDocument"], params)
-                for topic in props["Topics"]:
-                    self.client("sns").set_topic_attributes(
-                        TopicArn=self._resolve(topic, params),
-                        AttributeName="Policy",
-                        AttributeValue=json.dumps(doc),
-                    )
-            elif res["Type"] == "AWS::SQS::QueuePolicy":
-                doc = self._resolve_tree(props["PolicyDocument"], params)
-                for url in props["Queues"]:
-                    self.client("sqs").set_queue_attributes(
-                        QueueUrl=self._resolve(url, params), Attributes={"Policy": json.dumps(doc)}
-                    )
-
-    def _create_glue_tables(self, params: dict[str, str]) -> None:
-        """AWS::Glue::Table: skipped by moto's CloudFormation, created through the Glue API."""
-        for logical, res in self.translated["Resources"].items():
-            if res["Type"] != "AWS::Glue::Table":
-                continue
-            props = self._resolve_tree(res["Properties"], params)
-            self.client("glue").create_table(DatabaseName=props["DatabaseName"], TableInput=props["TableInput"])
-            self.physical[logical] = props["TableInput"]["Name"]
-
-    def _resolve_tree(self, node: Any, params: dict[str, str]) -> Any:
-        if isinstance(node, dict):
-            if len(node) == 1 and next(iter(node)) in ("Ref", "Fn::GetAtt", "Fn::Sub"):
-                return self._resolve(node, params)
-            return {k: self._resolve_tree(v, params) for k, v in node.items()}
-        if isinstance(node, list):
-            return [self._resolve_tree(v, params) for v in node]
-        return node
-
     def function_arn(self, logical: str) -> str:
         return str(
             self.client("lambda").get_function(FunctionName=self.physical[logical])["Configuration"][
                 "FunctionArn"
             ]
         )
-
-    def _resolve(self, value: Any, params: dict[str, str]) -> str:
-        """Ref / GetAtt / Sub as CloudFormation would resolve them, for the values moto ignores."""
-        if isinstance(value, str):
-            return value
-        if "Ref" in value:
-            resolved = self._sub_value(value["Ref"], params)
-            if resolved is None:
-                raise KeyError(f"cannot resolve Ref {value['Ref']}")
-            return resolved
-        if "Fn::GetAtt" in value:
-            logical, attr = value["Fn::GetAtt"]
-            if attr == "Arn":
-                kind = self.resource_types[logical]
-                if kind == "AWS::Lambda::Function":
-                    return self.function_arn(logical)
-                if kind == "AWS::SQS::Queue":
-                    url = self.physical[logical]
-                    return str(
-                        self.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
-                            "Attributes"
-                        ]["QueueArn"]
-                    )
-                if kind == "AWS::SNS::Topic":
-                    return self.physical[logical]
-                if kind == "AWS::S3::Bucket":
-                    return f"arn:aws:s3:::{self.physical[logical]}"
-                if kind == "AWS::Events::Rule":
-                    bus = self.translated["Resources"][logical]["Properties"].get("EventBusName")
-                    kwargs = {"EventBusName": self._resolve(bus, params)} if bus else {}
-                    return str(self.client("events").describe_rule(Name=self.physical[logical], **kwargs)["Arn"])
-                if kind == "AWS::DynamoDB::Table":
-                    return str(self.client("dynamodb").describe_table(TableName=self.physical[logical])[
-                        "Table"]["TableArn"])
-            if attr == "StreamArn":
-                return str(self.client("dynamodb").describe_table(TableName=self.physical[logical])["Table"][
-                    "LatestStreamArn"])
-            if attr == "QueueName":
-                return self.physical[logical].rsplit("/", 1)[1]
-            if attr == "TopicName":
-                return self.physical[logical].rsplit(":", 1)[1]
-            raise NotImplementedError(f"GetAtt {logical}.{attr}")
-        if "Fn::Sub" in value and isinstance(value["Fn::Sub"], str):
-            text = value["Fn::Sub"]
-            for name in re.findall(r"\$\{([^}!]+)\}", text):
-                resolved = self._sub_value(name, params)
-                if resolved is not None:
-                    text = text.replace("${" + name + "}", resolved)
-            return text
-        raise NotImplementedError(f"cannot resolve {value}")
-
-    def _sub_value(self, name: str, params: dict[str, str]) -> str | None:
-        pseudo = {
-            "AWS::Region": self.region,
-            "AWS::Partition": "aws",
-            "AWS::AccountId": DEFAULT_ACCOUNT_ID,
-            "AWS::StackName": self.stack_name,
-        }
-        if name in params:
-            return params[name]
-        if name in pseudo:
-            return pseudo[name]
-        if "." in name:
-            logical, attr = name.split(".", 1)
-            return self._resolve({"Fn::GetAtt": [logical, attr]}, params)
-        return self.physical.get(name)
-
-    def _apply_definition_substitutions(self, params: dict[str, str]) -> None:
-        """Two gaps at once. moto's CloudFormation ignores DefinitionSubstitutions, and it creates
-        state machines in its non-executing Step Functions backend, while the API (configured to
-        execute ASL) serves another. Re-create each machine through the API, substituted."""
-        from moto.stepfunctions.models import stepfunctions_backends
-
-        sfn = self.client("stepfunctions")
-        cfn_backend = stepfunctions_backends[DEFAULT_ACCOUNT_ID][self.region]
-        for logical, res in self.translated["Resources"].items():
-            if res["Type"] != "AWS::StepFunctions::StateMachine":
-                continue
-            props = res["Properties"]
-            arn = self.physical[logical]
-            created = cfn_backend.describe_state_machine(arn)
-            values = {
-                k: self._resolve(v, params) for k, v in props.get("DefinitionSubstitutions", {}).items()
-            }
-            substituted = _resolve_sub(created.definition, values)
-            json.loads(substituted)  # still valid JSON, or the template is wrong
-            sfn.create_state_machine(
-                name=created.name,
-                definition=substituted,
-                roleArn=created.roleArn,
-                type=props.get("StateMachineType", "STANDARD"),
-            )
-            self.definitions[logical] = json.loads(substituted)
 
     def _apply_bucket_properties(self, params: dict[str, str]) -> None:
         """moto's CloudFormation applies a bucket's encryption only; versioning, public access
@@ -465,7 +328,9 @@ class OfflineStack:
             if res["Type"] != "AWS::Glue::Table":
                 continue
             props = self._resolve_tree(res["Properties"], params)
-            self.client("glue").create_table(DatabaseName=props["DatabaseName"], TableInput=props["TableInput"])
+            self.client("glue").create_table(
+                DatabaseName=props["DatabaseName"], TableInput=props["TableInput"]
+            )
             self.physical[logical] = props["TableInput"]["Name"]
 
     def _resolve_tree(self, node: Any, params: dict[str, str]) -> Any:
@@ -506,13 +371,21 @@ class OfflineStack:
                 if kind == "AWS::Events::Rule":
                     bus = self.translated["Resources"][logical]["Properties"].get("EventBusName")
                     kwargs = {"EventBusName": self._resolve(bus, params)} if bus else {}
-                    return str(self.client("events").describe_rule(Name=self.physical[logical], **kwargs)["Arn"])
+                    return str(
+                        self.client("events").describe_rule(Name=self.physical[logical], **kwargs)["Arn"]
+                    )
                 if kind == "AWS::DynamoDB::Table":
-                    return str(self.client("dynamodb").describe_table(TableName=self.physical[logical])[
-                        "Table"]["TableArn"])
+                    return str(
+                        self.client("dynamodb").describe_table(TableName=self.physical[logical])["Table"][
+                            "TableArn"
+                        ]
+                    )
             if attr == "StreamArn":
-                return str(self.client("dynamodb").describe_table(TableName=self.physical[logical])["Table"][
-                    "LatestStreamArn"])
+                return str(
+                    self.client("dynamodb").describe_table(TableName=self.physical[logical])["Table"][
+                        "LatestStreamArn"
+                    ]
+                )
             if attr == "QueueName":
                 return self.physical[logical].rsplit("/", 1)[1]
             if attr == "TopicName":
@@ -569,18 +442,6 @@ class OfflineStack:
                 type=props.get("StateMachineType", "STANDARD"),
             )
             self.definitions[logical] = json.loads(substituted)
-
-    def _enable_bucket_eventbridge(self) -> None:
-        s3 = self.client("s3")
-        for logical, res in self.translated["Resources"].items():
-            if res["Type"] != "AWS::S3::Bucket":
-                continue
-            conf = res["Properties"].get("NotificationConfiguration", {})
-            if conf.get("EventBridgeConfiguration", {}).get("EventBridgeEnabled"):
-                s3.put_bucket_notification_configuration(
-                    Bucket=self.physical[logical],
-                    NotificationConfiguration={"EventBridgeConfiguration": {}},
-                )
 
     def _create_subscriptions(self, params: dict[str, str]) -> None:
         sns = self.client("sns")
@@ -648,16 +509,16 @@ class OfflineStack:
         params = self._parameter_values(load_template(self.root / "template.yaml"))
         self.delivery = EventBridgeDelivery(self.region, self._on_failure_destinations(params))
         self.delivery.install()
-        self.sns_lambda = SnsToLambda(self.delivery)
-        self.sns_lambda.install()
+        self.sns = SnsDelivery(self.delivery)
+        self.sns.install()
         self.streams = StreamPoller(self.region)
         self.streams.install()
 
     def teardown(self) -> None:
         if self.streams:
             self.streams.uninstall()
-        if self.sns_lambda:
-            self.sns_lambda.uninstall()
+        if self.sns:
+            self.sns.uninstall()
         if self.delivery:
             self.delivery.uninstall()
         if self.lambdas:

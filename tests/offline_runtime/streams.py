@@ -67,7 +67,9 @@ class StreamPoller:
         poller = self
         self._original = LambdaBackend.send_dynamodb_items
 
-        def send_dynamodb_items(backend: LambdaBackend, function_arn: str, items: list[Any], source: str) -> str:
+        def send_dynamodb_items(
+            backend: LambdaBackend, function_arn: str, items: list[Any], source: str
+        ) -> str:
             records = [_record(i, backend.region_name, source) for i in items]
             poller._queue.put((function_arn, source, records))
             return "queued"  # truthy: moto clears its shard buffer, the poller owns the records now
@@ -184,7 +186,10 @@ class StreamPoller:
                 "condition": "RetryAttemptsExhausted",
                 "approximateInvokeCount": int(getattr(esm, "max_retry_attempts", 0) or 0) + 1,
             },
-            "responseContext": {"statusCode": 200, "functionError": "Unhandled" if "error" in reason else None},
+            "responseContext": {
+                "statusCode": 200,
+                "functionError": "Unhandled" if "error" in reason else None,
+            },
             "version": "1.0",
             "timestamp": datetime.now(UTC).isoformat(),
             "DDBStreamBatchInfo": {

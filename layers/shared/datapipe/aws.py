@@ -113,9 +113,12 @@ class GluePartitions:
             self._descriptor = table["StorageDescriptor"]
             self._keys = [k["Name"] for k in table.get("PartitionKeys", [])]
         assert self._descriptor is not None
-        location = self._descriptor["Location"].rstrip("/") + "/" + "/".join(
-            f"{k}={v}" for k, v in zip(self._keys, values, strict=True)
-        ) + "/"
+        location = (
+            self._descriptor["Location"].rstrip("/")
+            + "/"
+            + "/".join(f"{k}={v}" for k, v in zip(self._keys, values, strict=True))
+            + "/"
+        )
         descriptor = {**self._descriptor, "Location": location}
         resp = self._glue.batch_create_partition(
             DatabaseName=self._database,
@@ -137,8 +140,12 @@ class AlertClaims:
     def claim(self, transaction_id: str, severity: str, score: float, source: str) -> bool:
         try:
             self._table.put_item(
-                Item={"transaction_id": transaction_id, "severity": severity, "score": str(score),
-                      "source": source},
+                Item={
+                    "transaction_id": transaction_id,
+                    "severity": severity,
+                    "score": str(score),
+                    "source": source,
+                },
                 ConditionExpression="attribute_not_exists(transaction_id)",
             )
             return True

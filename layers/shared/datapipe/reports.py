@@ -93,7 +93,9 @@ def report_day(scheduled_time: str, days_back: int = 1) -> date:
 
 
 def daily_report(run_query: RunQuery, database: str, day: date) -> dict[str, Any]:
-    sections = {name: run_query(sql.format(db=database, day=day.isoformat())) for name, sql in DAILY_SQL.items()}
+    sections = {
+        name: run_query(sql.format(db=database, day=day.isoformat())) for name, sql in DAILY_SQL.items()
+    }
     sales = sections["sales_per_store"]
     quarantine = sections["quarantine_rate_per_dataset"]
     summary = {
@@ -101,7 +103,9 @@ def daily_report(run_query: RunQuery, database: str, day: date) -> dict[str, Any
         "stores": len([r for r in sales if r["store_id"] != "ONLINE"]),
         "transactions": sum(int(r["transactions"]) for r in sales),
         "sales": str(sum((_decimal(r["sales"]) for r in sales), start=_decimal("0"))),
-        "fraud_cases_by_severity": {r["severity"]: int(r["cases"]) for r in sections["fraud_alerts_per_severity"]},
+        "fraud_cases_by_severity": {
+            r["severity"]: int(r["cases"]) for r in sections["fraud_alerts_per_severity"]
+        },
         "quarantine_rate_by_dataset": {r["dataset"]: float(r["quarantine_rate"]) for r in quarantine},
         "rows_in": sum(int(r["rows_in"]) for r in quarantine),
         "rows_published": sum(int(r["rows_published"]) for r in quarantine),
