@@ -88,3 +88,9 @@ def test_tls_only_bucket_policies_are_resolved_but_kept_aside(stack: OfflineStac
     policy = stack.unapplied_bucket_policies["RawBucketPolicy"]
     resources = policy["Statement"][0]["Resource"]
     assert f"arn:aws:s3:::{stack.outputs['RawBucketName']}" in resources
+
+
+def test_optional_endpoints_are_conditions(stack: OfflineStack) -> None:
+    # the default deployment (no pager / e-mail parameters) has only the queue and the function
+    subs = stack.client("sns").list_subscriptions_by_topic(TopicArn=stack.outputs["FraudAlertsTopicArn"])
+    assert sorted(s["Protocol"] for s in subs["Subscriptions"]) == ["lambda", "sqs"]

@@ -12,6 +12,7 @@ import json
 import random
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 
 TX_HEADER = (
     "transaction_id,account_id,card_id,customer_id,store_id,merchant,merchant_category,amount,"
@@ -179,11 +180,47 @@ def online_jsonl_gz(
     return gzip.compress(out.getvalue().encode()), bad
 
 
-def inventory_csv(store: str, day: date, n: int, rng: random.Random, bad_rate: float) -> tuple[bytes, int]:
+HOT_PRODUCTS = [f"P{i:04d}" for i in range(1, 11)]  # milk, bread, eggs...: most of the sales
+PRODUCTS = [f"P{i:04d}" for i in range(1, 301)]
+
+
+def inventory_master(stores: list[str], rng: random.Random) -> list[dict[str, object]]:
+    """Stock records the warehouse system loads before the day starts (DynamoDB items).
+
+    Hot products start a little above their reorder point, so a normal day of sales makes
+    some of them cross it; the rest are comfortably stocked."""
+    items: list[dict[str, object]] = []
+    for store in stores:
+        for product in PRODUCTS:
+            hot = product in HOT_PRODUCTS
+            threshold = rng.randint(20, 30) if hot else rng.randint(5, 15)
+            velocity = round(rng.uniform(12, 25), 1) if hot else round(rng.uniform(0.2, 3.0), 1)
+            items.append(
+                {
+                    "store_id": store,
+                    "product_id": product,
+                    "on_hand": threshold + rng.randint(3, 25) if hot else threshold + rng.randint(40, 120),
+                    "reorder_threshold": threshold,
+                    "avg_daily_sales": Decimal(str(velocity)),
+                    "lead_time_days": Decimal(str(rng.choice([1, 2, 3, 5]))),
+                    "review_days": Decimal("1"),
+                    "safety_stock": int(velocity * 1.5) + 2,
+                    "min_order_qty": 6 if hot else 1,
+                    "case_pack": rng.choice([6, 12, 24]) if hot else 1,
+                }
+            )
+    return items
+
+
+def inventory_csv(
+    store: str, day: date, n: int, rng: random.Random, bad_rate: float, unknown_products: int = 0
+) -> tuple[bytes, int]:
     lines = [INV_HEADER]
     bad = 0
     for i in range(n):
-        product = f"P{rng.randrange(1, 301):04d}"
+        product = rng.choice(HOT_PRODUCTS) if rng.random() < 0.35 else rng.choice(PRODUCTS)
+        if i < unknown_products:
+            product = f"P9{i:03d}"  # a product the store does not list: must be reported
         reason = rng.choices(["SALE", "DELIVERY", "RETURN", "ADJUSTMENT"], [80, 10, 5, 5])[0]
         qty = {
             "SALE": -rng.randint(1, 6),
@@ -254,7 +291,17 @@ def business_day(
     )
     for first in range(0, len(store_ids), 10):  # the WMS exports one file per 10-store region
         region = store_ids[first : first + 10]
-        bodies = [inventory_csv(store, day, movements_per_store, rng, 0.01) for store in region]
+        bodies = [
+            inventory_csv(
+                store,
+                day,
+                movements_per_store,
+                rng,
+                0.01,
+                unknown_products=2 if first == 0 and store == region[0] else 0,
+            )
+            for store in region
+        ]
         body = bodies[0][0] + b"".join(b.split(b"\n", 1)[1] for b, _ in bodies[1:])
         files.append(
             RawFile(

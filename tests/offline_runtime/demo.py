@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import sys
 import time
 import warnings
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from offline_runtime.datagen import RawFile, business_day
+import boto3
+
+from offline_runtime.datagen import RawFile, business_day, inventory_master
+from offline_runtime.schedule import fire
 from offline_runtime.session import drain, observe_bus, observe_topic, offline_aws
 from offline_runtime.stack import ROOT, OfflineStack
 
@@ -194,58 +198,232 @@ def _export(stack: OfflineStack, out_dir: Path) -> None:
                 path.write_bytes(s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read())
 
 
+DEMO_PARAMETERS = {
+    # reserved example endpoints: offline they land in the SNS outbox (stack.sns.outbox)
+    "PagerPhoneNumber": "+15555550100",
+    "FraudTeamEmail": "fraud-team@example.com",
+    "StoreManagerEmail": "store-managers@example.com",
+    "OpsAlertEmail": "data-ops@example.com",
+}
+
+
+def seed_inventory(stack: OfflineStack, stores: list[str], seed: int = 42) -> int:
+    """The stock master data the warehouse system loads before the day (one item per product)."""
+    table = boto3.resource("dynamodb", region_name=stack.region).Table(stack.outputs["InventoryTableName"])
+    items = inventory_master(stores, random.Random(seed))
+    with table.batch_writer() as batch:
+        for item in items:
+            batch.put_item(Item=item)
+    stack.wait_idle(300)
+    return len(items)
+
+
+def load_day(
+    stack: OfflineStack, day: date, stores: int, progress: bool = False, seed: bool = True
+) -> tuple[list[RawFile], list[dict[str, Any]]]:
+    """Seed stock, upload a generated day to the raw bucket, wait until everything settled."""
+    started = time.monotonic()
+    bus_q = observe_bus(stack, f"{OBSERVER}-{time.time_ns()}")
+    store_ids = [f"S{i:03d}" for i in range(1, stores + 1)]
+    seed_inventory(stack, store_ids)
+    files = business_day(day, stores=stores)
+    raw = stack.outputs["RawBucketName"]
+    s3 = stack.client("s3")
+    for f in files:
+        s3.put_object(Bucket=raw, Key=f.key, Body=f.body)
+    events: list[dict[str, Any]] = []
+    last = 0.0
+    while True:
+        events += drain(stack, bus_q)
+        kinds = Counter(e["detail-type"] for e in events)
+        done = kinds["DatasetPublished"] + kinds["DatasetQuarantined"]
+        idle = stack.delivery is not None and stack.delivery.idle and stack.running_executions() == 0
+        if progress and (time.monotonic() - last > 3 or (idle and done >= len(files))):
+            say(
+                f"      {time.monotonic() - started:6.1f}s  staged {kinds['DatasetStaged']:>3}  "
+                f"published {kinds['DatasetPublished']:>3}  quarantined {kinds['DatasetQuarantined']:>3}"
+                f"  / {len(files)} files · fraud cases {kinds['FraudCaseOpened']:>4} · "
+                f"low stock {kinds['LowStockDetected']:>3} · POs {kinds['PurchaseOrderCreated']:>3}"
+            )
+            last = time.monotonic()
+        if idle and done >= len(files):
+            break
+        time.sleep(0.5)
+    stack.wait_idle(600)
+    events += drain(stack, bus_q)
+    return files, events
+
+
+def realtime_burst(stack: OfflineStack, when: datetime) -> list[dict[str, Any]]:
+    """Card authorisations arriving one by one on the bus: a stolen-card burst and a big
+    out-of-state purchase, next to ordinary ones."""
+    base = {
+        "account_id": "ACC900001",
+        "card_id": "CARD900001",
+        "customer_id": "CUS900001",
+        "store_id": None,
+        "currency": "USD",
+        "channel": "ONLINE",
+        "home_state": "CA",
+        "account_type": "credit",
+    }
+    txns = []
+    for i, (amount, category, state, minutes) in enumerate(
+        [
+            ("23.40", "GROCERY", "CA", 0),
+            ("149.00", "ELECTRONICS", "CA", 1),
+            ("310.00", "ELECTRONICS", "NV", 3),
+            ("890.00", "JEWELRY", "NV", 4),
+            ("2750.00", "ELECTRONICS", "NV", 6),
+        ]
+    ):
+        t = when + timedelta(minutes=minutes)
+        txns.append(
+            {
+                **base,
+                "transaction_id": f"RT{when:%Y%m%d}{i:04d}",
+                "merchant": f"{category.title()} Outlet",
+                "merchant_category": category,
+                "amount": amount,
+                "location_state": state,
+                "event_time": t.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            }
+        )
+    events = stack.client("events")
+    for txn in txns:
+        events.put_events(
+            Entries=[
+                {
+                    "Source": stack.params["PaymentsEventSource"],
+                    "DetailType": "TransactionReceived",
+                    "EventBusName": stack.outputs["PipelineBusName"],
+                    "Detail": json.dumps(txn),
+                }
+            ]
+        )
+        stack.wait_idle(60)
+    return txns
+
+
+SEVERITIES = ["CRITICAL", "HIGH", "MEDIUM", "LOW"]
+
+
+def _fraud_matrix(stack: OfflineStack, events: list[dict[str, Any]]) -> dict[str, Counter[str]]:
+    assert stack.sns is not None
+    fraud_topic = stack.outputs["FraudAlertsTopicArn"]
+    rows: dict[str, Counter[str]] = {}
+    for protocol, label in (("sms", "pager (SMS, CRITICAL|HIGH)"), ("email", "fraud team e-mail (MEDIUM+)")):
+        rows[label] = Counter(
+            m.attributes["severity"]["Value"]
+            for m in stack.sns.outbox
+            if m.topic_arn == fraud_topic and m.protocol == protocol
+        )
+    analyst = drain(stack, stack.outputs["AnalystReviewQueueUrl"])
+    rows["analyst review queue (HIGH+)"] = Counter(m["severity"] for m in analyst)
+    rows["case management (all)"] = Counter(
+        e["detail"]["severity"] for e in events if e["detail-type"] == "FraudCaseOpened"
+    )
+    return rows
+
+
+def _print_fraud(stack: OfflineStack, events: list[dict[str, Any]]) -> list[str]:
+    problems = []
+    matrix = _fraud_matrix(stack, events)
+    say("")
+    say("Fraud alerts delivered, per subscription filter policy (subscriber x severity):")
+    say(f"  {'subscriber':34}" + "".join(f"{s:>10}" for s in SEVERITIES) + f"{'total':>8}")
+    for label, counts in matrix.items():
+        say(
+            f"  {label:34}"
+            + "".join(f"{counts.get(s, 0):>10}" for s in SEVERITIES)
+            + f"{sum(counts.values()):>8}"
+        )
+    allowed = {
+        "pager": {"CRITICAL", "HIGH"},
+        "fraud team": {"CRITICAL", "HIGH", "MEDIUM"},
+        "analyst": {"CRITICAL", "HIGH"},
+        "case": set(SEVERITIES),
+    }
+    for label, counts in matrix.items():
+        ok = next(v for k, v in allowed.items() if label.startswith(k))
+        if set(counts) - ok:
+            problems.append(f"{label} received {set(counts) - ok}")
+    cases = matrix["case management (all)"]
+    for label, counts in matrix.items():
+        for sev in allowed[next(k for k in allowed if label.startswith(k))]:
+            if counts.get(sev, 0) != cases.get(sev, 0):
+                problems.append(f"{label}: {counts.get(sev, 0)} {sev} alerts, {cases.get(sev, 0)} published")
+    return problems
+
+
+def _print_inventory(stack: OfflineStack, events: list[dict[str, Any]]) -> list[str]:
+    problems = []
+    applied = [e["detail"] for e in events if e["detail-type"] == "InventoryMovementsApplied"]
+    low = [e["detail"] for e in events if e["detail-type"] == "LowStockDetected"]
+    pos = [e["detail"] for e in events if e["detail-type"] == "PurchaseOrderCreated"]
+    assert stack.sns is not None
+    notices = [m for m in stack.sns.outbox if m.topic_arn == stack.outputs["StoreManagerTopicArn"]]
+    say("")
+    say("Inventory: published movements -> DynamoDB (atomic ADD, once) -> stream -> low-stock -> orders")
+    totals = Counter()
+    for a in applied:
+        totals.update({k: a[k] for k in ("movements", "applied", "duplicates", "unknown")})
+    say(
+        f"  movements {totals['movements']:,}: applied {totals['applied']:,}, duplicates {totals['duplicates']:,}, "
+        f"unknown store/product {totals['unknown']:,} (reported in quarantine/inventory/unknown_items/)"
+    )
+    say(f"  LowStockDetected {len(low)} · purchase orders {len(pos)} · store-manager notices {len(notices)}")
+    for d in low[:5]:
+        say(
+            f"    {d['store_id']}/{d['product_id']}: on hand {d['on_hand']} < reorder point {d['reorder_threshold']}"
+            f" -> order {d['suggested_order_qty']} (sales {d['avg_daily_sales']}/day, lead {d['lead_time_days']} d)"
+        )
+    if notices:
+        say(f"    store manager reads: {notices[0].message[:140]}")
+    if len(pos) != len({d["crossing_id"] for d in low}):
+        problems.append(f"{len(low)} crossings but {len(pos)} purchase orders")
+    for queue in ("ReorderDeadLetterQueue", "InventoryStreamFailureQueue"):
+        left = drain(stack, stack.physical[queue])
+        if left:
+            problems.append(f"{len(left)} messages in {queue}")
+    return problems
+
+
 def run(day: datetime, stores: int, out_dir: Path) -> int:
     started = time.monotonic()
     say("Retail/banking data pipeline — offline demo (moto as the local AWS; template.yaml as deployed)")
-    say("[1/5] deploying template.yaml into moto ...")
-    with offline_aws(root=ROOT) as stack:
+    say("[1/7] deploying template.yaml into moto ...")
+    with offline_aws(root=ROOT, parameters=DEMO_PARAMETERS) as stack:
         say(
-            f"      stack '{stack.stack_name}' with {len(stack.physical)} resources "
-            f"in {time.monotonic() - started:.1f}s"
+            f"      stack '{stack.stack_name}' with {len(stack.physical)} resources in {time.monotonic() - started:.1f}s"
         )
         bus_q = observe_bus(stack, OBSERVER)
         ops_q = observe_topic(stack, stack.outputs["OpsTopicArn"], f"{OBSERVER}-ops")
-        say(f"[2/5] generating business day {day:%Y-%m-%d} ({stores} stores) ...")
-        files = business_day(day.date(), stores=stores)
-        tx_rows = sum(f.rows for f in files if f.key.startswith("transactions/"))
+        store_ids = [f"S{i:03d}" for i in range(1, stores + 1)]
+        say(f"[2/7] loading stock master data: {seed_inventory(stack, store_ids):,} store/product items")
         say(
-            f"      {len(files)} files: {tx_rows:,} transactions, "
-            f"{sum(f.rows for f in files if f.key.startswith('inventory')):,} stock movements, "
-            f"{sum(f.bad_rows for f in files):,} bad rows planted, 1 corrupted upload"
+            f"[3/7] generating business day {day:%Y-%m-%d} ({stores} stores), uploading it to the raw bucket;"
         )
-        raw = stack.outputs["RawBucketName"]
-        say(f"[3/5] uploading to s3://{raw}/ ...")
+        say("      S3 -> ingest -> state machine -> publish -> fraud scoring / stock movements -> ...")
+        files, day_events = load_day(stack, day.date(), stores, progress=True, seed=False)
         s3 = stack.client("s3")
-        for f in files:
-            s3.put_object(Bucket=raw, Key=f.key, Body=f.body)
-        say("[4/5] S3 -> EventBridge -> ingest -> DatasetStaged -> state machine -> publish/quarantine")
-        events: list[dict[str, Any]] = []
-        last = 0.0
-        while True:
-            events += drain(stack, bus_q)
-            kinds = Counter(e["detail-type"] for e in events)
-            done = kinds["DatasetPublished"] + kinds["DatasetQuarantined"]
-            idle = stack.delivery is not None and stack.delivery.idle and stack.running_executions() == 0
-            if time.monotonic() - last > 3 or (idle and done >= len(files)):
-                say(
-                    f"      {time.monotonic() - started:6.1f}s  staged {kinds['DatasetStaged']:>3}  "
-                    f"published {kinds['DatasetPublished']:>3}  quarantined {kinds['DatasetQuarantined']:>3}"
-                    f"  / {len(files)} files"
-                )
-                last = time.monotonic()
-            if idle and done >= len(files):
-                break
-            if idle:
-                stack.wait_idle(60)
-                events += drain(stack, bus_q)
-                kinds = Counter(e["detail-type"] for e in events)
-                if kinds["DatasetPublished"] + kinds["DatasetQuarantined"] >= len(files):
-                    continue
-                break
-            time.sleep(0.5)
+        raw = stack.outputs["RawBucketName"]
+        stack.wait_idle(600)
+        say("[5/7] real-time card authorisations on the bus (a stolen-card pattern) ...")
+        realtime = realtime_burst(stack, datetime.now(UTC) - timedelta(minutes=30))
+        say("[6/7] replaying one stock-movement file (must not double-count) ...")
+        replay = next(f for f in files if f.key.startswith("inventory_movements/"))
+        s3.put_object(Bucket=raw, Key=replay.key, Body=replay.body)
+        stack.wait_idle(600)
+        say("[7/7] firing the schedules: daily report (01:00 UTC) and weekly report (Sunday 02:00 UTC) ...")
+        tomorrow = datetime.now(UTC).date() + timedelta(days=1)
+        fire(stack, "DailyReportFunctionEndOfDay", tomorrow)
+        fire(stack, "WeeklyReportFunctionWeekly", tomorrow)
+        events = drain(stack, bus_q)  # everything since the observer started (load_day's included)
         executions = _executions(stack)
         ops_alerts = drain(stack, ops_q)
-        say("[5/5] summary")
+        say("")
+        say("Files")
         outcomes = _collect(stack, files, events, executions)
         problems = _print_summary(outcomes)
         errored = [i for i in (stack.lambdas.invocations if stack.lambdas else []) if i.errored]
@@ -263,37 +441,84 @@ def run(day: datetime, stores: int, out_dir: Path) -> int:
         if total_in != total_pub + total_q:
             problems.append("row totals do not add up")
         say("files: " + ", ".join(f"{n} {d}" for d, n in decisions.most_common()))
-        by_severity = Counter(
-            (a.get("MessageAttributes", {}).get("severity", {}).get("Value", "?")) for a in ops_alerts
-        )
-        say(
-            f"operator alerts on the ops topic: {len(ops_alerts)} "
-            f"({', '.join(f'{k} {v}' for k, v in by_severity.items())})"
-        )
         tables = _glue_summary(stack)
         say(f"Glue database {stack.outputs['GlueDatabaseName']}:")
         for name, t in tables.items():
             say(
-                f"  table {name}: {t['rows']:,} rows, {t['columns']} columns, partitions "
-                f"{', '.join(t['partitions'])}  ({t['location']})"
+                f"  table {name}: {t['rows']:,} rows, {t['columns']} columns, "
+                f"{len(t['partitions'])} partition(s) {', '.join(t['partitions'][:4])}  ({t['location']})"
             )
             published = sum(o.published for o in outcomes.values() if o.key.startswith(name + "/"))
-            if t["rows"] != published:
+            if name in ("transactions", "inventory_movements") and t["rows"] != published:
                 problems.append(f"table {name} holds {t['rows']} rows, {published} were published")
+        problems += _print_fraud(stack, events)
+        rt_cases = [
+            e["detail"]
+            for e in events
+            if e["detail-type"] == "FraudCaseOpened" and e["detail"]["transaction_id"].startswith("RT")
+        ]
+        say(
+            f"  real-time path: {len(realtime)} authorisations -> {len(rt_cases)} alerts: "
+            + ", ".join(f"{c['transaction_id']} {c['severity']} ({'+'.join(c['rules'])})" for c in rt_cases)
+        )
+        problems += _print_inventory(stack, events)
+        replays = [
+            e["detail"]
+            for e in events
+            if e["detail-type"] == "InventoryMovementsApplied"
+            and e["detail"]["applied"] == 0
+            and e["detail"]["duplicates"] > 0
+        ]
+        say(
+            f"  replayed file: {replays[0]['duplicates'] if replays else 0} movements recognised as already applied"
+        )
+        if not replays:
+            problems.append("the replayed movement file was not recognised as duplicates")
+        daily = [e["detail"] for e in events if e["detail-type"] == "DailyReportReady"]
+        say("")
+        if daily:
+            d = daily[0]
+            say(
+                f"Daily report for {d['report_date']} (Athena SQL; offline run by DuckDB over the curated data):"
+            )
+            say(
+                f"  {d['transactions']:,} transactions published, sales {d['sales']} across {d['stores']} stores + online"
+            )
+            say(f"  fraud cases by severity: {d['fraud_cases_by_severity']}")
+            say(
+                "  quarantine rate: "
+                + ", ".join(f"{k} {v:.2%}" for k, v in d["quarantine_rate_by_dataset"].items())
+                + f"; files refused {d['files_refused']}"
+            )
+            say(f"  stock: {d['low_stock_crossings']} low-stock crossings, {d['stock_outs']} stock-outs")
+            say(
+                f"  written to s3://{d['location']['bucket']}/{d['location']['prefix']} (CSV per section + summary.json)"
+            )
+        else:
+            problems.append("no DailyReportReady event")
+        blocked = [e["detail"] for e in events if e["detail-type"] == "WeeklyReportBlocked"]
+        if blocked:
+            say(f"Weekly report: blocked, as it should be: {blocked[0]['reason']}")
+        by_severity = Counter(
+            a.get("MessageAttributes", {}).get("severity", {}).get("Value", "?") for a in ops_alerts
+        )
+        say(
+            f"operator alerts on the ops topic: {len(ops_alerts)} ({', '.join(f'{k} {v}' for k, v in by_severity.items())})"
+        )
         _export(stack, out_dir)
-        invocations = stack.lambdas.invocations if stack.lambdas else []
-        per_fn = defaultdict(list)
-        for inv in invocations:
+        per_fn: dict[str, list[float]] = defaultdict(list)
+        for inv in stack.lambdas.invocations if stack.lambdas else []:
             per_fn[inv.logical_id].append(inv.duration_s)
         say(
             "function invocations: "
             + ", ".join(
-                f"{k} {len(v)}x ({sum(v) / len(v) * 1000:.0f} ms avg)" for k, v in sorted(per_fn.items())
+                f"{k.replace('Function', '')} {len(v)}x ({sum(v) / len(v) * 1000:.0f} ms avg)"
+                for k, v in sorted(per_fn.items())
             )
         )
         say(
-            f"outputs copied to {out_dir}/: curated/ (curated/<table>/event_date=..., staging/, "
-            f"manifests/, published/), quarantine/ (rows/, files/, datasets/)"
+            f"outputs copied to {out_dir}/: curated/ (curated/<table>/event_date=..., staging/, manifests/, published/, "
+            f"audit/, reports/), quarantine/ (rows/, files/, datasets/, inventory/)"
         )
         summary = {name: o.__dict__ for name, o in outcomes.items()}
         (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
