@@ -19,7 +19,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from datapipe.aws import EventBridgeBus, S3ObjectStore, SnsNotifier
 from datapipe.events import INVENTORY_MOVEMENTS_APPLIED, DatasetPublishedDetail
-from datapipe.inventory.apply import DynamoStockLedger, apply_movements
+from datapipe.inventory import DynamoStockLedger, apply_movements
 from datapipe.settings import Settings
 
 settings = Settings.from_env()

@@ -17,7 +17,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from datapipe.aws import EventBridgeBus
 from datapipe.events import LOW_STOCK_DETECTED
-from datapipe.inventory.stock import low_stock_from_record
+from datapipe.inventory import low_stock_from_record
 from datapipe.settings import Settings
 
 settings = Settings.from_env()

@@ -369,14 +369,17 @@ def _print_inventory(stack: OfflineStack, events: list[dict[str, Any]]) -> list[
     for a in applied:
         totals.update({k: a[k] for k in ("movements", "applied", "duplicates", "unknown")})
     say(
-        f"  movements {totals['movements']:,}: applied {totals['applied']:,}, duplicates {totals['duplicates']:,}, "
+        f"  movements {totals['movements']:,}: applied {totals['applied']:,}, "
+        f"duplicates {totals['duplicates']:,}, "
         f"unknown store/product {totals['unknown']:,} (reported in quarantine/inventory/unknown_items/)"
     )
     say(f"  LowStockDetected {len(low)} · purchase orders {len(pos)} · store-manager notices {len(notices)}")
     for d in low[:5]:
         say(
-            f"    {d['store_id']}/{d['product_id']}: on hand {d['on_hand']} < reorder point {d['reorder_threshold']}"
-            f" -> order {d['suggested_order_qty']} (sales {d['avg_daily_sales']}/day, lead {d['lead_time_days']} d)"
+            f"    {d['store_id']}/{d['product_id']}: on hand {d['on_hand']} "
+            f"< reorder point {d['reorder_threshold']}"
+            f" -> order {d['suggested_order_qty']} (sales {d['avg_daily_sales']}/day, "
+            f"lead {d['lead_time_days']} d)"
         )
     if notices:
         say(f"    store manager reads: {notices[0].message[:140]}")
@@ -395,7 +398,8 @@ def run(day: datetime, stores: int, out_dir: Path) -> int:
     say("[1/7] deploying template.yaml into moto ...")
     with offline_aws(root=ROOT, parameters=DEMO_PARAMETERS) as stack:
         say(
-            f"      stack '{stack.stack_name}' with {len(stack.physical)} resources in {time.monotonic() - started:.1f}s"
+            f"      stack '{stack.stack_name}' with {len(stack.physical)} resources "
+            f"in {time.monotonic() - started:.1f}s"
         )
         bus_q = observe_bus(stack, OBSERVER)
         ops_q = observe_topic(stack, stack.outputs["OpsTopicArn"], f"{OBSERVER}-ops")
@@ -405,7 +409,7 @@ def run(day: datetime, stores: int, out_dir: Path) -> int:
             f"[3/7] generating business day {day:%Y-%m-%d} ({stores} stores), uploading it to the raw bucket;"
         )
         say("      S3 -> ingest -> state machine -> publish -> fraud scoring / stock movements -> ...")
-        files, day_events = load_day(stack, day.date(), stores, progress=True, seed=False)
+        files, _ = load_day(stack, day.date(), stores, progress=True, seed=False)
         s3 = stack.client("s3")
         raw = stack.outputs["RawBucketName"]
         stack.wait_idle(600)
@@ -470,7 +474,8 @@ def run(day: datetime, stores: int, out_dir: Path) -> int:
             and e["detail"]["duplicates"] > 0
         ]
         say(
-            f"  replayed file: {replays[0]['duplicates'] if replays else 0} movements recognised as already applied"
+            f"  replayed file: {replays[0]['duplicates'] if replays else 0} movements recognised "
+            "as already applied"
         )
         if not replays:
             problems.append("the replayed movement file was not recognised as duplicates")
@@ -479,10 +484,12 @@ def run(day: datetime, stores: int, out_dir: Path) -> int:
         if daily:
             d = daily[0]
             say(
-                f"Daily report for {d['report_date']} (Athena SQL; offline run by DuckDB over the curated data):"
+                f"Daily report for {d['report_date']} "
+                "(Athena SQL; offline run by DuckDB over the curated data):"
             )
             say(
-                f"  {d['transactions']:,} transactions published, sales {d['sales']} across {d['stores']} stores + online"
+                f"  {d['transactions']:,} transactions published, sales {d['sales']} "
+                f"across {d['stores']} stores + online"
             )
             say(f"  fraud cases by severity: {d['fraud_cases_by_severity']}")
             say(
@@ -492,7 +499,8 @@ def run(day: datetime, stores: int, out_dir: Path) -> int:
             )
             say(f"  stock: {d['low_stock_crossings']} low-stock crossings, {d['stock_outs']} stock-outs")
             say(
-                f"  written to s3://{d['location']['bucket']}/{d['location']['prefix']} (CSV per section + summary.json)"
+                f"  written to s3://{d['location']['bucket']}/{d['location']['prefix']} "
+                "(CSV per section + summary.json)"
             )
         else:
             problems.append("no DailyReportReady event")
@@ -503,7 +511,8 @@ def run(day: datetime, stores: int, out_dir: Path) -> int:
             a.get("MessageAttributes", {}).get("severity", {}).get("Value", "?") for a in ops_alerts
         )
         say(
-            f"operator alerts on the ops topic: {len(ops_alerts)} ({', '.join(f'{k} {v}' for k, v in by_severity.items())})"
+            f"operator alerts on the ops topic: {len(ops_alerts)} "
+            f"({', '.join(f'{k} {v}' for k, v in by_severity.items())})"
         )
         _export(stack, out_dir)
         per_fn: dict[str, list[float]] = defaultdict(list)
@@ -517,7 +526,8 @@ def run(day: datetime, stores: int, out_dir: Path) -> int:
             )
         )
         say(
-            f"outputs copied to {out_dir}/: curated/ (curated/<table>/event_date=..., staging/, manifests/, published/, "
+            f"outputs copied to {out_dir}/: curated/ (curated/<table>/event_date=..., staging/, "
+            "manifests/, published/, "
             f"audit/, reports/), quarantine/ (rows/, files/, datasets/, inventory/)"
         )
         summary = {name: o.__dict__ for name, o in outcomes.items()}

@@ -27,6 +27,7 @@ from samcli.yamlhelper import yaml_parse
 from samtranslator.translator.transform import transform
 
 from offline_runtime import moto_compat
+from offline_runtime.athena import OfflineAthena
 from offline_runtime.eventbridge import EventBridgeDelivery
 from offline_runtime.lambda_adapter import FunctionSource, InProcessLambdas
 from offline_runtime.sns_delivery import SnsDelivery
@@ -126,6 +127,7 @@ class OfflineStack:
         self.delivery: EventBridgeDelivery | None = None
         self.sns: SnsDelivery | None = None
         self.streams: StreamPoller | None = None
+        self.athena: OfflineAthena | None = None
         self.outputs: dict[str, str] = {}
         self.definitions: dict[str, Any] = {}
         self.unapplied_bucket_policies: dict[str, Any] = {}
@@ -513,8 +515,12 @@ class OfflineStack:
         self.sns.install()
         self.streams = StreamPoller(self.region)
         self.streams.install()
+        self.athena = OfflineAthena()
+        self.athena.install()
 
     def teardown(self) -> None:
+        if self.athena:
+            self.athena.uninstall()
         if self.streams:
             self.streams.uninstall()
         if self.sns:
