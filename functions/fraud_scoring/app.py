@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import io
 from collections import Counter
+from decimal import Decimal
 from typing import Any
 
+import boto3
 import pyarrow.parquet as pq
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
@@ -38,6 +40,27 @@ class PublishedEvent(EventBridgeModel):  # type: ignore[misc]
     detail: DatasetPublishedDetail  # type: ignore[assignment]
 
 
+def update_account_profiles(table: Any, scored: Any, run_id: str) -> int:
+    """The real-time path's "usual amount": each account's median in its latest published dataset."""
+    accounts = table.column("account_id").to_pylist()
+    latest: dict[str, tuple[float, int]] = {}
+    for account, median, history in zip(accounts, scored.account_median, scored.account_history, strict=True):
+        if account is not None and median == median:  # NaN: no usable history
+            latest[account] = (float(median), int(history))
+    profiles = boto3.resource("dynamodb").Table(settings.require("account_profiles_table"))
+    with profiles.batch_writer(overwrite_by_pkeys=["account_id"]) as batch:
+        for account, (median, history) in latest.items():
+            batch.put_item(
+                Item={
+                    "account_id": account,
+                    "median_amount": Decimal(f"{median:.2f}"),
+                    "transactions": history,
+                    "run_id": run_id,
+                }
+            )
+    return len(latest)
+
+
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
@@ -56,6 +79,7 @@ def lambda_handler(event: PublishedEvent, context: LambdaContext) -> dict[str, A
     for transaction_id in failed:
         claims.release(transaction_id)
     by_severity = Counter(a.severity for a in fresh if a.transaction_id not in set(failed))
+    profiles = update_account_profiles(table, scored, published.run_id)
     for severity, count in by_severity.items():
         metrics.add_metric(name=f"FraudAlerts{severity.title()}", unit=MetricUnit.Count, value=count)
     summary = {
@@ -65,6 +89,7 @@ def lambda_handler(event: PublishedEvent, context: LambdaContext) -> dict[str, A
         "published": len(fresh) - len(failed),
         "already_alerted": len(alerts) - len(fresh),
         "by_severity": dict(by_severity),
+        "account_profiles_updated": profiles,
     }
     logger.info("fraud scoring", extra=summary)
     if failed:

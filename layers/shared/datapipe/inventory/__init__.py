@@ -1,0 +1,39 @@
+"""Supermarket inventory: low-stock crossings from the inventory stream, and applying movements.
+
+``stock``: stock items, the crossing rule and the suggested order. ``apply``: planning published
+movements per store/product and applying each movement once through a ``StockLedger``
+(``DynamoStockLedger`` on DynamoDB, in ``dynamo``).
+"""
+
+from datapipe.inventory.apply import ApplyReport, apply_movements, plan
+from datapipe.inventory.dynamo import DynamoStockLedger
+from datapipe.inventory.ledger import ApplyOutcome, MovementGroup, StockLedger, sales_velocity_update
+from datapipe.inventory.stock import (
+    LowStockDetected,
+    StockItem,
+    crossing_id,
+    detect_crossing,
+    item_from_image,
+    low_stock_from_record,
+    safety_stock_for,
+    suggested_order_quantity,
+)
+
+__all__ = [
+    "ApplyOutcome",
+    "ApplyReport",
+    "DynamoStockLedger",
+    "LowStockDetected",
+    "MovementGroup",
+    "StockItem",
+    "StockLedger",
+    "apply_movements",
+    "crossing_id",
+    "detect_crossing",
+    "item_from_image",
+    "low_stock_from_record",
+    "plan",
+    "safety_stock_for",
+    "sales_velocity_update",
+    "suggested_order_quantity",
+]
