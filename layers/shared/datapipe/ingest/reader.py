@@ -115,25 +115,19 @@ def detect_format(key: str, data: bytes, contract: DatasetContract) -> str:
             "(expected .csv, .jsonl, optionally .gz)",
         )
     if fmt not in contract.formats:
-        raise FileRejected(
-            "UNSUPPORTED_FORMAT", f"{key}: {fmt} is not accepted for dataset {contract.name}"
-        )
+        raise FileRejected("UNSUPPORTED_FORMAT", f"{key}: {fmt} is not accepted for dataset {contract.name}")
     return fmt
 
 
 def check_encoding(data: bytes, key: str) -> bytes:
     for bom, name in BOMS_UNSUPPORTED.items():
         if data.startswith(bom):
-            raise FileRejected(
-                "UNREADABLE_ENCODING", f"{key}: {name} byte-order mark; files must be UTF-8"
-            )
+            raise FileRejected("UNREADABLE_ENCODING", f"{key}: {name} byte-order mark; files must be UTF-8")
     if data.startswith(UTF8_BOM):
         data = data[len(UTF8_BOM) :]
     first_line = data[: data.find(b"\n")] if b"\n" in data else data
     if b"\x00" in first_line:
-        raise FileRejected(
-            "UNREADABLE_ENCODING", f"{key}: NUL bytes in the first line; not UTF-8 text"
-        )
+        raise FileRejected("UNREADABLE_ENCODING", f"{key}: NUL bytes in the first line; not UTF-8 text")
     try:
         first_line.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -143,18 +137,67 @@ def check_encoding(data: bytes, key: str) -> bytes:
     return data
 
 
-def _nonempty_line_numbers(data: bytes) -> np.ndarray:
-    """1-based physical line numbers of non-empty lines ("\\r" alone counts as empty)."""
-    buf = np.frombuffer(data, dtype=np.uint8)
+def _line_spans(buf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end (exclusive, without the "\\n" or "\\r\\n") of every physical line."""
     newlines = np.flatnonzero(buf == 10)
     starts = np.concatenate(([0], newlines + 1))
     ends = np.concatenate((newlines, [len(buf)]))
-    lengths = ends - starts
     has_cr = np.zeros(len(ends), dtype=bool)
-    positive = lengths > 0
+    positive = ends > starts
     has_cr[positive] = buf[ends[positive] - 1] == 13
-    lengths = lengths - has_cr
-    return np.flatnonzero(lengths > 0).astype(np.int64) + 1
+    return starts, ends - has_cr
+
+
+def _nonempty_line_numbers(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """1-based physical line numbers of non-empty lines ("\\r" alone counts as empty)."""
+    return np.flatnonzero(ends > starts).astype(np.int64) + 1
+
+
+def _line_keys(data: bytes, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Fingerprint of each span (length, first and last 8 bytes): equal spans get equal keys."""
+    lengths = ends - starts
+    first = np.zeros(len(starts), dtype=np.uint64)
+    last = np.zeros(len(starts), dtype=np.uint64)
+    long = np.flatnonzero(lengths >= 8)
+    if len(long):
+        # every 8-byte window of the data as one (unaligned) little-endian uint64
+        windows = np.ndarray((len(data) - 7,), dtype="<u8", buffer=data, strides=(1,))
+        first[long] = windows[starts[long]]
+        last[long] = windows[ends[long] - 8]
+    prime = np.uint64(1099511628211)
+    keys: np.ndarray = (((lengths.astype(np.uint64) * prime) ^ first) * prime) ^ last
+    return keys
+
+
+def _locate_lines(data: bytes, starts: np.ndarray, ends: np.ndarray, texts: list[str]) -> list[int] | None:
+    """0-based physical line of each malformed row, found from its text; None when unsure.
+
+    The multi-threaded CSV reader reports a malformed row's text but not its number, and
+    re-reading single-threaded only to number them costs more than the read itself. The answer is
+    the same when every record is one line (no bare "\\r", and the caller's row/line count check)
+    and each text is exactly one line of the file; otherwise the caller re-reads.
+    """
+    wanted = [t.encode("utf-8") for t in texts]
+    if len(set(wanted)) != len(wanted) or any(not t or b"\n" in t or b"\r" in t for t in wanted):
+        return None
+    if b"\r" in data and data.count(b"\r") != data.count(b"\r\n"):
+        return None
+    sizes = np.array([len(t) for t in wanted], dtype=np.int64)
+    text_keys = _line_keys(b"".join(wanted), np.cumsum(sizes) - sizes, np.cumsum(sizes))
+    text_keys.sort()
+    line_keys = _line_keys(data, starts, ends)
+    nearest = np.minimum(np.searchsorted(text_keys, line_keys), len(text_keys) - 1)
+    candidates = np.flatnonzero(text_keys[nearest] == line_keys)
+    if len(candidates) > 1024 + 16 * len(wanted):  # fingerprints do not discriminate here
+        return None
+    found: dict[bytes, list[int]] = {t: [] for t in wanted}
+    for i in candidates.tolist():
+        hits = found.get(data[starts[i] : ends[i]])
+        if hits is not None:
+            hits.append(i)
+    if any(len(hits) != 1 or hits[0] == 0 for hits in found.values()):
+        return None
+    return [found[t][0] for t in wanted]
 
 
 def _normalise_header(names: list[str]) -> list[str]:
@@ -162,7 +205,8 @@ def _normalise_header(names: list[str]) -> list[str]:
 
 
 def _read_csv(data: bytes, key: str, contract: DatasetContract) -> RawBatch:
-    first = data.split(b"\n", 1)[0].rstrip(b"\r")
+    end = data.find(b"\n")
+    first = (data if end < 0 else data[:end]).rstrip(b"\r")  # split() would copy the whole body
     names = _split_csv_line(first.decode("utf-8"))
     header = _normalise_header(names)
     if not header or all(h == "" for h in header):
@@ -181,24 +225,28 @@ def _read_csv(data: bytes, key: str, contract: DatasetContract) -> RawBatch:
     def read(use_threads: bool) -> pa.Table:
         return pcsv.read_csv(
             io.BytesIO(data),
-            read_options=pcsv.ReadOptions(
-                use_threads=use_threads, column_names=header, skip_rows=1
-            ),
+            read_options=pcsv.ReadOptions(use_threads=use_threads, column_names=header, skip_rows=1),
             parse_options=pcsv.ParseOptions(invalid_row_handler=on_invalid),
             convert_options=pcsv.ConvertOptions(
                 column_types={h: pa.binary() for h in header}, strings_can_be_null=False
             ),
         )
 
+    starts, ends = _line_spans(np.frombuffer(data, dtype=np.uint8))
+    lines = _nonempty_line_numbers(starts, ends)
     try:
         table = read(use_threads=True)
         if invalid:  # row numbers are only reported by the single-threaded reader
-            invalid.clear()
-            table = read(use_threads=False)
+            located = _locate_lines(data, starts, ends, [text for _, text in invalid])
+            if located is None:
+                invalid.clear()
+                table = read(use_threads=False)
+            else:  # number = index among non-empty lines, 1-based, as the reader counts
+                numbers = np.searchsorted(lines, np.array(located, dtype=np.int64) + 1) + 1
+                invalid[:] = sorted(zip(numbers.tolist(), (text for _, text in invalid), strict=True))
     except pa.ArrowInvalid as exc:
         raise FileRejected("UNPARSABLE_CSV", f"{key}: {exc}") from exc
 
-    lines = _nonempty_line_numbers(data)
     # pyarrow numbers rows among non-empty lines, header included (number 1 = header line),
     # also with skip_rows=1; record index = number - 2.
     if any(n is None for n, _ in invalid):
@@ -243,8 +291,7 @@ def _require_columns(key: str, contract: DatasetContract, header: list[str]) -> 
     if missing:
         raise FileRejected(
             "MISSING_REQUIRED_COLUMNS",
-            f"{key}: required column(s) {missing} absent from {contract.name} file "
-            f"(found {header})",
+            f"{key}: required column(s) {missing} absent from {contract.name} file (found {header})",
         )
 
 
@@ -273,21 +320,38 @@ def _read_jsonl(data: bytes, key: str, contract: DatasetContract) -> RawBatch:
             obj = loads(stripped)
         except UnicodeDecodeError as exc:
             pre_rejects.append(
-                RowReject(line_no, None, "encoding", None, f"line is not valid UTF-8 ({exc.reason})",
-                          stripped.decode("utf-8", "backslashreplace")[:2000])
+                RowReject(
+                    line_no,
+                    None,
+                    "encoding",
+                    None,
+                    f"line is not valid UTF-8 ({exc.reason})",
+                    stripped.decode("utf-8", "backslashreplace")[:2000],
+                )
             )
             continue
         except ValueError as exc:
             pre_rejects.append(
-                RowReject(line_no, None, "malformed_json", None, f"invalid JSON: {exc}",
-                          stripped.decode("utf-8", "backslashreplace")[:2000])
+                RowReject(
+                    line_no,
+                    None,
+                    "malformed_json",
+                    None,
+                    f"invalid JSON: {exc}",
+                    stripped.decode("utf-8", "backslashreplace")[:2000],
+                )
             )
             continue
         if not isinstance(obj, dict):
             pre_rejects.append(
-                RowReject(line_no, None, "malformed_json", None,
-                          f"line is a JSON {type(obj).__name__}, expected an object",
-                          stripped.decode("utf-8", "backslashreplace")[:2000])
+                RowReject(
+                    line_no,
+                    None,
+                    "malformed_json",
+                    None,
+                    f"line is a JSON {type(obj).__name__}, expected an object",
+                    stripped.decode("utf-8", "backslashreplace")[:2000],
+                )
             )
             continue
         seen.update(obj.keys())
@@ -306,12 +370,17 @@ def _read_jsonl(data: bytes, key: str, contract: DatasetContract) -> RawBatch:
     )
 
 
+def _blank(data: bytes) -> bool:
+    """``not data.strip()`` without copying the body when its first byte is already not blank."""
+    return not data[:1].strip() and not data.strip()
+
+
 def read_raw(data: bytes, key: str, contract: DatasetContract) -> RawBatch:
     """Decompress, check encoding, split into columns. Raises FileRejected for whole-file faults."""
     if not data:
         raise FileRejected("EMPTY_FILE", f"{key}: object is empty (0 bytes)")
     payload, compression = decompress(data, key)
-    if not payload.strip():
+    if _blank(payload):
         raise FileRejected("EMPTY_FILE", f"{key}: no content after decompression")
     fmt = detect_format(key, payload, contract)
     payload = check_encoding(payload, key)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -59,7 +60,7 @@ class ValidationResult:
 
     @property
     def rows_valid(self) -> int:
-        return self.valid.num_rows
+        return int(self.valid.num_rows)
 
     @property
     def rows_rejected(self) -> int:
@@ -78,9 +79,87 @@ def arrow_type(col: ColumnSpec) -> pa.DataType:
 
 
 def _mask(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """Boolean Arrow array -> numpy bool, nulls as False."""
+    """Boolean Arrow array -> numpy bool, nulls as False (bitmaps unpacked directly)."""
+    if isinstance(arr, pa.BooleanArray) and len(arr):
+        validity, values = arr.buffers()
+        end = arr.offset + len(arr)
+        bits = np.unpackbits(np.frombuffer(values, dtype=np.uint8), count=end, bitorder="little")
+        if validity is not None and arr.null_count:
+            bits &= np.unpackbits(np.frombuffer(validity, dtype=np.uint8), count=end, bitorder="little")
+        return bits[arr.offset :].view(bool)
     filled = pc.fill_null(arr, False)
     return np.asarray(filled.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _layout(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Value offsets and data bytes of a binary/string array, or None for other layouts."""
+    if not isinstance(arr, pa.Array) or not (pa.types.is_binary(arr.type) or pa.types.is_string(arr.type)):
+        return None
+    _, offsets_buf, data_buf = arr.buffers()
+    if offsets_buf is None:
+        return None
+    offsets = np.frombuffer(offsets_buf, dtype=np.int32)[arr.offset : arr.offset + len(arr) + 1]
+    data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.empty(0, np.uint8)
+    return offsets, data
+
+
+def _decode_per_value(arr: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """Python decode of every value: the reference behaviour, kept for layouts _layout cannot read."""
+    bad = np.zeros(len(arr), dtype=bool)
+    decoded: list[str | None] = []
+    for i, raw in enumerate(arr.to_pylist()):
+        try:
+            decoded.append(raw.decode("utf-8") if raw is not None else None)
+        except UnicodeDecodeError:
+            decoded.append(None)
+            bad[i] = True
+    return pa.array(decoded, type=pa.string()), bad
+
+
+def _decode_invalid_utf8(arr: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """Binary column holding invalid UTF-8 -> strings with the undecodable values as null.
+
+    Only values containing a byte >= 0x80 can be invalid, so only those (found with numpy) are
+    decoded in Python; the rest of the column is cast in one vectorised step.
+    """
+    layout = _layout(arr)
+    if layout is None:
+        return _decode_per_value(arr)
+    offsets, data = layout
+    high = np.flatnonzero(data[offsets[0] : offsets[-1]] >= 0x80) + offsets[0]
+    rows = np.unique(np.searchsorted(offsets, high, side="right") - 1)
+    bad = np.zeros(len(arr), dtype=bool)
+    for i, raw in zip(rows.tolist(), arr.take(pa.array(rows, type=pa.int64())).to_pylist(), strict=True):
+        if raw is None:
+            continue
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            bad[i] = True
+    try:
+        text = pc.if_else(pa.array(bad), pa.scalar(None, arr.type), arr).cast(pa.string())
+    except pa.ArrowInvalid:  # Arrow and Python disagree on some byte sequence: trust Python
+        return _decode_per_value(arr)
+    return text, bad
+
+
+def _blank_to_null(text: pa.Array) -> pa.Array:
+    """'' -> null by rewriting the validity bitmap (no copy of the values)."""
+    layout = _layout(text)
+    if layout is None or not pa.types.is_string(text.type):
+        return pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
+    offsets, _ = layout
+    empty = offsets[1:] == offsets[:-1]
+    if not empty.any():
+        return text
+    keep = ~empty & _mask(pc.is_valid(text))
+    bits = np.zeros(text.offset + len(text), dtype=bool)
+    bits[text.offset :] = keep
+    validity = pa.py_buffer(np.packbits(bits, bitorder="little"))
+    buffers = text.buffers()
+    return pa.Array.from_buffers(
+        pa.string(), len(text), [validity, buffers[1], buffers[2]], offset=text.offset
+    )
 
 
 def _to_text(arr: pa.Array) -> tuple[pa.Array, np.ndarray]:
@@ -90,25 +169,56 @@ def _to_text(arr: pa.Array) -> tuple[pa.Array, np.ndarray]:
         try:
             text = arr.cast(pa.string())
         except pa.ArrowInvalid:
-            # Slow path, only for a column that really holds invalid UTF-8.
-            decoded: list[str | None] = []
-            for i, raw in enumerate(arr.to_pylist()):
-                try:
-                    decoded.append(raw.decode("utf-8") if raw is not None else None)
-                except UnicodeDecodeError:
-                    decoded.append(None)
-                    bad[i] = True
-            text = pa.array(decoded, type=pa.string())
+            text, bad = _decode_invalid_utf8(arr)
     else:
         text = arr
-    text = pc.utf8_trim_whitespace(text)
-    text = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
-    return text, bad
+    return _blank_to_null(pc.utf8_trim_whitespace(text)), bad
 
 
 def _decimal_re(col: ColumnSpec) -> str:
     whole = col.precision - col.scale
     return rf"^[+-]?\d{{1,{whole}}}(\.\d{{1,{col.scale}}})?$"
+
+
+def _fields_as_written(parsed: pa.Array, head: pa.Array) -> np.ndarray:
+    """Rows whose parsed timestamp has exactly the fields of its YYYY-MM-DDThh:mm:ss text.
+
+    Same answer as formatting ``parsed`` back and comparing strings (strftime costs ~2 us a row):
+    both are fixed-width zero-padded digits, so equal text means equal fields.
+    """
+    layout = _layout(head)
+    if layout is None:
+        return _mask(pc.equal(pc.strftime(parsed, format="%Y-%m-%dT%H:%M:%S"), head))
+    ok = np.zeros(len(parsed), dtype=bool)
+    rows = np.flatnonzero(_mask(pc.is_valid(parsed)))
+    if len(rows) == 0:
+        return ok
+    offsets, data = layout
+    width = 19  # a parsed row's head is 19 ASCII characters
+    lengths = np.diff(offsets)
+    if ((lengths == width) | (lengths == 0)).all():  # values back to back: view them as a matrix
+        texts = data[offsets[0] : offsets[-1]].reshape(-1, width)
+        pick = (np.cumsum(lengths != 0) - 1)[rows]
+    else:
+        texts = data[offsets[:-1][rows][:, None] + np.arange(width)]
+        pick = np.arange(len(rows))
+
+    def number(*positions: int) -> np.ndarray:
+        value = texts[:, positions[0]].astype(np.int32)
+        for pos in positions[1:]:
+            value = value * 10 + texts[:, pos]
+        digits: np.ndarray = value[pick] - 48 * int("1" * len(positions))  # '0' is 48
+        return digits
+
+    written = [number(0, 1, 2, 3), *(number(i, i + 1) for i in (5, 8, 11, 14, 17))]
+    stamps = parsed.take(pa.array(rows, type=pa.int64()))
+    same = np.ones(len(rows), dtype=bool)
+    for field_fn, expected in zip(
+        (pc.year, pc.month, pc.day, pc.hour, pc.minute, pc.second), written, strict=True
+    ):
+        same &= field_fn(stamps).to_numpy(zero_copy_only=False) == expected
+    ok[rows] = same
+    return ok
 
 
 def _parse(col: ColumnSpec, text: pa.Array) -> tuple[pa.Array, np.ndarray, str]:
@@ -128,13 +238,12 @@ def _parse(col: ColumnSpec, text: pa.Array) -> tuple[pa.Array, np.ndarray, str]:
         shape_ok = pc.match_substring_regex(text, TIMESTAMP_RE)
         head = pc.utf8_slice_codeunits(pc.if_else(shape_ok, text, pa.scalar(None, pa.string())), 0, 19)
         parsed = pc.strptime(head, format="%Y-%m-%dT%H:%M:%S", unit="s", error_is_null=True)
-        # strptime is lenient (Feb 30 -> Mar 1): a round trip proves the calendar date exists.
-        roundtrip = pc.strftime(parsed, format="%Y-%m-%dT%H:%M:%S")
-        ok = pc.fill_null(pc.equal(roundtrip, head), False)
-        values = pc.cast(pc.if_else(ok, text, pa.scalar(None, pa.string())), target)
-        return values, _mask(pc.and_(present, pc.invert(ok))), (
-            "not an ISO 8601 UTC timestamp (YYYY-MM-DDThh:mm:ss[.ffffff]Z)"
-        )
+        # strptime is lenient (Feb 30 -> Mar 2, 12:00:61 -> 12:01:01): the parsed fields must equal
+        # the written ones, which proves the calendar date and time exist.
+        ok = _fields_as_written(parsed, head)
+        values = pc.cast(pc.if_else(pa.array(ok), text, pa.scalar(None, pa.string())), target)
+        what = "not an ISO 8601 UTC timestamp (YYYY-MM-DDThh:mm:ss[.ffffff]Z)"
+        return values, _mask(present) & ~ok, what
     pattern, what = {
         "int": (INT_RE, "not an integer"),
         "float": (FLOAT_RE, "not a number"),
@@ -153,51 +262,121 @@ def _constraints(col: ColumnSpec, text: pa.Array, values: pa.Array) -> list[_Fai
     if numeric is not None:
         if col.exclusive_minimum is not None:
             failures.append(
-                _Failure(col.name, "range", _mask(pc.less_equal(numeric, col.exclusive_minimum)),
-                         f"must be > {col.exclusive_minimum:g}")
+                _Failure(
+                    col.name,
+                    "range",
+                    _mask(pc.less_equal(numeric, col.exclusive_minimum)),
+                    f"must be > {col.exclusive_minimum:g}",
+                )
             )
         if col.minimum is not None:
             failures.append(
-                _Failure(col.name, "range", _mask(pc.less(numeric, col.minimum)),
-                         f"must be >= {col.minimum:g}")
+                _Failure(
+                    col.name, "range", _mask(pc.less(numeric, col.minimum)), f"must be >= {col.minimum:g}"
+                )
             )
         if col.maximum is not None:
             failures.append(
-                _Failure(col.name, "range", _mask(pc.greater(numeric, col.maximum)),
-                         f"must be <= {col.maximum:g}")
+                _Failure(
+                    col.name, "range", _mask(pc.greater(numeric, col.maximum)), f"must be <= {col.maximum:g}"
+                )
             )
         if col.non_zero:
-            failures.append(
-                _Failure(col.name, "non_zero", _mask(pc.equal(numeric, 0)), "must not be zero")
-            )
+            failures.append(_Failure(col.name, "non_zero", _mask(pc.equal(numeric, 0)), "must not be zero"))
+    not_allowed: np.ndarray | None = None
     if col.allowed is not None:
         allowed = pa.array(list(col.allowed), type=pa.string())
-        bad = pc.and_(pc.is_valid(text), pc.invert(pc.is_in(text, value_set=allowed)))
+        not_allowed = _mask(pc.and_(pc.is_valid(text), pc.invert(pc.is_in(text, value_set=allowed))))
         shown = ", ".join(col.allowed[:10])
-        failures.append(_Failure(col.name, "allowed_values", _mask(bad), f"not one of [{shown}]"))
+        failures.append(_Failure(col.name, "allowed_values", not_allowed, f"not one of [{shown}]"))
     if col.pattern is not None and col.type == "string":
-        bad = pc.invert(pc.match_substring_regex(text, col.pattern))
-        failures.append(
-            _Failure(col.name, "pattern", _mask(bad), f"does not match pattern {col.pattern}")
-        )
+        if not_allowed is not None and _allowed_match(col.pattern, col.allowed or ()):
+            # an allowed value matches, so only the (few) values outside the list can fail
+            bad = np.zeros(len(text), dtype=bool)
+            rows = np.flatnonzero(not_allowed)
+            if len(rows):
+                bad[rows] = _pattern_misses(text.take(pa.array(rows, type=pa.int64())), col.pattern)
+        else:
+            bad = _pattern_misses(text, col.pattern)
+        failures.append(_Failure(col.name, "pattern", bad, f"does not match pattern {col.pattern}"))
     return failures
 
 
-def _duplicates(values: pa.Array, candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mask of later occurrences among candidate rows, and each row's first-occurrence index."""
-    n = len(values)
+@lru_cache(maxsize=256)
+def _allowed_match(pattern: str, allowed: tuple[str, ...]) -> bool:
+    """Whether every allowed value matches the pattern (same regex engine as the row check)."""
+    matches = pc.match_substring_regex(pa.array(list(allowed), type=pa.string()), pattern)
+    return bool(pc.all(matches).as_py()) if len(allowed) else True
+
+
+def _low_cardinality(text: pa.Array, sample: int = 1024, max_distinct: int = 64) -> bool:
+    """Guess from an evenly spaced sample whether a column has few distinct values."""
+    if len(text) < 4 * sample:
+        return False
+    picks = pa.array(np.linspace(0, len(text) - 1, sample).astype(np.int64))
+    return int(pc.count_distinct(text.take(picks)).as_py()) <= max_distinct
+
+
+def _pattern_misses(text: pa.Array, pattern: str) -> np.ndarray:
+    """Present values that do not match ``pattern`` (null never misses).
+
+    RE2 costs ~100 ns a value; a column of state or category codes has a few dozen distinct
+    values, so it is matched once per distinct value and mapped back through the dictionary.
+    """
+    if _low_cardinality(text):
+        encoded = pc.dictionary_encode(text)
+        misses = pc.invert(pc.match_substring_regex(encoded.dictionary, pattern))
+        return _mask(misses.take(encoded.indices))
+    return _mask(pc.invert(pc.match_substring_regex(text, pattern)))
+
+
+def _duplicates(codes: pa.Array, candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mask of later occurrences among candidate rows, and each row's first-occurrence index.
+
+    ``codes`` are the column's dictionary codes (null for null values, which never repeat).
+    """
+    n = len(codes)
     dup = np.zeros(n, dtype=bool)
     first_of = np.full(n, -1, dtype=np.int64)
-    idx = np.flatnonzero(candidates & _mask(pc.is_valid(values)))
+    idx = np.flatnonzero(candidates & _mask(pc.is_valid(codes)))
     if len(idx) == 0:
         return dup, first_of
-    encoded = pc.dictionary_encode(values.take(pa.array(idx))).indices.to_numpy(zero_copy_only=False)
-    _, first_pos, inverse = np.unique(encoded, return_index=True, return_inverse=True)
-    first_rows = idx[first_pos][inverse]
+    picked = codes.to_numpy(zero_copy_only=False)[idx].astype(np.int64)
+    first_pos = np.full(int(picked.max()) + 1, n, dtype=np.int64)
+    np.minimum.at(first_pos, picked, idx)  # earliest candidate row holding each value
+    first_rows = first_pos[picked]
     later = first_rows != idx
     dup[idx[later]] = True
     first_of[idx[later]] = first_rows[later]
     return dup, first_of
+
+
+_Checked = tuple[pa.Array, pa.Array, list[_Failure], "pa.Array | None"]
+
+
+def _check_column(col: ColumnSpec, raw: pa.Array | None, n: int) -> _Checked:
+    """Text, typed values and failures (every rule but uniqueness) of one column.
+
+    A unique column also returns its dictionary codes: hashing is the costly half of the
+    duplicate check, which then only has to compare integers among the surviving rows.
+    """
+    failures: list[_Failure] = []
+    if raw is None:
+        text: pa.Array = pa.nulls(n, type=pa.string())
+        bad_utf8 = np.zeros(n, dtype=bool)
+    else:
+        text, bad_utf8 = _to_text(raw)
+    if bad_utf8.any():
+        failures.append(_Failure(col.name, "encoding", bad_utf8, "value is not valid UTF-8"))
+    if col.required:
+        missing = _mask(pc.is_null(text)) & ~bad_utf8
+        failures.append(_Failure(col.name, "required", missing, "required value is missing"))
+    values, unparsable, what = _parse(col, text)
+    if unparsable.any():
+        failures.append(_Failure(col.name, "type", unparsable, what))
+    failures.extend(_constraints(col, text, values))
+    codes = pc.dictionary_encode(values).indices if col.unique else None
+    return text, values, failures, codes
 
 
 def validate(batch: RawBatch, contract: DatasetContract, lineage: Lineage) -> ValidationResult:
@@ -205,31 +384,21 @@ def validate(batch: RawBatch, contract: DatasetContract, lineage: Lineage) -> Va
     failures: list[_Failure] = []
     typed: dict[str, pa.Array] = {}
     texts: dict[str, pa.Array] = {}
+    codes: dict[str, pa.Array] = {}
     for col in contract.columns:
-        raw = batch.columns.get(col.name)
-        if raw is None:
-            text: pa.Array = pa.nulls(n, type=pa.string())
-            bad_utf8 = np.zeros(n, dtype=bool)
-        else:
-            text, bad_utf8 = _to_text(raw)
+        text, values, column_failures, codes_or_none = _check_column(col, batch.columns.get(col.name), n)
         texts[col.name] = text
-        if bad_utf8.any():
-            failures.append(_Failure(col.name, "encoding", bad_utf8, "value is not valid UTF-8"))
-        if col.required:
-            missing = _mask(pc.is_null(text)) & ~bad_utf8
-            failures.append(_Failure(col.name, "required", missing, "required value is missing"))
-        values, unparsable, what = _parse(col, text)
-        if unparsable.any():
-            failures.append(_Failure(col.name, "type", unparsable, what))
-        failures.extend(_constraints(col, text, values))
         typed[col.name] = values
+        failures.extend(column_failures)
+        if codes_or_none is not None:
+            codes[col.name] = codes_or_none
 
     invalid = np.zeros(n, dtype=bool)
     for f in failures:
         invalid |= f.mask
     first_seen: dict[str, np.ndarray] = {}
     for name in contract.unique_columns:
-        dup, first_of = _duplicates(typed[name], ~invalid)
+        dup, first_of = _duplicates(codes[name], ~invalid)
         if dup.any():
             failures.append(_Failure(name, "unique", dup, "duplicate value"))
             first_seen[name] = first_of
@@ -239,52 +408,14 @@ def validate(batch: RawBatch, contract: DatasetContract, lineage: Lineage) -> Va
     by_rule: Counter[str] = Counter(f"{r.column or '*'}:{r.rule}" for r in rejects)
     bad_rows = np.flatnonzero(invalid)
     if len(bad_rows):
-        records = (
-            pa.table({k: v.take(pa.array(bad_rows)) for k, v in texts.items()}).to_pylist()
-        )
-        reasons: dict[int, list[tuple[str | None, str, str]]] = {int(i): [] for i in bad_rows}
-        for f in failures:
-            for i in np.flatnonzero(f.mask):
-                message = f.message
-                if f.rule == "unique" and f.column is not None:
-                    first_row = batch.row_numbers[first_seen[f.column][i]]
-                    message = f"duplicate value, first seen at row {first_row}"
-                reasons[int(i)].append((f.column, f.rule, message))
-        for pos, i in enumerate(bad_rows):
-            row_no = int(batch.row_numbers[i])
-            record = records[pos]
-            for column, rule, message in reasons[int(i)]:
-                by_rule[f"{column}:{rule}"] += 1
-            column, rule, message = reasons[int(i)][0]
-            raw_value = _raw_value(batch, column, int(i))
-            rejects.append(
-                RowReject(
-                    source_row=row_no,
-                    column=column,
-                    rule=rule,
-                    value=raw_value,
-                    message=f"{column}: {message}" if column else message,
-                    record={
-                        "errors": [
-                            {
-                                "column": c,
-                                "rule": r,
-                                "value": _raw_value(batch, c, int(i)),
-                                "message": m,
-                            }
-                            for c, r, m in reasons[int(i)]
-                        ],
-                        "values": record,
-                    },
-                )
-            )
+        rejects.extend(_row_rejects(batch, texts, failures, first_seen, bad_rows, by_rule))
     rejects.sort(key=lambda r: r.source_row)
 
     keep = pa.array(~invalid)
     columns: dict[str, Any] = {name: typed[name].filter(keep) for name in contract.column_names}
     for part in contract.partitions:
         source = columns[part.source]
-        columns[part.name] = pc.strftime(source, format="%Y-%m-%d")
+        columns[part.name] = _date_text(source)
     kept_rows = batch.row_numbers[~invalid]
     m = len(kept_rows)
     columns["lineage_source_key"] = pa.repeat(pa.scalar(lineage.source_key, pa.string()), m)
@@ -297,10 +428,84 @@ def validate(batch: RawBatch, contract: DatasetContract, lineage: Lineage) -> Va
     return ValidationResult(valid, rejects, batch.rows_in, by_rule, nulls)
 
 
-def _raw_value(batch: RawBatch, column: str | None, i: int) -> str | None:
-    if column is None or column not in batch.columns:
-        return None
-    value = batch.columns[column][i].as_py()
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "backslashreplace")[:500]
-    return None if value is None else str(value)[:500]
+_DAY = {"s": 86_400, "ms": 86_400_000, "us": 86_400_000_000, "ns": 86_400_000_000_000}
+
+
+def _date_text(source: pa.Array) -> pa.Array:
+    """YYYY-MM-DD of a UTC timestamp column, as strftime would print it but ~30x cheaper.
+
+    Day numbers are floored in numpy, and only the distinct days (a file holds few) are printed,
+    by Arrow's date32 -> string cast.
+    """
+    if not (pa.types.is_timestamp(source.type) and source.type.tz == "UTC" and isinstance(source, pa.Array)):
+        return pc.strftime(source, format="%Y-%m-%d")
+    ticks = pc.fill_null(source.cast(pa.int64()), 0).to_numpy(zero_copy_only=False)
+    days = pa.array(ticks // _DAY[source.type.unit], type=pa.int32()).cast(pa.date32())
+    if source.null_count:
+        days = pc.if_else(pc.is_valid(source), days, pa.scalar(None, pa.date32()))
+    encoded = pc.dictionary_encode(days)
+    return encoded.dictionary.cast(pa.string()).take(encoded.indices)
+
+
+def _row_rejects(
+    batch: RawBatch,
+    texts: dict[str, pa.Array],
+    failures: list[_Failure],
+    first_seen: dict[str, np.ndarray],
+    bad_rows: np.ndarray,
+    by_rule: Counter[str],
+) -> list[RowReject]:
+    """One RowReject per invalid row, its first failure up front and every failure in ``errors``.
+
+    Only the rejected rows are visited in Python; raw values are fetched per column in one take.
+    """
+    records = pa.table({k: v.take(pa.array(bad_rows)) for k, v in texts.items()}).to_pylist()
+    reasons: dict[int, list[tuple[str | None, str, str]]] = {i: [] for i in bad_rows.tolist()}
+    raw: dict[str, dict[int, str | None]] = {}
+    for f in failures:
+        rows = np.flatnonzero(f.mask)
+        if f.rule == "unique" and f.column is not None:
+            first_rows = batch.row_numbers[first_seen[f.column][rows]].tolist()
+            messages = [f"duplicate value, first seen at row {r}" for r in first_rows]
+        else:
+            messages = [f.message] * len(rows)
+        for i, message in zip(rows.tolist(), messages, strict=True):
+            reasons[i].append((f.column, f.rule, message))
+        if f.column is not None and f.column in batch.columns:
+            raw.setdefault(f.column, {}).update(_raw_values(batch.columns[f.column], rows))
+    out: list[RowReject] = []
+    for i, row_no, record in zip(
+        bad_rows.tolist(), batch.row_numbers[bad_rows].tolist(), records, strict=True
+    ):
+        row_reasons = reasons[i]
+        for column, rule, _message in row_reasons:
+            by_rule[f"{column}:{rule}"] += 1
+        column, rule, message = row_reasons[0]
+        out.append(
+            RowReject(
+                source_row=int(row_no),
+                column=column,
+                rule=rule,
+                value=raw[column][i] if column in raw else None,
+                message=f"{column}: {message}" if column else message,
+                record={
+                    "errors": [
+                        {"column": c, "rule": r, "value": raw[c][i] if c in raw else None, "message": m}
+                        for c, r, m in row_reasons
+                    ],
+                    "values": record,
+                },
+            )
+        )
+    return out
+
+
+def _raw_values(arr: pa.Array, rows: np.ndarray) -> dict[int, str | None]:
+    """Values as read (bytes shown with backslash escapes), cut to 500 characters, by row."""
+    shown: dict[int, str | None] = {}
+    for i, value in zip(rows.tolist(), arr.take(pa.array(rows, type=pa.int64())).to_pylist(), strict=True):
+        if isinstance(value, bytes):
+            shown[i] = value.decode("utf-8", "backslashreplace")[:500]
+        else:
+            shown[i] = None if value is None else str(value)[:500]
+    return shown
