@@ -71,7 +71,9 @@ class Settings:
                 try:
                     values[f.name] = float(env[name]) if f.type in (float, "float") else env[name]
                 except ValueError:
-                    raise MissingSetting(f"environment variable {name} must be a number, got {env[name]!r}")
+                    raise MissingSetting(
+                        f"environment variable {name} must be a number, got {env[name]!r}"
+                    ) from None
         return cls(**values)  # type: ignore[arg-type]
 
     def require(self, name: str) -> str:

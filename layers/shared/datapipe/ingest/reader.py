@@ -207,7 +207,13 @@ def _normalise_header(names: list[str]) -> list[str]:
 def _read_csv(data: bytes, key: str, contract: DatasetContract) -> RawBatch:
     end = data.find(b"\n")
     first = (data if end < 0 else data[:end]).rstrip(b"\r")  # split() would copy the whole body
-    names = _split_csv_line(first.decode("utf-8"))
+    try:
+        names = _split_csv_line(first.decode("utf-8"))
+    except csv.Error as exc:
+        raise FileRejected(
+            "UNPARSABLE_CSV",
+            f"{key}: cannot read the header line ({exc}); lines must end in LF or CRLF, not a bare CR",
+        ) from exc
     header = _normalise_header(names)
     if not header or all(h == "" for h in header):
         raise FileRejected("EMPTY_FILE", f"{key}: no header line")
@@ -216,10 +222,14 @@ def _read_csv(data: bytes, key: str, contract: DatasetContract) -> RawBatch:
         raise FileRejected("DUPLICATE_COLUMNS", f"{key}: header repeats column(s) {dupes}")
     _require_columns(key, contract, header)
 
-    invalid: list[tuple[int | None, str]] = []
+    invalid: list[tuple[int | None, str | None]] = []
 
     def on_invalid(row: Any) -> str:
-        invalid.append((row.number, row.text))
+        try:
+            text = row.text
+        except UnicodeDecodeError:  # a ragged row with bad UTF-8: locate it by number instead
+            text = None
+        invalid.append((row.number, text))
         return "skip"
 
     def read(use_threads: bool) -> pa.Table:
@@ -237,7 +247,8 @@ def _read_csv(data: bytes, key: str, contract: DatasetContract) -> RawBatch:
     try:
         table = read(use_threads=True)
         if invalid:  # row numbers are only reported by the single-threaded reader
-            located = _locate_lines(data, starts, ends, [text for _, text in invalid])
+            texts = [text for _, text in invalid if text is not None]
+            located = None if len(texts) < len(invalid) else _locate_lines(data, starts, ends, texts)
             if located is None:
                 invalid.clear()
                 table = read(use_threads=False)
@@ -245,6 +256,9 @@ def _read_csv(data: bytes, key: str, contract: DatasetContract) -> RawBatch:
                 numbers = np.searchsorted(lines, np.array(located, dtype=np.int64) + 1) + 1
                 invalid[:] = sorted(zip(numbers.tolist(), (text for _, text in invalid), strict=True))
     except pa.ArrowInvalid as exc:
+        if "Expected" in str(exc) and "columns" in str(exc):
+            # pyarrow could not hand a ragged row to the handler (its text is not UTF-8)
+            return _read_csv_rowwise(data, key, contract, header)
         raise FileRejected("UNPARSABLE_CSV", f"{key}: {exc}") from exc
 
     # pyarrow numbers rows among non-empty lines, header included (number 1 = header line),
@@ -257,7 +271,13 @@ def _read_csv(data: bytes, key: str, contract: DatasetContract) -> RawBatch:
     pre_rejects: list[RowReject] = []
     if len(bad_idx):
         keep[bad_idx] = False
-        for (_number, text), line_no in zip(invalid, record_lines[bad_idx], strict=True):
+        for line_no in record_lines[bad_idx]:
+            # the row as it is in the file (pyarrow's text may be missing for bad UTF-8)
+            text = (
+                data[starts[line_no - 1] : ends[line_no - 1]]
+                .rstrip(b"\r")
+                .decode("utf-8", "backslashreplace")
+            )
             got = len(_split_csv_line(text))
             pre_rejects.append(
                 RowReject(
@@ -281,6 +301,49 @@ def _read_csv(data: bytes, key: str, contract: DatasetContract) -> RawBatch:
     return RawBatch(columns, row_numbers, pre_rejects, "csv", "none", header, ignored)
 
 
+def _read_csv_rowwise(data: bytes, key: str, contract: DatasetContract, header: list[str]) -> RawBatch:
+    """Slow path, only for a file whose ragged rows also hold invalid UTF-8: split every line
+    with the csv module (bytes kept exact through surrogateescape) so such rows are rejected
+    one by one instead of failing the file."""
+    wanted = [h for h in header if h in contract.column_names]
+    index = {h: i for i, h in enumerate(header)}
+    values: dict[str, list[bytes]] = {h: [] for h in wanted}
+    rows: list[int] = []
+    pre_rejects: list[RowReject] = []
+    seen_header = False
+    for line_no, raw in enumerate(data.split(b"\n"), start=1):
+        line = raw.rstrip(b"\r")
+        if not line:
+            continue
+        if not seen_header:
+            seen_header = True
+            continue
+        text = line.decode("utf-8", "surrogateescape")
+        try:
+            fields = _split_csv_line(text)
+        except csv.Error as exc:
+            raise FileRejected("UNPARSABLE_CSV", f"{key}: line {line_no}: {exc}") from exc
+        if len(fields) != len(header):
+            shown = line.decode("utf-8", "backslashreplace")
+            pre_rejects.append(
+                RowReject(
+                    line_no,
+                    None,
+                    "ragged_row",
+                    shown[:500],
+                    f"row has {len(fields)} field(s), header has {len(header)}",
+                    shown[:2000],
+                )
+            )
+            continue
+        rows.append(line_no)
+        for h in wanted:
+            values[h].append(fields[index[h]].encode("utf-8", "surrogateescape"))
+    columns = {h: pa.array(v, type=pa.binary()) for h, v in values.items()}
+    ignored = [h for h in header if h not in contract.column_names]
+    return RawBatch(columns, np.array(rows, dtype=np.int64), pre_rejects, "csv", "none", header, ignored)
+
+
 def _split_csv_line(text: str) -> list[str]:
     rows = list(csv.reader([text]))
     return rows[0] if rows else []
@@ -300,6 +363,8 @@ def _json_text(value: Any) -> str | None:
         return None
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return str(int(value))  # JSON has one number type: 5.0 is the integer 5
     if isinstance(value, (int, float, str)):
         return str(value)
     return json.dumps(value, separators=(",", ":"))
@@ -354,6 +419,7 @@ def _read_jsonl(data: bytes, key: str, contract: DatasetContract) -> RawBatch:
                 )
             )
             continue
+        obj = {str(k).strip().lower(): v for k, v in obj.items()}  # as CSV headers are read
         seen.update(obj.keys())
         rows.append(line_no)
         for col in wanted:
@@ -382,8 +448,8 @@ def read_raw(data: bytes, key: str, contract: DatasetContract) -> RawBatch:
     payload, compression = decompress(data, key)
     if _blank(payload):
         raise FileRejected("EMPTY_FILE", f"{key}: no content after decompression")
+    payload = check_encoding(payload, key)  # first: a byte-order mark would hide a JSON "{"
     fmt = detect_format(key, payload, contract)
-    payload = check_encoding(payload, key)
     batch = _read_csv(payload, key, contract) if fmt == "csv" else _read_jsonl(payload, key, contract)
     batch.compression = compression
     if batch.rows_in == 0:

@@ -250,7 +250,10 @@ def _parse(col: ColumnSpec, text: pa.Array) -> tuple[pa.Array, np.ndarray, str]:
         "decimal": (_decimal_re(col), f"not a decimal with at most {col.scale} decimal places"),
     }[col.type]
     ok = pc.fill_null(pc.match_substring_regex(text, pattern), False)
-    values = pc.cast(pc.if_else(ok, text, pa.scalar(None, pa.string())), target)
+    candidates = pc.if_else(ok, text, pa.scalar(None, pa.string()))
+    if col.type == "int":  # Arrow's integer cast refuses an explicit "+" sign
+        candidates = pc.replace_substring_regex(candidates, pattern=r"^\+", replacement="")
+    values = pc.cast(candidates, target)
     return values, _mask(pc.and_(present, pc.invert(ok))), what
 
 
