@@ -31,6 +31,7 @@ policy = FraudPolicy(
     medium=settings.medium_severity_threshold,
 )
 _clients: dict[str, Any] = {}
+SEVERITY_ORDER = ["LOW", "MEDIUM", "HIGH", "CRITICAL"]
 
 
 def clients() -> dict[str, Any]:
@@ -78,8 +79,14 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     profile = c["profiles"].get_item(Key={"account_id": txn["account_id"]}).get("Item") or {}
     median = float(profile["median_amount"]) if "median_amount" in profile else None
     alert = score_event(txn, recent, median, int(profile.get("transactions", 0)), policy)
-    if alert is None:
-        return {"transaction_id": txn["transaction_id"], "alert": None}
+    if alert is None or SEVERITY_ORDER.index(alert.severity) < SEVERITY_ORDER.index(
+        settings.fraud_alert_min_severity
+    ):
+        return {
+            "transaction_id": txn["transaction_id"],
+            "alert": None,
+            "severity": alert.severity if alert else None,
+        }
     if not c["claims"].claim(alert.transaction_id, alert.severity, alert.score, "realtime"):
         return {"transaction_id": txn["transaction_id"], "alert": "already alerted"}
     if c["publisher"].publish([(alert.transaction_id, alert.to_message(), alert.message_attributes())]):

@@ -8,6 +8,7 @@ per transaction (claimed in DynamoDB before publishing); published in batches of
 from __future__ import annotations
 
 import io
+import math
 from collections import Counter
 from decimal import Decimal
 from typing import Any
@@ -45,7 +46,7 @@ def update_account_profiles(table: Any, scored: Any, run_id: str) -> int:
     accounts = table.column("account_id").to_pylist()
     latest: dict[str, tuple[float, int]] = {}
     for account, median, history in zip(accounts, scored.account_median, scored.account_history, strict=True):
-        if account is not None and median == median:  # NaN: no usable history
+        if account is not None and not math.isnan(median):  # NaN: no usable history
             latest[account] = (float(median), int(history))
     profiles = boto3.resource("dynamodb").Table(settings.require("account_profiles_table"))
     with profiles.batch_writer(overwrite_by_pkeys=["account_id"]) as batch:
@@ -70,7 +71,7 @@ def lambda_handler(event: PublishedEvent, context: LambdaContext) -> dict[str, A
     store = S3ObjectStore()
     table = pq.read_table(io.BytesIO(store.get(published.staged.bucket, published.staged.key).body))
     scored = score_table(table, policy)
-    alerts = scored.alerts(table)
+    alerts = scored.alerts(table, min_severity=settings.fraud_alert_min_severity)
     claims = AlertClaims(settings.require("fraud_alerts_table"))
     fresh = [a for a in alerts if claims.claim(a.transaction_id, a.severity, a.score, published.run_id)]
     failed = SnsBatchPublisher(settings.require("fraud_topic_arn")).publish(
@@ -82,9 +83,13 @@ def lambda_handler(event: PublishedEvent, context: LambdaContext) -> dict[str, A
     profiles = update_account_profiles(table, scored, published.run_id)
     for severity, count in by_severity.items():
         metrics.add_metric(name=f"FraudAlerts{severity.title()}", unit=MetricUnit.Count, value=count)
+    counts = scored.severity_counts()
+    for severity, count in counts.items():
+        metrics.add_metric(name=f"FraudScored{severity.title()}", unit=MetricUnit.Count, value=count)
     summary = {
         "run_id": published.run_id,
         "transactions_scored": table.num_rows,
+        "scored_by_severity": counts,
         "alerts": len(alerts),
         "published": len(fresh) - len(failed),
         "already_alerted": len(alerts) - len(fresh),

@@ -14,6 +14,7 @@ import awswrangler as wr
 import pytest
 
 from offline_runtime.datagen import RawFile, business_day
+from offline_runtime.demo import seed_inventory
 from offline_runtime.session import drain, observe_bus, observe_topic, queue_arn
 from offline_runtime.stack import OfflineStack
 
@@ -24,6 +25,7 @@ DAY = datetime.now(UTC).date() - timedelta(days=1)
 def day_run(stack: OfflineStack) -> dict[str, Any]:
     bus_q = observe_bus(stack, "e2e-observer")
     ops_q = observe_topic(stack, stack.outputs["OpsTopicArn"], "e2e-ops")
+    seed_inventory(stack, [f"S{i:03d}" for i in range(1, 9)])  # the stock master data
     files = business_day(DAY, stores=8, tx_per_store=400, online_rows=500, movements_per_store=60)
     s3 = stack.client("s3")
     for f in files:
@@ -109,9 +111,17 @@ def test_rejected_rows_are_in_quarantine_with_reasons(stack: OfflineStack, day_r
 
 
 def test_operators_hear_of_every_quarantine(day_run: dict[str, Any]) -> None:
-    severities = Counter(a["MessageAttributes"]["severity"]["Value"] for a in day_run["ops"])
+    about_quarantine = [a for a in day_run["ops"] if "quarantined" in a["Subject"]]
     quarantines = sum(1 for e in day_run["events"] if e["detail-type"] == "DatasetQuarantined")
-    assert severities == {"HIGH": quarantines}
+    assert len(about_quarantine) == quarantines
+    assert {a["MessageAttributes"]["severity"]["Value"] for a in about_quarantine} == {"HIGH"}
+
+
+def test_movements_for_unknown_items_are_reported_not_dropped(day_run: dict[str, Any]) -> None:
+    applied = [e["detail"] for e in day_run["events"] if e["detail-type"] == "InventoryMovementsApplied"]
+    assert sum(a["unknown"] for a in applied) == 2  # datagen lists two products no store carries
+    assert all(a["movements"] == a["applied"] + a["duplicates"] + a["unknown"] for a in applied)
+    assert [a for a in day_run["ops"] if "unknown items" in a["Subject"]]
 
 
 def test_the_same_file_uploaded_again_does_not_duplicate_rows(

@@ -14,6 +14,7 @@ from offline_runtime.stack import OfflineStack
 
 ENDPOINTS = {"PagerPhoneNumber": "+15555550100", "FraudTeamEmail": "fraud-team@example.com"}
 SEVERITIES = ["CRITICAL", "HIGH", "MEDIUM", "LOW"]
+Routed = tuple[OfflineStack, dict[str, Any]]
 
 
 @pytest.fixture(scope="module")
@@ -22,11 +23,22 @@ def routed() -> Iterator[tuple[OfflineStack, dict[str, Any]]]:
         bus_q = observe_bus(stack, "fraud-observer")
         sns = stack.client("sns")
         for i, severity in enumerate(SEVERITIES):
-            alert = {"transaction_id": f"T{i:05d}", "account_id": f"ACC{i:05d}", "score": 0.95 - 0.2 * i,
-                     "severity": severity, "rules": ["high_amount_out_of_state"], "reasons": ["test"]}
-            sns.publish(TopicArn=stack.outputs["FraudAlertsTopicArn"], Message=json.dumps(alert),
-                        MessageAttributes={"severity": {"DataType": "String", "StringValue": severity},
-                                           "account_type": {"DataType": "String", "StringValue": "credit"}})
+            alert = {
+                "transaction_id": f"T{i:05d}",
+                "account_id": f"ACC{i:05d}",
+                "score": 0.95 - 0.2 * i,
+                "severity": severity,
+                "rules": ["high_amount_out_of_state"],
+                "reasons": ["test"],
+            }
+            sns.publish(
+                TopicArn=stack.outputs["FraudAlertsTopicArn"],
+                Message=json.dumps(alert),
+                MessageAttributes={
+                    "severity": {"DataType": "String", "StringValue": severity},
+                    "account_type": {"DataType": "String", "StringValue": "credit"},
+                },
+            )
         stack.wait_idle(60)
         assert stack.sns is not None
         received = {
@@ -40,29 +52,35 @@ def routed() -> Iterator[tuple[OfflineStack, dict[str, Any]]]:
         yield stack, received
 
 
-def test_pager_gets_critical_and_high_only(routed: tuple[OfflineStack, dict[str, Any]]) -> None:
+def test_pager_gets_critical_and_high_only(routed: Routed) -> None:
     assert sorted(routed[1]["pager"]) == ["CRITICAL", "HIGH"]
 
 
-def test_fraud_team_email_gets_medium_and_above(routed: tuple[OfflineStack, dict[str, Any]]) -> None:
+def test_fraud_team_email_gets_medium_and_above(routed: Routed) -> None:
     assert sorted(routed[1]["email"]) == ["CRITICAL", "HIGH", "MEDIUM"]
 
 
-def test_analyst_queue_gets_high_and_above_as_raw_messages(routed: tuple[OfflineStack, dict[str, Any]]) -> None:
+def test_analyst_queue_gets_high_and_above_as_raw_messages(
+    routed: tuple[OfflineStack, dict[str, Any]],
+) -> None:
     assert sorted(routed[1]["analyst"]) == ["CRITICAL", "HIGH"]
 
 
-def test_case_management_opens_a_case_for_every_alert(routed: tuple[OfflineStack, dict[str, Any]]) -> None:
+def test_case_management_opens_a_case_for_every_alert(routed: Routed) -> None:
     assert sorted(routed[1]["cases"]) == sorted(SEVERITIES)
 
 
-def test_medium_reaches_email_and_cases_not_pager_nor_analysts(routed: tuple[OfflineStack, dict[str, Any]]) -> None:
+def test_medium_reaches_email_and_cases_not_pager_nor_analysts(
+    routed: tuple[OfflineStack, dict[str, Any]],
+) -> None:
     r = routed[1]
     assert "MEDIUM" in r["email"] and "MEDIUM" in r["cases"]
     assert "MEDIUM" not in r["pager"] and "MEDIUM" not in r["analyst"]
 
 
-def test_case_severity_comes_from_the_real_message_attribute(routed: tuple[OfflineStack, dict[str, Any]]) -> None:
+def test_case_severity_comes_from_the_real_message_attribute(
+    routed: tuple[OfflineStack, dict[str, Any]],
+) -> None:
     # The case function reads severity from MessageAttributes (AWS shape); moto alone would hand
     # it {"Test": ...} placeholders and the case would fail with a KeyError.
     stack, _ = routed
@@ -71,12 +89,21 @@ def test_case_severity_comes_from_the_real_message_attribute(routed: tuple[Offli
     assert case["severity"] == "MEDIUM" and case["status"] == "OPEN"
 
 
-def test_a_redelivered_alert_does_not_open_a_second_case(routed: tuple[OfflineStack, dict[str, Any]]) -> None:
+def test_a_redelivered_alert_does_not_open_a_second_case(routed: Routed) -> None:
     stack, _ = routed
     bus_q = observe_bus(stack, "fraud-observer-2")
-    alert = {"transaction_id": "T00000", "account_id": "ACC00000", "score": 0.95, "severity": "CRITICAL",
-             "rules": ["x"], "reasons": ["again"]}
-    stack.client("sns").publish(TopicArn=stack.outputs["FraudAlertsTopicArn"], Message=json.dumps(alert),
-                                MessageAttributes={"severity": {"DataType": "String", "StringValue": "CRITICAL"}})
+    alert = {
+        "transaction_id": "T00000",
+        "account_id": "ACC00000",
+        "score": 0.95,
+        "severity": "CRITICAL",
+        "rules": ["x"],
+        "reasons": ["again"],
+    }
+    stack.client("sns").publish(
+        TopicArn=stack.outputs["FraudAlertsTopicArn"],
+        Message=json.dumps(alert),
+        MessageAttributes={"severity": {"DataType": "String", "StringValue": "CRITICAL"}},
+    )
     stack.wait_idle(60)
     assert [e for e in drain(stack, bus_q) if e["detail-type"] == "FraudCaseOpened"] == []

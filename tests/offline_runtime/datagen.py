@@ -253,7 +253,7 @@ def business_day(
     stores: int = 60,
     tx_per_store: int = 1_650,
     online_rows: int = 4_000,
-    movements_per_store: int = 400,
+    movements_per_store: int = 120,
     seed: int = 42,
 ) -> list[RawFile]:
     """A day of raw files: per-store POS CSVs, an online JSONL.gz, per-store stock movements,

@@ -75,14 +75,15 @@ def _collect(
     stack: OfflineStack, files: list[RawFile], events: list[dict[str, Any]], executions: list[dict[str, Any]]
 ) -> dict[str, FileOutcome]:
     outcomes = {f.key: FileOutcome(f.key, f.expect, f.note) for f in files}
+    latest: dict[str, dict[str, Any]] = {}  # a file uploaded again (a replay) counts once
     for ev in events:
-        d = ev["detail"]
-        key = (d.get("source") or {}).get("key")
         if ev["detail-type"] == "DatasetStaged":
-            o = outcomes[d["source"]["key"]]
-            o.rows_in = d["counts"]["rows_in"]
-            o.quarantined_rows += d["counts"]["rows_rejected"]
-            o.top_rejects = [(r["reason"], r["rows"]) for r in d["top_reject_reasons"][:3]]
+            latest[ev["detail"]["source"]["key"]] = ev["detail"]
+    for key, d in latest.items():
+        o = outcomes[key]
+        o.rows_in = d["counts"]["rows_in"]
+        o.quarantined_rows += d["counts"]["rows_rejected"]
+        o.top_rejects = [(r["reason"], r["rows"]) for r in d["top_reject_reasons"][:3]]
     by_run = {}
     for ev in events:
         if ev["detail-type"] == "DatasetStaged":
@@ -91,7 +92,7 @@ def _collect(
         d = ev["detail"]
         if ev["detail-type"] == "DatasetPublished":
             o = outcomes[by_run[d["run_id"]]]
-            o.published = d["rows_published"]
+            o.published = d["rows_published"]  # a replay publishes the same rows again, in place
             o.score = d.get("quality_score")
         elif ev["detail-type"] == "DatasetQuarantined":
             key = d["source"]["key"]
@@ -174,8 +175,13 @@ def _glue_summary(stack: OfflineStack) -> dict[str, Any]:
     db = stack.outputs["GlueDatabaseName"]
     tables = {}
     for t in glue.get_tables(DatabaseName=db)["TableList"]:
+        if (
+            "parquet"
+            not in t["StorageDescriptor"].get("SerdeInfo", {}).get("SerializationLibrary", "").lower()
+        ):
+            continue  # the audit trail (JSON) is reported through the daily report
         parts = glue.get_partitions(DatabaseName=db, TableName=t["Name"])["Partitions"]
-        frame = wr.s3.read_parquet(t["StorageDescriptor"]["Location"], dataset=True)
+        frame = wr.s3.read_parquet(t["StorageDescriptor"]["Location"], dataset=True, path_suffix=".parquet")
         tables[t["Name"]] = {
             "location": t["StorageDescriptor"]["Location"],
             "columns": len(t["StorageDescriptor"]["Columns"]),

@@ -1,4 +1,4 @@
-"""Delivers EventBridge rule targets that moto does not (Lambda, Step Functions), asynchronously.
+"""Delivers EventBridge rule targets that moto does not (Lambda, Step Functions, SNS), asynchronously.
 
 Matching stays moto's (``rule.event_pattern``); moto keeps delivering the targets it supports.
 Events are shaped as AWS delivers them (ISO time, no ingestion-time, S3 "etag"), and S3 events
@@ -25,14 +25,14 @@ from moto.events.models import Rule
 from moto.events.utils import EventTemplateParser
 from moto.utilities.arns import parse_arn
 
-OFFLINE_TARGETS = ("lambda", "states")
+OFFLINE_TARGETS = ("lambda", "states", "sns")  # moto 5.2.5 raises NotImplementedError for sns
 
 
 @dataclass
 class Delivery:
     rule: str
     target_arn: str
-    payload: dict[str, Any]
+    payload: Any
     attempts: int = 0
 
 
@@ -82,7 +82,8 @@ def target_input(target: dict[str, Any], event: dict[str, Any]) -> Any:
         rendered = EventTemplateParser.parse(
             input_template=transformer.get("InputTemplate"),
             input_paths_map=transformer.get("InputPathsMap", {}),
-            event=event,
+            # moto's parser also offers the predefined <aws.events.event.ingestion-time>
+            event={**event, "ingestion-time": event.get("ingestion-time", event.get("time"))},
         )
         return rendered
     return event
@@ -133,8 +134,14 @@ class EventBridgeDelivery:
             Rule.send_to_targets = self._original  # type: ignore[method-assign]
             self._original = None
         if self._worker is not None:
+            while True:  # whatever is still queued dies with the offline account
+                try:
+                    self._queue.get_nowait()
+                    self._queue.task_done()
+                except queue.Empty:
+                    break
             self._queue.put(None)
-            self._worker.join(timeout=5)
+            self._worker.join(timeout=30)
             self._worker = None
 
     # -- delivery -----------------------------------------------------------------------
@@ -159,6 +166,11 @@ class EventBridgeDelivery:
 
     def _deliver(self, item: Delivery) -> None:
         arn = parse_arn(item.target_arn)
+        if arn.service == "sns":
+            message = item.payload if isinstance(item.payload, str) else json.dumps(item.payload)
+            boto3.client("sns", region_name=self.region).publish(TopicArn=item.target_arn, Message=message)
+            self.log.delivered.append(item)
+            return
         if arn.service == "states":
             boto3.client("stepfunctions", region_name=self.region).start_execution(
                 stateMachineArn=item.target_arn,

@@ -98,16 +98,15 @@ class LambdaContext:
 
 @contextmanager
 def _environment(values: dict[str, str]) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in values}
+    """Swap values in, and back. Keys are never added or removed here (install() created them):
+    other threads iterate os.environ (botocore does, for proxies), and a key removed under
+    them raises KeyError in that thread."""
+    saved = {k: os.environ.get(k, "") for k in values}
     os.environ.update(values)
     try:
         yield
     finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        os.environ.update(saved)
 
 
 class InProcessLambdas:
@@ -121,9 +120,15 @@ class InProcessLambdas:
         self._modules: dict[str, ModuleType] = {}
         self._original: Any = None
         self._stdout = _stdout_proxy()
+        self._added_env: set[str] = set()
 
-    def install(self) -> None:
+    def install(self, functions: list[LambdaFunction] | None = None) -> None:
         adapter = self
+        for fn in functions or []:  # every key an invocation will set exists from now on
+            for key in self._env(fn):
+                if key not in os.environ:
+                    os.environ[key] = ""
+                    self._added_env.add(key)
 
         def _invoke_lambda(fn: LambdaFunction, event: Any = None) -> tuple[str, bool, str]:
             return adapter.invoke(fn, event)
@@ -135,6 +140,9 @@ class InProcessLambdas:
         if self._original is not None:
             LambdaFunction._invoke_lambda = self._original  # type: ignore[method-assign]
             self._original = None
+        for key in self._added_env:  # the other runtime threads are stopped by now
+            os.environ.pop(key, None)
+        self._added_env.clear()
 
     def _env(self, fn: LambdaFunction) -> dict[str, str]:
         env = {
@@ -228,7 +236,10 @@ class InProcessLambdas:
                 self._stdout.local.buffer = previous
         logs = buffer.getvalue()
         self.invocations.append(
-            Invocation(fn.function_name, source.logical_id, started, elapsed, errored, error_type, logs)
+            # keep the tail only: a demo day makes thousands of invocations
+            Invocation(
+                fn.function_name, source.logical_id, started, elapsed, errored, error_type, logs[-20_000:]
+            )
         )
         self._to_cloudwatch(fn, request_id, logs)
         if self.echo_logs:

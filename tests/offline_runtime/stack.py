@@ -507,7 +507,10 @@ class OfflineStack:
             if logical in self.physical
         }
         self.lambdas = InProcessLambdas(sources, self.region, echo_logs=self.echo_logs)
-        self.lambdas.install()
+        from moto.awslambda.utils import get_backend
+
+        backend = get_backend(DEFAULT_ACCOUNT_ID, self.region)
+        self.lambdas.install([backend.get_function(name) for name in sources])
         params = self._parameter_values(load_template(self.root / "template.yaml"))
         self.delivery = EventBridgeDelivery(self.region, self._on_failure_destinations(params))
         self.delivery.install()

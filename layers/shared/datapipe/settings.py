@@ -37,6 +37,7 @@ class Settings:
     critical_severity_threshold: float = 0.9
     high_severity_threshold: float = 0.7
     medium_severity_threshold: float = 0.5
+    fraud_alert_min_severity: str = "MEDIUM"
 
     ENV: ClassVar[dict[str, str]] = {
         "stage": "STAGE",
@@ -59,6 +60,7 @@ class Settings:
         "critical_severity_threshold": "CRITICAL_SEVERITY_THRESHOLD",
         "high_severity_threshold": "HIGH_SEVERITY_THRESHOLD",
         "medium_severity_threshold": "MEDIUM_SEVERITY_THRESHOLD",
+        "fraud_alert_min_severity": "FRAUD_ALERT_MIN_SEVERITY",
     }
 
     @classmethod
@@ -67,7 +69,7 @@ class Settings:
         values: dict[str, object] = {}
         for f in fields(cls):
             name = cls.ENV[f.name]
-            if name in env:
+            if env.get(name, "") != "":  # an empty variable is an unset one
                 try:
                     values[f.name] = float(env[name]) if f.type in (float, "float") else env[name]
                 except ValueError:
