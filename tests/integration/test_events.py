@@ -30,6 +30,15 @@ def run(stack: OfflineStack, fn: str, name: str) -> dict:
 
 def test_every_event_file_is_covered() -> None:
     covered = {
+        "dataset_published_inventory.json",
+        "dataset_published_transactions.json",
+        "inventory_stream_records.json",
+        "reorder_request_sqs.json",
+        "audit_low_stock_event.json",
+        "fraud_alert_sns.json",
+        "transaction_received.json",
+        "schedule_daily_report.json",
+        "schedule_weekly_report.json",
         "ingest_transactions_csv.json",
         "ingest_inventory_csv.json",
         "ingest_broken_gzip.json",
@@ -98,3 +107,58 @@ def test_state_machine_input(quiet_stack: OfflineStack) -> None:
     desc = run_state_machine(quiet_stack, "PipelineStateMachine", event)
     assert desc["status"] == "SUCCEEDED"
     assert state_path(desc["executionArn"], quiet_stack)[-2:] == ["EmitPublished", "Published"]
+
+
+def test_apply_movements(quiet_stack: OfflineStack) -> None:
+    r = run(quiet_stack, "ApplyMovementsFunction", "dataset_published_inventory.json")
+    # no stock master data in this account: every movement is reported as an unknown item
+    assert r["movements"] == 26 and r["unknown"] == 26 and r["applied"] == 0
+    assert r["unknown_report"]["key"].startswith("inventory/unknown_items/")
+
+
+def test_inventory_monitor_emits_only_the_crossing(quiet_stack: OfflineStack) -> None:
+    r = run(quiet_stack, "InventoryMonitorFunction", "inventory_stream_records.json")
+    assert r == {"batchItemFailures": []}
+    monitor = [i for i in quiet_stack.lambdas.invocations if i.logical_id == "InventoryMonitorFunction"][-1]
+    assert monitor.logs.count('"message":"low stock"') == 1 and '"on_hand":17' in monitor.logs
+
+
+def test_purchase_order_from_a_reorder_request(quiet_stack: OfflineStack) -> None:
+    assert run(quiet_stack, "PurchaseOrderFunction", "reorder_request_sqs.json") == {"batchItemFailures": []}
+    table = quiet_stack.client("dynamodb")
+    item = table.get_item(
+        TableName=quiet_stack.physical["PurchaseOrdersTable"],
+        Key={"po_id": {"S": "PO-3f2a9c1e5b7d4a6f8e0c1b2a"}},
+    )["Item"]
+    assert item["quantity"] == {"N": "48"}
+    assert run(quiet_stack, "PurchaseOrderFunction", "reorder_request_sqs.json") == {"batchItemFailures": []}
+
+
+def test_audit_trail(quiet_stack: OfflineStack) -> None:
+    r = run(quiet_stack, "AuditTrailFunction", "audit_low_stock_event.json")
+    assert r["key"].startswith("audit/detail_type=LowStockDetected/event_date=2026-11-22/")
+
+
+def test_fraud_scoring(quiet_stack: OfflineStack) -> None:
+    r = run(quiet_stack, "FraudScoringFunction", "dataset_published_transactions.json")
+    assert r["transactions_scored"] == 37 and sum(r["scored_by_severity"].values()) >= r["alerts"]
+
+
+def test_fraud_realtime(quiet_stack: OfflineStack) -> None:
+    r = run(quiet_stack, "FraudRealtimeFunction", "transaction_received.json")
+    assert r["alert"]["severity"] == "HIGH" and r["alert"]["rules"] == ["OUT_OF_STATE_HIGH_AMOUNT"]
+
+
+def test_case_management(quiet_stack: OfflineStack) -> None:
+    r = run(quiet_stack, "CaseManagementFunction", "fraud_alert_sns.json")
+    assert r == {"opened": ["CASE-T20261121S001000017"]}
+
+
+def test_daily_report(quiet_stack: OfflineStack) -> None:
+    r = run(quiet_stack, "DailyReportFunction", "schedule_daily_report.json")
+    assert r["report_date"] == "2026-11-22" and r["location"]["prefix"].startswith("reports/daily/")
+
+
+def test_weekly_report_without_its_dailies_is_blocked(quiet_stack: OfflineStack) -> None:
+    r = run(quiet_stack, "WeeklyReportFunction", "schedule_weekly_report.json")
+    assert r["status"] == "BLOCKED" and len(r["missing_daily_reports"]) == 6  # 2026-11-22 exists now

@@ -7,6 +7,7 @@ method, so moto is pinned exactly and this module is the only place that touches
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import io
 import json
@@ -56,10 +57,16 @@ class _ThreadStdout(io.TextIOBase):
         return "utf-8"
 
 
+_PROXY: _ThreadStdout | None = None
+
+
 def _stdout_proxy() -> _ThreadStdout:
-    if not isinstance(sys.stdout, _ThreadStdout):
-        sys.stdout = _ThreadStdout(sys.stdout)
-    return sys.stdout
+    """One proxy per process; sys.stdout points at it during invocations (and module imports, so
+    Powertools binds its handler to it), whatever else replaced sys.stdout meanwhile (pytest)."""
+    global _PROXY
+    if _PROXY is None:
+        _PROXY = _ThreadStdout(sys.__stdout__)
+    return _PROXY
 
 
 @dataclass
@@ -195,7 +202,7 @@ class InProcessLambdas:
         buffer = io.StringIO()
         errored = False
         error_type = None
-        with _INVOKE_LOCK, _environment(self._env(fn)):
+        with _INVOKE_LOCK, _environment(self._env(fn)), contextlib.redirect_stdout(self._stdout):
             started = time.monotonic()
             previous = getattr(self._stdout.local, "buffer", None)
             self._stdout.local.buffer = buffer

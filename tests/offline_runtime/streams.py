@@ -11,10 +11,12 @@ them that way from a background poller, in order, per mapping.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import threading
 import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -62,6 +64,8 @@ class StreamPoller:
         self._queue: queue.Queue[tuple[str, str, list[dict[str, Any]]] | None] = queue.Queue()
         self._original: Any = None
         self._worker: threading.Thread | None = None
+        self._hold = threading.Event()
+        self._hold.set()
 
     def install(self) -> None:
         poller = self
@@ -87,6 +91,15 @@ class StreamPoller:
             self._worker.join(timeout=5)
             self._worker = None
 
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """Hold deliveries so that the writes made meanwhile reach the function as one batch."""
+        self._hold.clear()
+        try:
+            yield
+        finally:
+            self._hold.set()
+
     @property
     def idle(self) -> bool:
         return self._queue.unfinished_tasks == 0
@@ -94,6 +107,7 @@ class StreamPoller:
     def _run(self) -> None:
         while True:
             item = self._queue.get()
+            self._hold.wait()
             try:
                 if item is None:
                     return
