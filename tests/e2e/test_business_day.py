@@ -168,3 +168,53 @@ def test_ingest_infrastructure_failure_lands_in_the_dead_letter_queue(stack: Off
     assert record["requestContext"]["approximateInvokeCount"] == 3
     assert record["requestPayload"]["detail"]["object"]["key"] == "transactions/gone.csv"
     assert queue_arn(stack, dlq).endswith(dlq.rsplit("/", 1)[1])
+
+
+def test_daily_report_numbers_come_from_the_real_data(stack: OfflineStack, day_run: dict[str, Any]) -> None:
+    from datetime import timedelta as td
+
+    from offline_runtime.schedule import fire
+
+    today = datetime.now(UTC).date()
+    q = observe_bus(stack, "e2e-reports")
+    fire(stack, "DailyReportFunctionEndOfDay", today + td(days=1))
+    (report,) = [e["detail"] for e in drain(stack, q) if e["detail-type"] == "DailyReportReady"]
+    events = day_run["events"]
+    published_tx = [
+        e["detail"]
+        for e in events
+        if e["detail-type"] == "DatasetPublished" and e["detail"]["dataset"] == "transactions"
+    ]
+    frame = wr.s3.read_parquet(
+        f"s3://{stack.outputs['CuratedBucketName']}/curated/transactions/", dataset=True
+    )
+    runs = {p["run_id"] for p in published_tx}
+    mine = frame[frame["lineage_ingest_run_id"].isin(runs)]
+    assert report["report_date"] == today.isoformat()
+    assert report["transactions"] == len(mine) == sum(p["rows_published"] for p in published_tx)
+    assert report["sales"] == str(sum(mine["amount"]))
+    cases = Counter(e["detail"]["severity"] for e in events if e["detail-type"] == "FraudCaseOpened")
+    assert report["fraud_cases_by_severity"] == dict(cases)
+    staged = {e["detail"]["run_id"]: e["detail"] for e in events if e["detail-type"] == "DatasetStaged"}
+    published = {e["detail"]["run_id"]: e["detail"] for e in events if e["detail-type"] == "DatasetPublished"}
+    assert report["rows_in"] == sum(s["counts"]["rows_in"] for s in staged.values())
+    assert report["rows_published"] == sum(p["rows_published"] for p in published.values())
+    low = [e for e in events if e["detail-type"] == "LowStockDetected"]
+    assert report["low_stock_crossings"] == len(low)
+
+
+def test_weekly_report_runs_only_with_seven_dailies(stack: OfflineStack, day_run: dict[str, Any]) -> None:
+    from datetime import timedelta as td
+
+    from offline_runtime.schedule import fire
+
+    sunday = datetime.now(UTC).date() + td(days=8)
+    q = observe_bus(stack, "e2e-weekly")
+    fire(stack, "WeeklyReportFunctionWeekly", sunday)
+    (blocked,) = [e["detail"] for e in drain(stack, q) if e["detail-type"] == "WeeklyReportBlocked"]
+    assert len(blocked["missing_daily_reports"]) == 7
+    for back in range(7):  # each daily report covers the day before it runs
+        fire(stack, "DailyReportFunctionEndOfDay", sunday - td(days=back))
+    fire(stack, "WeeklyReportFunctionWeekly", sunday)
+    (ready,) = [e["detail"] for e in drain(stack, q) if e["detail-type"] == "WeeklyReportReady"]
+    assert len(ready["days"]) == 7 and ready["week_ending"] == (sunday - td(days=1)).isoformat()

@@ -39,15 +39,15 @@ DAILY_SQL: dict[str, str] = {
         ORDER BY 1
     """,
     "quarantine_rate_per_dataset": """
-        WITH staged AS (
-            SELECT json_extract_scalar(detail, '$.dataset') AS dataset,
+        WITH staged AS (  -- a file delivered or uploaded again is the same run: count it once
+            SELECT DISTINCT json_extract_scalar(detail, '$.dataset') AS dataset,
                    json_extract_scalar(detail, '$.run_id') AS run_id,
                    CAST(json_extract_scalar(detail, '$.counts.rows_in') AS BIGINT) AS rows_in
             FROM "{db}"."pipeline_events"
             WHERE detail_type = 'DatasetStaged' AND event_date = '{day}'
         ),
         published AS (
-            SELECT json_extract_scalar(detail, '$.run_id') AS run_id,
+            SELECT DISTINCT json_extract_scalar(detail, '$.run_id') AS run_id,
                    CAST(json_extract_scalar(detail, '$.rows_published') AS BIGINT) AS rows_published
             FROM "{db}"."pipeline_events"
             WHERE detail_type = 'DatasetPublished' AND event_date = '{day}'
