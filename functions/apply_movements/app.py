@@ -6,21 +6,19 @@ operators are told, and the counts travel on InventoryMovementsApplied.
 
 from __future__ import annotations
 
-import io
 import json
 from typing import Any
 
-import pyarrow.parquet as pq
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser
-from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from datapipe.aws import EventBridgeBus, S3ObjectStore, SnsNotifier
-from datapipe.events import INVENTORY_MOVEMENTS_APPLIED, DatasetPublishedDetail
+from datapipe.events import INVENTORY_MOVEMENTS_APPLIED
 from datapipe.inventory import DynamoStockLedger, apply_movements
 from datapipe.settings import Settings
+from datapipe.staging import DatasetPublishedEvent, read_staged
 
 settings = Settings.from_env()
 logger = Logger()
@@ -28,18 +26,14 @@ tracer = Tracer()
 metrics = Metrics()
 
 
-class PublishedEvent(EventBridgeModel):  # type: ignore[misc]
-    detail: DatasetPublishedDetail  # type: ignore[assignment]
-
-
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-@event_parser(model=PublishedEvent)
-def lambda_handler(event: PublishedEvent, context: LambdaContext) -> dict[str, Any]:
+@event_parser(model=DatasetPublishedEvent)
+def lambda_handler(event: DatasetPublishedEvent, context: LambdaContext) -> dict[str, Any]:
     published = event.detail
     store = S3ObjectStore()
-    table = pq.read_table(io.BytesIO(store.get(published.staged.bucket, published.staged.key).body))
+    table = read_staged(store, published.staged)
     ledger = DynamoStockLedger(settings.require("inventory_table"), settings.require("movement_ledger_table"))
     report = apply_movements(table, ledger)
     summary: dict[str, Any] = {

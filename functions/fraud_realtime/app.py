@@ -18,18 +18,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from boto3.dynamodb.conditions import Key
 
 from datapipe.aws import AlertClaims, SnsBatchPublisher
-from datapipe.fraud import FraudPolicy, score_event
+from datapipe.fraud import policy_from_settings, score_event
 from datapipe.settings import Settings
 
 settings = Settings.from_env()
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
-policy = FraudPolicy(
-    critical=settings.critical_severity_threshold,
-    high=settings.high_severity_threshold,
-    medium=settings.medium_severity_threshold,
-)
+policy = policy_from_settings(settings)
 _clients: dict[str, Any] = {}
 SEVERITY_ORDER = ["LOW", "MEDIUM", "HIGH", "CRITICAL"]
 

@@ -7,38 +7,27 @@ per transaction (claimed in DynamoDB before publishing); published in batches of
 
 from __future__ import annotations
 
-import io
 import math
 from collections import Counter
 from decimal import Decimal
 from typing import Any
 
 import boto3
-import pyarrow.parquet as pq
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser
-from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from datapipe.aws import AlertClaims, S3ObjectStore, SnsBatchPublisher
-from datapipe.events import DatasetPublishedDetail
-from datapipe.fraud import FraudPolicy, score_table
+from datapipe.fraud import policy_from_settings, score_table
 from datapipe.settings import Settings
+from datapipe.staging import DatasetPublishedEvent, read_staged
 
 settings = Settings.from_env()
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
-policy = FraudPolicy(
-    critical=settings.critical_severity_threshold,
-    high=settings.high_severity_threshold,
-    medium=settings.medium_severity_threshold,
-)
-
-
-class PublishedEvent(EventBridgeModel):  # type: ignore[misc]
-    detail: DatasetPublishedDetail  # type: ignore[assignment]
+policy = policy_from_settings(settings)
 
 
 def update_account_profiles(table: Any, scored: Any, run_id: str) -> int:
@@ -65,11 +54,11 @@ def update_account_profiles(table: Any, scored: Any, run_id: str) -> int:
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-@event_parser(model=PublishedEvent)
-def lambda_handler(event: PublishedEvent, context: LambdaContext) -> dict[str, Any]:
+@event_parser(model=DatasetPublishedEvent)
+def lambda_handler(event: DatasetPublishedEvent, context: LambdaContext) -> dict[str, Any]:
     published = event.detail
     store = S3ObjectStore()
-    table = pq.read_table(io.BytesIO(store.get(published.staged.bucket, published.staged.key).body))
+    table = read_staged(store, published.staged)
     scored = score_table(table, policy)
     alerts = scored.alerts(table, min_severity=settings.fraud_alert_min_severity)
     claims = AlertClaims(settings.require("fraud_alerts_table"))

@@ -49,6 +49,13 @@ class DeliveryLog:
     failures: list[AsyncFailure] = field(default_factory=list)
 
 
+def send_to_queue(region: str, queue_arn: str, record: dict[str, Any]) -> None:
+    """An on-failure destination (SQS) receiving AWS's failure record."""
+    sqs = boto3.client("sqs", region_name=region)
+    url = sqs.get_queue_url(QueueName=queue_arn.rsplit(":", 1)[1])["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody=json.dumps(record, default=str))
+
+
 def aws_shape(event: dict[str, Any]) -> dict[str, Any]:
     """moto's internal event -> what a target receives on AWS."""
     shaped = copy.deepcopy(event)
@@ -192,21 +199,19 @@ class EventBridgeDelivery:
         self.log.failures.append(AsyncFailure(fn.function_name, payload_text, item.payload))
         destination = self.on_failure.get(fn.function_name)
         if destination:
-            queue_url = boto3.client("sqs", region_name=self.region).get_queue_url(
-                QueueName=destination.rsplit(":", 1)[1]
-            )["QueueUrl"]
-            record = {
-                "version": "1.0",
-                "timestamp": datetime.now(UTC).isoformat(),
-                "requestContext": {
-                    "functionArn": fn.function_arn,
-                    "condition": "RetriesExhausted",
-                    "approximateInvokeCount": item.attempts + 1,
+            send_to_queue(
+                self.region,
+                destination,
+                {
+                    "version": "1.0",
+                    "timestamp": datetime.now(UTC).isoformat(),
+                    "requestContext": {
+                        "functionArn": fn.function_arn,
+                        "condition": "RetriesExhausted",
+                        "approximateInvokeCount": item.attempts + 1,
+                    },
+                    "requestPayload": item.payload,
+                    "responseContext": {"statusCode": 200, "functionError": "Unhandled"},
+                    "responsePayload": json.loads(payload_text),
                 },
-                "requestPayload": item.payload,
-                "responseContext": {"statusCode": 200, "functionError": "Unhandled"},
-                "responsePayload": json.loads(payload_text),
-            }
-            boto3.client("sqs", region_name=self.region).send_message(
-                QueueUrl=queue_url, MessageBody=json.dumps(record, default=str)
             )

@@ -21,10 +21,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 from moto.awslambda.models import LambdaBackend
 from moto.awslambda.utils import get_backend
 from moto.core.utils import unix_time
+
+from offline_runtime.eventbridge import send_to_queue
 
 
 @dataclass
@@ -216,6 +217,4 @@ class StreamPoller:
                 "streamArn": batch[0]["eventSourceARN"],
             },
         }
-        sqs = boto3.client("sqs", region_name=self.region)
-        url = sqs.get_queue_url(QueueName=dest.rsplit(":", 1)[1])["QueueUrl"]
-        sqs.send_message(QueueUrl=url, MessageBody=json.dumps(record, default=str))
+        send_to_queue(self.region, dest, record)

@@ -5,6 +5,8 @@ transaction as it arrives, with the same rules and weights; both lead to ``Fraud
 ``rules`` and ``reasons`` say why, with the numbers.
 """
 
+from typing import Any
+
 from datapipe.fraud.baseline import score_records_python
 from datapipe.fraud.rules import (
     AMOUNT_ABOVE_USUAL,
@@ -22,7 +24,19 @@ from datapipe.fraud.rules import (
     score_event,
     severity,
 )
-from datapipe.fraud.table import ScoredTransactions, score_table
+
+# The real-time path needs only ``rules``: the vectorised table path (numpy, pyarrow) loads on
+# first use, so the per-event function's cold start does not pay for it.
+_LAZY = {"ScoredTransactions", "score_table"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from datapipe.fraud import table
+
+        return getattr(table, name)
+    raise AttributeError(f"module 'datapipe.fraud' has no attribute {name!r}")
+
 
 __all__ = [
     "AMOUNT_ABOVE_USUAL",
@@ -38,8 +52,18 @@ __all__ = [
     "FraudPolicy",
     "ScoredTransactions",
     "combine",
+    "policy_from_settings",
     "score_event",
     "score_records_python",
     "score_table",
     "severity",
 ]
+
+
+def policy_from_settings(settings: Any) -> FraudPolicy:
+    """The deployment's severity thresholds (template parameters) over the default rules."""
+    return FraudPolicy(
+        critical=settings.critical_severity_threshold,
+        high=settings.high_severity_threshold,
+        medium=settings.medium_severity_threshold,
+    )

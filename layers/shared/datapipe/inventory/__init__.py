@@ -5,8 +5,8 @@ movements per store/product and applying each movement once through a ``StockLed
 (``DynamoStockLedger`` on DynamoDB, in ``dynamo``).
 """
 
-from datapipe.inventory.apply import ApplyReport, apply_movements, plan
-from datapipe.inventory.dynamo import DynamoStockLedger
+from typing import Any
+
 from datapipe.inventory.ledger import ApplyOutcome, MovementGroup, StockLedger, sales_velocity_update
 from datapipe.inventory.stock import (
     LowStockDetected,
@@ -18,6 +18,19 @@ from datapipe.inventory.stock import (
     safety_stock_for,
     suggested_order_quantity,
 )
+
+# The stream monitor needs only ``stock``: applying movements (pyarrow) loads on first use, so
+# the monitor's cold start does not pay for pyarrow.
+_LAZY = {"ApplyReport": "apply", "apply_movements": "apply", "plan": "apply", "DynamoStockLedger": "dynamo"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"datapipe.inventory.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'datapipe.inventory' has no attribute {name!r}")
+
 
 __all__ = [
     "ApplyOutcome",
