@@ -82,6 +82,12 @@ def test_glue_database_and_athena_workgroup_exist(stack: OfflineStack) -> None:
     assert stack.client("glue").get_database(Name=stack.outputs["GlueDatabaseName"])["Database"]
     wg = stack.client("athena").get_work_group(WorkGroup=stack.outputs["AthenaWorkGroupName"])
     assert wg["WorkGroup"]["State"] == "ENABLED"
+    conf = wg["WorkGroup"]["Configuration"]
+    assert conf["EnforceWorkGroupConfiguration"] is True
+    assert (
+        conf["ResultConfiguration"]["OutputLocation"]
+        == f"s3://{stack.outputs['AthenaResultsBucketName']}/results/"
+    )
 
 
 def test_tls_only_bucket_policies_are_resolved_but_kept_aside(stack: OfflineStack) -> None:

@@ -132,6 +132,7 @@ class OfflineStack:
         self.definitions: dict[str, Any] = {}
         self.unapplied_bucket_policies: dict[str, Any] = {}
         self.params: dict[str, str] = {}
+        self._pending_workgroups: list[dict[str, Any]] = []
 
     def client(self, service: str) -> Any:
         return boto3.client(service, region_name=self.region)
@@ -173,6 +174,11 @@ class OfflineStack:
         self._apply_bucket_properties(params)
         self._apply_resource_policies(params)
         self._create_glue_tables(params)
+        for props in self._pending_workgroups:
+            resolved = self._resolve_tree(props, params)
+            self.client("athena").create_work_group(
+                Name=resolved["Name"], Configuration=resolved.get("WorkGroupConfiguration", {})
+            )
         self._create_subscriptions(params)
         # moto re-generates some names when it renders Outputs; resolve them as CloudFormation does
         self.outputs = {
@@ -207,12 +213,9 @@ class OfflineStack:
                     DatabaseInput={"Name": name, "Description": props["DatabaseInput"].get("Description", "")}
                 )
             elif res["Type"] == "AWS::Athena::WorkGroup":
+                # created once the stack exists: its result location names a stack bucket
                 name = self._resolve(props["Name"], params)
-                conf = json.loads(json.dumps(props.get("WorkGroupConfiguration", {})))
-                output = conf.get("ResultConfiguration", {}).get("OutputLocation")
-                if isinstance(output, dict):  # resolved after the stack exists; keep the name
-                    conf["ResultConfiguration"].pop("OutputLocation")
-                self.client("athena").create_work_group(Name=name, Configuration=conf)
+                self._pending_workgroups.append(props)
             else:
                 continue
             names[logical] = name
