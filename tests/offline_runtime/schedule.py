@@ -16,7 +16,7 @@ import re
 import sys
 import uuid
 import warnings
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from moto.core import DEFAULT_ACCOUNT_ID
@@ -79,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore")
     from offline_runtime.session import offline_aws
 
-    day = date.fromisoformat(args.date)
+    today = datetime.now(UTC).date()
+    day = date.fromisoformat(args.date) if args.date else today + timedelta(days=1)
     with offline_aws() as stack:
         rules = scheduled_rules(stack)
         if args.rule not in rules:
@@ -91,23 +92,25 @@ def main(argv: list[str] | None = None) -> int:
         if args.demo_day:
             from offline_runtime.demo import load_day
 
-            load_day(stack, day, stores=10)
+            load_day(stack, today - timedelta(days=1), stores=10)
+        before = len(stack.lambdas.invocations) if stack.lambdas else 0
         event = fire(stack, args.rule, day)
+        targets = {
+            t["Arn"].rsplit(":", 1)[1]
+            for t in stack.client("events").list_targets_by_rule(Rule=stack.physical[args.rule])["Targets"]
+        }
+        ran = [
+            i for i in (stack.lambdas.invocations[before:] if stack.lambdas else []) if i.function in targets
+        ]
+        for inv in ran:
+            print(inv.logs, file=sys.stderr)
         print(
             json.dumps(
-                {
-                    "event": event,
-                    "invocations": [(i.logical_id, i.errored) for i in stack.lambdas.invocations[-5:]]
-                    if stack.lambdas
-                    else [],
-                },
+                {"event": event, "ran": [{"function": i.logical_id, "errored": i.errored} for i in ran]},
                 indent=2,
             )
         )
-        last = stack.lambdas.invocations[-1] if stack.lambdas and stack.lambdas.invocations else None
-        if last is not None:
-            print(last.logs, file=sys.stderr)
-        return 1 if last is None or last.errored else 0
+        return 1 if not ran or any(i.errored for i in ran) else 0
 
 
 if __name__ == "__main__":
