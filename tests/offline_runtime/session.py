@@ -18,8 +18,15 @@ from offline_runtime.stack import MOTO_CONFIG, ROOT, OfflineStack
 EXAMPLE_NAME = re.compile(r"\b[a-z0-9-]+?-([a-z0-9]+)-example\b")
 
 
-# moto's CloudFormation logs each resource type it skips; the stack module handles those types.
-logging.getLogger("moto.cloudformation").setLevel(logging.ERROR)
+class _SkippedTypes(logging.Filter):
+    """moto's CloudFormation logs every resource type it skips; the stack module creates those."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "No Moto CloudFormation support" not in record.getMessage()
+
+
+logging.getLogger("moto").addFilter(_SkippedTypes())
+logging.getLogger("moto.cloudformation").addFilter(_SkippedTypes())
 
 
 @contextmanager
