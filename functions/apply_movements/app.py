@@ -7,6 +7,7 @@ operators are told, and the counts travel on InventoryMovementsApplied.
 from __future__ import annotations
 
 import json
+from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -26,15 +27,24 @@ tracer = Tracer()
 metrics = Metrics()
 
 
+@cache
+def adapters() -> tuple[S3ObjectStore, DynamoStockLedger, EventBridgeBus]:
+    """Clients made once per execution environment, on first use (not at import)."""
+    return (
+        S3ObjectStore(),
+        DynamoStockLedger(settings.require("inventory_table"), settings.require("movement_ledger_table")),
+        EventBridgeBus(settings.require("event_bus_name"), settings.event_source),
+    )
+
+
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 @event_parser(model=DatasetPublishedEvent)
 def lambda_handler(event: DatasetPublishedEvent, context: LambdaContext) -> dict[str, Any]:
     published = event.detail
-    store = S3ObjectStore()
+    store, ledger, bus = adapters()
     table = read_staged(store, published.staged)
-    ledger = DynamoStockLedger(settings.require("inventory_table"), settings.require("movement_ledger_table"))
     report = apply_movements(table, ledger)
     summary: dict[str, Any] = {
         "dataset": published.dataset,
@@ -64,9 +74,7 @@ def lambda_handler(event: DatasetPublishedEvent, context: LambdaContext) -> dict
             "HIGH",
         )
         logger.warning("movements for unknown store/product", extra=summary)
-    EventBridgeBus(settings.require("event_bus_name"), settings.event_source).put(
-        INVENTORY_MOVEMENTS_APPLIED, summary
-    )
+    bus.put(INVENTORY_MOVEMENTS_APPLIED, summary)
     metrics.add_metric(name="MovementsApplied", unit=MetricUnit.Count, value=report.applied)
     metrics.add_metric(name="MovementsDuplicate", unit=MetricUnit.Count, value=report.duplicates)
     metrics.add_metric(name="MovementsUnknownItem", unit=MetricUnit.Count, value=report.unknown_movements)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+from functools import cache
 from typing import Any
 
 import awswrangler as wr
@@ -46,19 +47,24 @@ def _csv(rows: list[dict[str, Any]]) -> bytes:
     return out.getvalue().encode()
 
 
+@cache
+def adapters() -> tuple[S3ObjectStore, EventBridgeBus]:
+    return S3ObjectStore(), EventBridgeBus(settings.require("event_bus_name"), settings.event_source)
+
+
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     day = report_day(event["time"])
     report = daily_report(run_query, settings.require("glue_database"), day)
-    store = S3ObjectStore()
+    store, bus = adapters()
     bucket = settings.require("curated_bucket")
     for name, rows in report["sections"].items():
         store.put(bucket, daily_key(day, f"{name}.csv"), _csv(rows), "text/csv")
     summary_key = daily_key(day, "summary.json")
     store.put(bucket, summary_key, to_json(report["summary"]), "application/json")
     detail = {**report["summary"], "location": {"bucket": bucket, "prefix": daily_key(day, "")}}
-    EventBridgeBus(settings.require("event_bus_name"), settings.event_source).put(DAILY_REPORT_READY, detail)
+    bus.put(DAILY_REPORT_READY, detail)
     logger.info("daily report", extra=detail)
     return detail

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 import boto3
@@ -51,21 +52,28 @@ def update_account_profiles(table: Any, scored: Any, run_id: str) -> int:
     return len(latest)
 
 
+@cache
+def adapters() -> tuple[S3ObjectStore, AlertClaims, SnsBatchPublisher]:
+    """Clients made once per execution environment, on first use (not at import)."""
+    return (
+        S3ObjectStore(),
+        AlertClaims(settings.require("fraud_alerts_table")),
+        SnsBatchPublisher(settings.require("fraud_topic_arn")),
+    )
+
+
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 @event_parser(model=DatasetPublishedEvent)
 def lambda_handler(event: DatasetPublishedEvent, context: LambdaContext) -> dict[str, Any]:
     published = event.detail
-    store = S3ObjectStore()
+    store, claims, publisher = adapters()
     table = read_staged(store, published.staged)
     scored = score_table(table, policy)
     alerts = scored.alerts(table, min_severity=settings.fraud_alert_min_severity)
-    claims = AlertClaims(settings.require("fraud_alerts_table"))
     fresh = [a for a in alerts if claims.claim(a.transaction_id, a.severity, a.score, published.run_id)]
-    failed = SnsBatchPublisher(settings.require("fraud_topic_arn")).publish(
-        [(a.transaction_id, a.to_message(), a.message_attributes()) for a in fresh]
-    )
+    failed = publisher.publish([(a.transaction_id, a.to_message(), a.message_attributes()) for a in fresh])
     for transaction_id in failed:
         claims.release(transaction_id)
     by_severity = Counter(a.severity for a in fresh if a.transaction_id not in set(failed))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -26,6 +27,11 @@ class PublishInput(BaseModel):
     quality_score: float | None = None
 
 
+@cache
+def store() -> S3ObjectStore:
+    return S3ObjectStore()
+
+
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
@@ -35,7 +41,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     result = publish(
         parsed.staged,
         contract,
-        S3ObjectStore(),
+        store(),
         curated_bucket=settings.require("curated_bucket"),
         database=settings.require("glue_database"),
         quality_score=parsed.quality_score,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -29,6 +30,11 @@ class QuarantineInput(BaseModel):
     error: dict[str, Any] | None = None
 
 
+@cache
+def store() -> S3ObjectStore:
+    return S3ObjectStore()
+
+
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
@@ -41,7 +47,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         reason = describe_quality(parsed.quality)
     detail = quarantine_staged(
         parsed.staged,
-        S3ObjectStore(),
+        store(),
         settings.require("quarantine_bucket"),
         stage=parsed.stage,
         reason_code=parsed.reason_code,

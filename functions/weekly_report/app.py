@@ -7,6 +7,7 @@ announced) instead of publishing a week that silently lacks a day.
 from __future__ import annotations
 
 import json
+from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
@@ -22,13 +23,17 @@ logger = Logger()
 tracer = Tracer()
 
 
+@cache
+def adapters() -> tuple[S3ObjectStore, EventBridgeBus]:
+    return S3ObjectStore(), EventBridgeBus(settings.require("event_bus_name"), settings.event_source)
+
+
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     week_ending = report_day(event["time"])
-    store = S3ObjectStore()
+    store, bus = adapters()
     bucket = settings.require("curated_bucket")
-    bus = EventBridgeBus(settings.require("event_bus_name"), settings.event_source)
     dailies: dict[Any, dict[str, Any]] = {}
     missing = []
     for day in week_days(week_ending):

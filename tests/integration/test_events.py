@@ -30,20 +30,20 @@ def run(stack: OfflineStack, fn: str, name: str) -> dict:
 
 def test_every_event_file_is_covered() -> None:
     covered = {
-        "dataset_published_inventory.json",
-        "dataset_published_transactions.json",
-        "inventory_stream_records.json",
-        "reorder_request_sqs.json",
-        "audit_low_stock_event.json",
-        "fraud_alert_sns.json",
-        "transaction_received.json",
-        "schedule_daily_report.json",
-        "schedule_weekly_report.json",
+        "apply_movements_dataset_published.json",
+        "fraud_scoring_dataset_published.json",
+        "inventory_monitor_stream_records.json",
+        "purchase_orders_reorder_request.json",
+        "audit_trail_low_stock_event.json",
+        "case_management_fraud_alert_sns.json",
+        "fraud_realtime_transaction_received.json",
+        "daily_report_schedule.json",
+        "weekly_report_schedule.json",
         "ingest_transactions_csv.json",
         "ingest_inventory_csv.json",
         "ingest_broken_gzip.json",
-        "validate_suite.json",
-        "validate_final.json",
+        "validators_suite.json",
+        "validators_final.json",
         "publish.json",
         "quarantine_gate.json",
         "statemachine_dataset_staged.json",
@@ -79,13 +79,13 @@ def test_ingest_broken_gzip_quarantines_the_file(quiet_stack: OfflineStack) -> N
     ],
 )
 def test_validators(quiet_stack: OfflineStack, fn: str, suite: str) -> None:
-    r = run(quiet_stack, fn, "validate_suite.json")
+    r = run(quiet_stack, fn, "validators_suite.json")
     assert r["suite"] == suite and r["checks"]
     assert all(0.0 <= c["score"] <= 1.0 for c in r["checks"])
 
 
 def test_final_validation(quiet_stack: OfflineStack) -> None:
-    r = run(quiet_stack, "FinalValidatorFunction", "validate_final.json")
+    r = run(quiet_stack, "FinalValidatorFunction", "validators_final.json")
     assert 0.9 < r["score"] <= 1.0 and r["critical_failed"] is False
 
 
@@ -110,55 +110,59 @@ def test_state_machine_input(quiet_stack: OfflineStack) -> None:
 
 
 def test_apply_movements(quiet_stack: OfflineStack) -> None:
-    r = run(quiet_stack, "ApplyMovementsFunction", "dataset_published_inventory.json")
+    r = run(quiet_stack, "ApplyMovementsFunction", "apply_movements_dataset_published.json")
     # no stock master data in this account: every movement is reported as an unknown item
     assert r["movements"] == 26 and r["unknown"] == 26 and r["applied"] == 0
     assert r["unknown_report"]["key"].startswith("inventory/unknown_items/")
 
 
 def test_inventory_monitor_emits_only_the_crossing(quiet_stack: OfflineStack) -> None:
-    r = run(quiet_stack, "InventoryMonitorFunction", "inventory_stream_records.json")
+    r = run(quiet_stack, "InventoryMonitorFunction", "inventory_monitor_stream_records.json")
     assert r == {"batchItemFailures": []}
     monitor = [i for i in quiet_stack.lambdas.invocations if i.logical_id == "InventoryMonitorFunction"][-1]
     assert monitor.logs.count('"message":"low stock"') == 1 and '"on_hand":17' in monitor.logs
 
 
 def test_purchase_order_from_a_reorder_request(quiet_stack: OfflineStack) -> None:
-    assert run(quiet_stack, "PurchaseOrderFunction", "reorder_request_sqs.json") == {"batchItemFailures": []}
+    assert run(quiet_stack, "PurchaseOrderFunction", "purchase_orders_reorder_request.json") == {
+        "batchItemFailures": []
+    }
     table = quiet_stack.client("dynamodb")
     item = table.get_item(
         TableName=quiet_stack.physical["PurchaseOrdersTable"],
         Key={"po_id": {"S": "PO-3f2a9c1e5b7d4a6f8e0c1b2a"}},
     )["Item"]
     assert item["quantity"] == {"N": "48"}
-    assert run(quiet_stack, "PurchaseOrderFunction", "reorder_request_sqs.json") == {"batchItemFailures": []}
+    assert run(quiet_stack, "PurchaseOrderFunction", "purchase_orders_reorder_request.json") == {
+        "batchItemFailures": []
+    }
 
 
 def test_audit_trail(quiet_stack: OfflineStack) -> None:
-    r = run(quiet_stack, "AuditTrailFunction", "audit_low_stock_event.json")
+    r = run(quiet_stack, "AuditTrailFunction", "audit_trail_low_stock_event.json")
     assert r["key"].startswith("audit/detail_type=LowStockDetected/event_date=2026-11-22/")
 
 
 def test_fraud_scoring(quiet_stack: OfflineStack) -> None:
-    r = run(quiet_stack, "FraudScoringFunction", "dataset_published_transactions.json")
+    r = run(quiet_stack, "FraudScoringFunction", "fraud_scoring_dataset_published.json")
     assert r["transactions_scored"] == 37 and sum(r["scored_by_severity"].values()) >= r["alerts"]
 
 
 def test_fraud_realtime(quiet_stack: OfflineStack) -> None:
-    r = run(quiet_stack, "FraudRealtimeFunction", "transaction_received.json")
+    r = run(quiet_stack, "FraudRealtimeFunction", "fraud_realtime_transaction_received.json")
     assert r["alert"]["severity"] == "HIGH" and r["alert"]["rules"] == ["OUT_OF_STATE_HIGH_AMOUNT"]
 
 
 def test_case_management(quiet_stack: OfflineStack) -> None:
-    r = run(quiet_stack, "CaseManagementFunction", "fraud_alert_sns.json")
+    r = run(quiet_stack, "CaseManagementFunction", "case_management_fraud_alert_sns.json")
     assert r == {"opened": ["CASE-T20261121S001000017"]}
 
 
 def test_daily_report(quiet_stack: OfflineStack) -> None:
-    r = run(quiet_stack, "DailyReportFunction", "schedule_daily_report.json")
+    r = run(quiet_stack, "DailyReportFunction", "daily_report_schedule.json")
     assert r["report_date"] == "2026-11-22" and r["location"]["prefix"].startswith("reports/daily/")
 
 
 def test_weekly_report_without_its_dailies_is_blocked(quiet_stack: OfflineStack) -> None:
-    r = run(quiet_stack, "WeeklyReportFunction", "schedule_weekly_report.json")
+    r = run(quiet_stack, "WeeklyReportFunction", "weekly_report_schedule.json")
     assert r["status"] == "BLOCKED" and len(r["missing_daily_reports"]) == 6  # 2026-11-22 exists now

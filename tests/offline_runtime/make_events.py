@@ -82,8 +82,8 @@ with offline_aws() as st:
                 if st.physical[logical] in fn:
                     dump(
                         {
-                            "SchemaValidatorFunction": "validate_suite.json",
-                            "FinalValidatorFunction": "validate_final.json",
+                            "SchemaValidatorFunction": "validators_suite.json",
+                            "FinalValidatorFunction": "validators_final.json",
                             "PublishFunction": "publish.json",
                         }[logical],
                         example(payload),

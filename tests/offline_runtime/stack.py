@@ -129,7 +129,6 @@ class OfflineStack:
         self.streams: StreamPoller | None = None
         self.athena: OfflineAthena | None = None
         self.outputs: dict[str, str] = {}
-        self.definitions: dict[str, Any] = {}
         self.unapplied_bucket_policies: dict[str, Any] = {}
         self.params: dict[str, str] = {}
         self._pending_workgroups: list[dict[str, Any]] = []
@@ -446,7 +445,6 @@ class OfflineStack:
                 roleArn=created.roleArn,
                 type=props.get("StateMachineType", "STANDARD"),
             )
-            self.definitions[logical] = json.loads(substituted)
 
     def _create_subscriptions(self, params: dict[str, str]) -> None:
         sns = self.client("sns")
