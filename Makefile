@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha256sum requirements-dev.txt | cut -c1-12)
-export PYTHONPATH := $(CURDIR)/layers/shared:$(CURDIR)/tests
+export PYTHONPATH := $(CURDIR)/layers/shared:$(CURDIR)
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
@@ -19,7 +19,7 @@ $(STAMP): requirements-dev.txt
 	@rm -f $(VENV)/.installed-* && touch $@
 
 demo: venv
-	$(PY) -m offline_runtime.demo $(DEMO_ARGS)
+	$(PY) -m offline_runtime.cli.demo $(DEMO_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .
@@ -48,7 +48,7 @@ bench: venv
 
 # Offline equivalent of `sam local invoke FUNCTION -e EVENT`: make invoke FN=IngestFunction EVENT=events/ingest_object_created.json
 invoke: venv
-	$(PY) -m offline_runtime.invoke $(FN) -e $(EVENT)
+	$(PY) -m offline_runtime.cli.invoke $(FN) -e $(EVENT)
 
 build: venv
 	$(VENV)/bin/sam build --template template.yaml

@@ -13,10 +13,10 @@ from typing import Any
 import awswrangler as wr
 import pytest
 
-from offline_runtime.datagen import RawFile, business_day
-from offline_runtime.demo import seed_inventory
-from offline_runtime.session import drain, observe_bus, observe_topic, queue_arn
-from offline_runtime.stack import OfflineStack
+from offline_runtime.scenario.datagen import RawFile, business_day
+from offline_runtime.cli.demo import seed_inventory
+from offline_runtime.emulator.session import drain, observe_bus, observe_topic, queue_arn
+from offline_runtime.emulator.deploy import OfflineStack
 
 DAY = datetime.now(UTC).date() - timedelta(days=1)
 
@@ -173,7 +173,7 @@ def test_ingest_infrastructure_failure_lands_in_the_dead_letter_queue(stack: Off
 def test_daily_report_numbers_come_from_the_real_data(stack: OfflineStack, day_run: dict[str, Any]) -> None:
     from datetime import timedelta as td
 
-    from offline_runtime.schedule import fire
+    from offline_runtime.cli.schedule import fire
 
     today = datetime.now(UTC).date()
     q = observe_bus(stack, "e2e-reports")
@@ -206,7 +206,7 @@ def test_daily_report_numbers_come_from_the_real_data(stack: OfflineStack, day_r
 def test_weekly_report_runs_only_with_seven_dailies(stack: OfflineStack, day_run: dict[str, Any]) -> None:
     from datetime import timedelta as td
 
-    from offline_runtime.schedule import fire
+    from offline_runtime.cli.schedule import fire
 
     sunday = datetime.now(UTC).date() + td(days=8)
     q = observe_bus(stack, "e2e-weekly")

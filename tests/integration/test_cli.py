@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from offline_runtime import invoke, schedule
+from offline_runtime.cli import invoke, schedule
 
 
 def test_invoke_runs_a_function_with_an_event_file(capsys: pytest.CaptureFixture[str]) -> None:

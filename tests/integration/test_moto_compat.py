@@ -11,9 +11,9 @@ from moto import mock_aws
 from moto.awslambda.models import LambdaFunction
 from moto.events.models import EventBus
 
-from offline_runtime import moto_compat
-from offline_runtime.eventbridge import aws_shape
-from offline_runtime.stack import OfflineStack
+from offline_runtime.emulator import compat as moto_compat
+from offline_runtime.emulator.eventbridge import aws_shape
+from offline_runtime.emulator.deploy import OfflineStack
 
 
 def test_lambda_invoke_seam_is_the_private_method_we_replace() -> None:
@@ -24,7 +24,7 @@ def test_lambda_invoke_seam_is_the_private_method_we_replace() -> None:
 def test_event_bus_ref_is_patched_by_us_not_native() -> None:
     moto_compat.apply()
     prop = EventBus.__dict__["physical_resource_id"]
-    assert prop.fget.__module__ == "offline_runtime.moto_compat"
+    assert prop.fget.__module__ == "offline_runtime.emulator.compat"
 
 
 def test_cloudformation_state_machines_land_in_the_non_executing_backend(stack: OfflineStack) -> None:

@@ -21,7 +21,7 @@ from moto import mock_aws
 from moto.athena.models import AthenaBackend, QueryResults
 from moto.athena.responses import AthenaResponse
 
-from offline_runtime.athena import OfflineAthena
+from offline_runtime.emulator.athena import OfflineAthena
 
 REGION = "us-east-1"
 DB = "sales"
@@ -520,7 +520,7 @@ def test_install_and_uninstall_swap_exactly_the_three_methods() -> None:
             AthenaResponse.get_query_execution,
             AthenaResponse.get_query_results,
         )
-        assert all(p.__module__ == "offline_runtime.athena" for p in patched)
+        assert all(p.__module__ == "offline_runtime.emulator.athena" for p in patched)
     finally:
         athena.uninstall()
     assert (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from offline_runtime.stack import OfflineStack
+from offline_runtime.emulator.deploy import OfflineStack
 
 
 def test_buckets_carry_the_template_properties(stack: OfflineStack) -> None:

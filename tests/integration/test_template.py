@@ -31,6 +31,7 @@ def test_layout_is_the_agreed_one() -> None:
         "events",
         "statemachine",
         "tests",
+        "offline_runtime",
         "README.md",
         "Makefile",
         "pyproject.toml",

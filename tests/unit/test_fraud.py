@@ -35,7 +35,7 @@ from datapipe.fraud import (
 from datapipe.fraud import table as fraud_table
 from datapipe.fraud.rules import rule_ids
 from datapipe.fraud.table import card_velocity
-from offline_runtime import datagen
+from offline_runtime.scenario import datagen
 
 SCHEMA = pa.schema(
     [

@@ -13,7 +13,7 @@ import pytest
 from datapipe.contracts import default_registry
 from datapipe.ingest.reader import FileRejected, read_raw
 from datapipe.ingest.validation import Lineage, ValidationResult, validate
-from offline_runtime import datagen
+from offline_runtime.scenario import datagen
 
 TX = default_registry().get("transactions")
 INV = default_registry().get("inventory_movements")

@@ -117,7 +117,7 @@ class EventBridgeDelivery:
 
         def send_to_targets(rule: Rule, event: Any, transform_input: bool = True) -> None:
             if rule.state != "ENABLED" or rule.scheduled_expression:
-                return  # scheduled rules fire on their schedule only (offline: offline_runtime.schedule)
+                return  # scheduled rules fire on their schedule only (offline: offline_runtime.cli.schedule)
             if event.get("source") == "aws.s3" and rule.event_bus_name != "default":
                 return  # AWS sends S3 notifications to the default bus only
             native = [t for t in rule.targets if parse_arn(t["Arn"]).service not in OFFLINE_TARGETS]

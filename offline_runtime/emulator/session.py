@@ -13,7 +13,7 @@ from typing import Any
 
 from moto import mock_aws
 
-from offline_runtime.stack import MOTO_CONFIG, ROOT, OfflineStack
+from offline_runtime.emulator.deploy import MOTO_CONFIG, ROOT, OfflineStack
 
 EXAMPLE_NAME = re.compile(r"\b[a-z0-9-]+?-([a-z0-9]+)-example\b")
 

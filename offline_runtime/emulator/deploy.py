@@ -26,12 +26,12 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from samcli.yamlhelper import yaml_parse
 from samtranslator.translator.transform import transform
 
-from offline_runtime import moto_compat
-from offline_runtime.athena import OfflineAthena
-from offline_runtime.eventbridge import EventBridgeDelivery
-from offline_runtime.lambda_adapter import FunctionSource, InProcessLambdas
-from offline_runtime.sns_delivery import SnsDelivery
-from offline_runtime.streams import StreamPoller
+from offline_runtime.emulator import compat as moto_compat
+from offline_runtime.emulator.athena import OfflineAthena
+from offline_runtime.emulator.eventbridge import EventBridgeDelivery
+from offline_runtime.emulator.lambda_runtime import FunctionSource, InProcessLambdas
+from offline_runtime.emulator.sns import SnsDelivery
+from offline_runtime.emulator.streams import StreamPoller
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACT_BUCKET = "offline-sam-artifacts"

@@ -17,7 +17,7 @@ from typing import Any
 
 from moto.sns.models import Subscription
 
-from offline_runtime.eventbridge import Delivery, EventBridgeDelivery
+from offline_runtime.emulator.eventbridge import Delivery, EventBridgeDelivery
 
 
 def _attributes(message_attributes: dict[str, Any] | None) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """Fire an EventBridge schedule on demand, with the event shape EventBridge sends.
 
-    python -m offline_runtime.schedule DailyReportFunctionEndOfDay --date 2026-11-22
-    python -m offline_runtime.schedule WeeklyReportFunctionWeekly --date 2026-11-29 --demo-day
+    python -m offline_runtime.cli.schedule DailyReportFunctionEndOfDay --date 2026-11-22
+    python -m offline_runtime.cli.schedule WeeklyReportFunctionWeekly --date 2026-11-29 --demo-day
 
 A scheduled rule's targets get {"detail-type": "Scheduled Event", "source": "aws.events",
 "resources": [rule ARN], "time": <the scheduled time>, "detail": {}}; the time is the given date
@@ -21,8 +21,8 @@ from typing import Any
 
 from moto.core import DEFAULT_ACCOUNT_ID
 
-from offline_runtime.eventbridge import Delivery, target_input
-from offline_runtime.stack import OfflineStack
+from offline_runtime.emulator.eventbridge import Delivery, target_input
+from offline_runtime.emulator.deploy import OfflineStack
 
 
 def scheduled_rules(stack: OfflineStack) -> dict[str, str]:
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
-    from offline_runtime.session import offline_aws
+    from offline_runtime.emulator.session import offline_aws
 
     today = datetime.now(UTC).date()
     day = date.fromisoformat(args.date) if args.date else today + timedelta(days=1)
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             return 2
         if args.demo_day:
-            from offline_runtime.demo import load_day
+            from offline_runtime.cli.demo import load_day
 
             load_day(stack, today - timedelta(days=1), stores=10)
         before = len(stack.lambdas.invocations) if stack.lambdas else 0

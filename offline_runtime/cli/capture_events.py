@@ -1,7 +1,7 @@
-"""Regenerates events/ and events/data/ from a real offline run (python -m offline_runtime.make_events).
+"""Regenerates events/ and events/data/ from a real offline run (python -m offline_runtime.cli.capture_events).
 
 The events are what the functions really receive, with the offline physical bucket names replaced by
-example names (<stack>-<logicalid lowercased>-example) that `offline_runtime.session.localise` maps back.
+example names (<stack>-<logicalid lowercased>-example) that `offline_runtime.emulator.session.localise` maps back.
 """
 
 import gzip
@@ -10,9 +10,9 @@ import random
 from datetime import date
 from pathlib import Path
 
-from offline_runtime import datagen
-from offline_runtime.fixtures import s3_object_created_event
-from offline_runtime.session import offline_aws, state_path
+from offline_runtime.scenario import datagen
+from offline_runtime.scenario.fixtures import s3_object_created_event
+from offline_runtime.emulator.session import offline_aws, state_path
 
 root = Path("events")
 data = root / "data"

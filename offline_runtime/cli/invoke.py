@@ -1,7 +1,7 @@
 """Offline `sam local invoke`: run one function (or the state machine) with an event file.
 
-    python -m offline_runtime.invoke IngestFunction -e events/ingest_object_created.json
-    python -m offline_runtime.invoke PipelineStateMachine -e events/statemachine_dataset_staged.json
+    python -m offline_runtime.cli.invoke IngestFunction -e events/ingest_object_created.json
+    python -m offline_runtime.cli.invoke PipelineStateMachine -e events/statemachine_dataset_staged.json
 
 Deploys template.yaml into moto, puts in place what the event refers to (events/data/), runs
 the function in-process with its template environment and prints the result and the logs.
@@ -15,8 +15,8 @@ import sys
 import warnings
 from pathlib import Path
 
-from offline_runtime import fixtures
-from offline_runtime.session import (
+from offline_runtime.scenario import fixtures
+from offline_runtime.emulator.session import (
     disable_rules,
     invoke,
     localise,

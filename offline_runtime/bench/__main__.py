@@ -54,7 +54,7 @@ from datapipe.ingest.validation import (
     validate,
 )
 from datapipe.inventory import low_stock_from_record
-from offline_runtime.datagen import STATES, bench_transactions_csv
+from offline_runtime.scenario.datagen import STATES, bench_transactions_csv
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "transactions/2026-11-21/bench.csv"
@@ -311,7 +311,7 @@ def measure_memory(path: Path) -> dict[str, dict[str, Any]]:
 
 
 def _pythonpath() -> str:
-    return os.pathsep.join([str(ROOT / "layers" / "shared"), str(ROOT / "tests")])
+    return os.pathsep.join([str(ROOT / "layers" / "shared"), str(ROOT)])
 
 
 # --- handler import times (fresh subprocess each) ---------------------------------------------

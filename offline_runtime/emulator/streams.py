@@ -25,7 +25,7 @@ from moto.awslambda.models import LambdaBackend
 from moto.awslambda.utils import get_backend
 from moto.core.utils import unix_time
 
-from offline_runtime.eventbridge import send_to_queue
+from offline_runtime.emulator.eventbridge import send_to_queue
 
 
 @dataclass
