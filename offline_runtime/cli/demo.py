@@ -22,10 +22,10 @@ from typing import Any
 
 import boto3
 
-from offline_runtime.scenario.datagen import RawFile, business_day, inventory_master
 from offline_runtime.cli.schedule import fire
-from offline_runtime.emulator.session import drain, observe_bus, observe_topic, offline_aws
 from offline_runtime.emulator.deploy import ROOT, OfflineStack
+from offline_runtime.emulator.session import drain, observe_bus, observe_topic, offline_aws
+from offline_runtime.scenario.datagen import RawFile, business_day, inventory_master
 
 OBSERVER = "demo-observer"
 DECISION_LABEL = {

@@ -15,7 +15,6 @@ import sys
 import warnings
 from pathlib import Path
 
-from offline_runtime.scenario import fixtures
 from offline_runtime.emulator.session import (
     disable_rules,
     invoke,
@@ -24,6 +23,7 @@ from offline_runtime.emulator.session import (
     run_state_machine,
     state_path,
 )
+from offline_runtime.scenario import fixtures
 
 
 def main(argv: list[str] | None = None) -> int:

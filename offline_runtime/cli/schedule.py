@@ -21,8 +21,8 @@ from typing import Any
 
 from moto.core import DEFAULT_ACCOUNT_ID
 
-from offline_runtime.emulator.eventbridge import Delivery, target_input
 from offline_runtime.emulator.deploy import OfflineStack
+from offline_runtime.emulator.eventbridge import Delivery, target_input
 
 
 def scheduled_rules(stack: OfflineStack) -> dict[str, str]:

@@ -11,8 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from offline_runtime.emulator.session import invoke
 from offline_runtime.emulator.deploy import ROOT, OfflineStack
+from offline_runtime.emulator.session import invoke
 
 DATA = ROOT / "events" / "data"
 

@@ -13,10 +13,10 @@ from typing import Any
 import awswrangler as wr
 import pytest
 
-from offline_runtime.scenario.datagen import RawFile, business_day
 from offline_runtime.cli.demo import seed_inventory
-from offline_runtime.emulator.session import drain, observe_bus, observe_topic, queue_arn
 from offline_runtime.emulator.deploy import OfflineStack
+from offline_runtime.emulator.session import drain, observe_bus, observe_topic, queue_arn
+from offline_runtime.scenario.datagen import RawFile, business_day
 
 DAY = datetime.now(UTC).date() - timedelta(days=1)
 

@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from offline_runtime.scenario import datagen
-from offline_runtime.emulator.session import offline_aws, state_path
 from offline_runtime.emulator.deploy import OfflineStack
+from offline_runtime.emulator.session import offline_aws, state_path
+from offline_runtime.scenario import datagen
 
 
 @pytest.fixture(scope="module")

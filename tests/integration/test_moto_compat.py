@@ -12,8 +12,8 @@ from moto.awslambda.models import LambdaFunction
 from moto.events.models import EventBus
 
 from offline_runtime.emulator import compat as moto_compat
-from offline_runtime.emulator.eventbridge import aws_shape
 from offline_runtime.emulator.deploy import OfflineStack
+from offline_runtime.emulator.eventbridge import aws_shape
 
 
 def test_lambda_invoke_seam_is_the_private_method_we_replace() -> None:
