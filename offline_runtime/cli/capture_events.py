@@ -1,7 +1,11 @@
-"""Regenerates events/ and events/data/ from a real offline run (python -m offline_runtime.cli.capture_events).
+"""Regenerates events/ and events/data/ from a real offline run.
+
+    python -m offline_runtime.cli.capture_events
+
 
 The events are what the functions really receive, with the offline physical bucket names replaced by
-example names (<stack>-<logicalid lowercased>-example) that `offline_runtime.emulator.session.localise` maps back.
+example names (<stack>-<logicalid lowercased>-example) that
+`offline_runtime.emulator.session.localise` maps back.
 """
 
 import gzip
