@@ -32,6 +32,7 @@ def test_layout_is_the_agreed_one() -> None:
         "statemachine",
         "tests",
         "offline_runtime",
+        "docs",
         "README.md",
         "Makefile",
         "pyproject.toml",
