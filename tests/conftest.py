@@ -15,7 +15,7 @@ warnings.filterwarnings("ignore", message=".*not supported by moto's CloudFormat
 @pytest.fixture(scope="module")
 def stack() -> Iterator[object]:
     """A fresh offline deployment per test module (moto state is per module)."""
-    from offline_runtime.emulator.session import offline_aws
+    from offline_runtime.scenario.project import offline_aws
 
     with offline_aws() as deployed:
         yield deployed

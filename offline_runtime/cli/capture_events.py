@@ -14,9 +14,10 @@ import random
 from datetime import date
 from pathlib import Path
 
-from offline_runtime.emulator.session import offline_aws, state_path
+from offline_runtime.emulator.session import state_path
 from offline_runtime.scenario import datagen
 from offline_runtime.scenario.fixtures import s3_object_created_event
+from offline_runtime.scenario.project import offline_aws
 
 root = Path("events")
 data = root / "data"

@@ -22,10 +22,10 @@ from typing import Any
 
 import boto3
 
-from offline_runtime.cli.schedule import fire
-from offline_runtime.emulator.deploy import ROOT, OfflineStack
-from offline_runtime.emulator.session import drain, observe_bus, observe_topic, offline_aws
+from offline_runtime.emulator.session import drain, observe_topic
+from offline_runtime.emulator.stack import OfflineStack
 from offline_runtime.scenario.datagen import RawFile, business_day, inventory_master
+from offline_runtime.scenario.project import ROOT, observe_bus, offline_aws
 
 OBSERVER = "demo-observer"
 DECISION_LABEL = {
@@ -427,8 +427,9 @@ def run(day: datetime, stores: int, out_dir: Path) -> int:
         stack.wait_idle(600)
         say("[7/7] firing the schedules: daily report (01:00 UTC) and weekly report (Sunday 02:00 UTC) ...")
         tomorrow = datetime.now(UTC).date() + timedelta(days=1)
-        fire(stack, "DailyReportFunctionEndOfDay", tomorrow)
-        fire(stack, "WeeklyReportFunctionWeekly", tomorrow)
+        stack.schedules.fire_on("DailyReportFunctionEndOfDay", tomorrow)
+        sunday = tomorrow + timedelta(days=(6 - tomorrow.weekday()) % 7)
+        stack.schedules.fire_on("WeeklyReportFunctionWeekly", sunday)
         events = drain(stack, bus_q)  # everything since the observer started (load_day's included)
         executions = _executions(stack)
         ops_alerts = drain(stack, ops_q)

@@ -15,15 +15,9 @@ import sys
 import warnings
 from pathlib import Path
 
-from offline_runtime.emulator.session import (
-    disable_rules,
-    invoke,
-    localise,
-    offline_aws,
-    run_state_machine,
-    state_path,
-)
+from offline_runtime.emulator.session import disable_rules, invoke, localise, run_state_machine, state_path
 from offline_runtime.scenario import fixtures
+from offline_runtime.scenario.project import offline_aws
 
 
 def main(argv: list[str] | None = None) -> int:

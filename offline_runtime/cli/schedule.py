@@ -1,113 +1,77 @@
-"""Fire an EventBridge schedule on demand, with the event shape EventBridge sends.
+"""Fire a schedule of a SAM template on demand, offline, with the event its target receives.
 
     python -m offline_runtime.cli.schedule DailyReportFunctionEndOfDay --date 2026-11-22
-    python -m offline_runtime.cli.schedule WeeklyReportFunctionWeekly --date 2026-11-29 --demo-day
+    python -m offline_runtime.cli.schedule NightlyJob --template path/to/template.yaml --at 2026-03-08T07:00:00Z
 
-A scheduled rule's targets get {"detail-type": "Scheduled Event", "source": "aws.events",
-"resources": [rule ARN], "time": <the scheduled time>, "detail": {}}; the time is the given date
-at the hour and minute of the rule's cron expression.
+Scheduled EventBridge rules send their targets the "Scheduled Event" with the scheduled ``time``;
+EventBridge Scheduler schedules (SAM ``ScheduleV2``) send their ``Input`` with the context
+attributes filled in, evaluated in their own time zone. ``--date`` fires at the schedule's first
+moment that day; ``--at`` at an exact moment (UTC). ``--before module:function`` runs a hook with
+the deployed stack first (this project: ``offline_runtime.scenario.day:load_yesterday``).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
-import re
 import sys
-import uuid
 import warnings
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from pathlib import Path
 
-from moto.core import DEFAULT_ACCOUNT_ID
-
-from offline_runtime.emulator.deploy import OfflineStack
-from offline_runtime.emulator.eventbridge import Delivery, target_input
+from offline_runtime.emulator.session import offline_aws
 
 
-def scheduled_rules(stack: OfflineStack) -> dict[str, str]:
-    """logical id -> schedule expression, for every scheduled rule of the template."""
-    return {
-        k: r["Properties"]["ScheduleExpression"]
-        for k, r in stack.translated["Resources"].items()
-        if r["Type"] == "AWS::Events::Rule" and "ScheduleExpression" in r.get("Properties", {})
-    }
-
-
-def scheduled_time(expression: str, day: date) -> datetime:
-    match = re.match(r"cron\((\d+) (\d+) ", expression)
-    minute, hour = (int(match.group(1)), int(match.group(2))) if match else (0, 0)
-    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=UTC)
-
-
-def fire(stack: OfflineStack, rule_logical: str, day: date) -> dict[str, Any]:
-    """Deliver the rule's scheduled event to its targets; returns the event."""
-    events = stack.client("events")
-    name = stack.physical[rule_logical]
-    rule = events.describe_rule(Name=name)
-    when = scheduled_time(rule["ScheduleExpression"], day)
-    event = {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": "Scheduled Event",
-        "source": "aws.events",
-        "account": DEFAULT_ACCOUNT_ID,
-        "time": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": stack.region,
-        "resources": [rule["Arn"]],
-        "detail": {},
-    }
-    assert stack.delivery is not None
-    for target in events.list_targets_by_rule(Rule=name)["Targets"]:
-        stack.delivery.enqueue(Delivery(name, target["Arn"], target_input(target, event)))
-    stack.wait_idle(600)
-    return event
+def _hook(spec: str) -> object:
+    module, _, name = spec.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("rule", help="logical id of a scheduled rule, e.g. DailyReportFunctionEndOfDay")
-    parser.add_argument("--date", required=True, help="the day the schedule fires (YYYY-MM-DD)")
-    parser.add_argument(
-        "--demo-day",
-        action="store_true",
-        help="first run a generated business day (the day before) through the pipeline",
-    )
+    parser.add_argument("schedule", help="logical id (or name) of a scheduled rule or Scheduler schedule")
+    parser.add_argument("--template", type=Path, default=None, help="SAM template (default ./template.yaml)")
+    parser.add_argument("--date", help="fire at the schedule's first moment on this day (default: tomorrow)")
+    parser.add_argument("--at", help="fire at this exact moment (ISO 8601, UTC)")
+    parser.add_argument("--param", action="append", default=[], help="template parameter KEY=VALUE")
+    parser.add_argument("--before", action="append", default=[], help="hook module:function(stack) run first")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
-    from offline_runtime.emulator.session import offline_aws
-
-    today = datetime.now(UTC).date()
-    day = date.fromisoformat(args.date) if args.date else today + timedelta(days=1)
-    with offline_aws() as stack:
-        rules = scheduled_rules(stack)
-        if args.rule not in rules:
-            print(
-                f"unknown scheduled rule {args.rule!r}; scheduled rules: {', '.join(sorted(rules))}",
-                file=sys.stderr,
-            )
+    params = dict(p.split("=", 1) for p in args.param)
+    with offline_aws(args.template, parameters=params) as stack:
+        try:
+            info = stack.schedules.get(args.schedule)
+        except KeyError as exc:
+            print(str(exc).strip("'\""), file=sys.stderr)
             return 2
-        if args.demo_day:
-            from offline_runtime.cli.demo import load_day
-
-            load_day(stack, today - timedelta(days=1), stores=10)
-        before = len(stack.lambdas.invocations) if stack.lambdas else 0
-        event = fire(stack, args.rule, day)
-        targets = {
-            t["Arn"].rsplit(":", 1)[1]
-            for t in stack.client("events").list_targets_by_rule(Rule=stack.physical[args.rule])["Targets"]
-        }
-        ran = [
-            i for i in (stack.lambdas.invocations[before:] if stack.lambdas else []) if i.function in targets
-        ]
+        for spec in args.before:
+            _hook(spec)(stack)  # type: ignore[operator]
+        before = len(stack.lambdas.invocations)
+        if args.at:
+            at = datetime.fromisoformat(args.at.replace("Z", "+00:00")).astimezone(UTC)
+            stack.clock.advance_to(at.timestamp())
+            sent = stack.schedules.fire(args.schedule, at)
+            stack.wait_idle()
+        else:
+            day = date.fromisoformat(args.date) if args.date else datetime.now(UTC).date() + timedelta(days=1)
+            sent = stack.schedules.fire_on(args.schedule, day)
+        ran = stack.lambdas.invocations[before:]
         for inv in ran:
-            print(inv.logs, file=sys.stderr)
+            print(inv.logs, file=sys.stderr, end="")
         print(
             json.dumps(
-                {"event": event, "ran": [{"function": i.logical_id, "errored": i.errored} for i in ran]},
+                {
+                    "schedule": info.logical_id,
+                    "expression": info.expression,
+                    "timezone": info.timezone,
+                    "sent": sent,
+                    "ran": [{"function": i.logical_id, "errored": i.errored} for i in ran],
+                },
                 indent=2,
+                default=str,
             )
         )
         return 1 if not ran or any(i.errored for i in ran) else 0

@@ -1,31 +1,137 @@
-"""Small, named corrections where moto's CloudFormation differs from AWS for this template.
+"""Small, named corrections where moto (or running many functions in one process) differs from AWS.
 
-Each is applied once, idempotently, and pinned by a test in tests/integration/test_moto_compat.py
-so a moto upgrade that fixes (or changes) the behaviour is noticed.
+Each is a patch with its reason, installed with the stack and removed with it, and pinned by a test
+in tests/emulator/test_divergences.py so a moto or Powertools upgrade that changes the behaviour
+is noticed.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator, MutableMapping
 from typing import Any
 
 from moto.dynamodb.models import DynamoDBBackend
-from moto.events.models import EventBus
+from moto.sqs.models import Queue
 
-_applied = False
+from offline_runtime.emulator.clock import Clock
+from offline_runtime.emulator.patches import AttributePatch, Patch
 
-
-def apply() -> None:
-    global _applied
-    if _applied:
-        return
-    # AWS: `Ref` of an AWS::Events::EventBus returns the bus name. moto 5.2.5's EventBus has no
-    # physical_resource_id, so its Ref resolves to the Python object and rules on it fail.
-    if not hasattr(EventBus, "physical_resource_id"):
-        EventBus.physical_resource_id = property(lambda self: self.name)  # type: ignore[attr-defined]
-    DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
-    _applied = True
+SQS_DEFAULT_MAX_MESSAGE = 262_144
 
 
+def patches(clock: Clock) -> list[Patch]:
+    return [
+        AttributePatch(
+            DynamoDBBackend,
+            "transact_write_items",
+            _transact_write_items,
+            "moto deep-copies whole tables per TransactWriteItems item and streams cancelled writes",
+        ),
+        _sqs_default_size(),
+        *_powertools_metrics(),
+        *_stepfunctions_time(clock),
+    ]
+
+
+# -- SQS: AWS's default MaximumMessageSize ------------------------------------------------------
+def _sqs_default_size() -> Patch:
+    original = Queue.__init__
+
+    def __init__(queue: Queue, name: str, region: str, account_id: str, **kwargs: Any) -> None:
+        kwargs.setdefault("MaximumMessageSize", SQS_DEFAULT_MAX_MESSAGE)
+        original(queue, name, region, account_id, **kwargs)
+
+    return AttributePatch(
+        Queue, "__init__", __init__, "AWS's default MaximumMessageSize is 256 KiB; moto's 1 MiB"
+    )
+
+
+# -- Powertools Metrics: one metric set per execution environment ----------------------------------
+class PerEnvironmentDict(MutableMapping[str, Any]):
+    """A dict per execution environment (the current thread's, see lambda_runtime).
+
+    Powertools ``Metrics`` keeps its metric, dimension and metadata sets in class attributes shared
+    by every instance in the process. On AWS each execution environment is a process of its own, so
+    those sets are per function; in one process, concurrent invocations of different functions would
+    add to, and flush, each other's metrics."""
+
+    def __init__(self, shared: dict[str, Any]) -> None:
+        self._shared = shared  # outside any execution environment (tests importing a handler)
+        self._per_env: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    def _current(self) -> dict[str, Any]:
+        from offline_runtime.emulator.lambda_runtime import current_environment_key
+
+        key = current_environment_key()
+        if key is None:
+            return self._shared
+        with self._lock:
+            return self._per_env.setdefault(key, {})
+
+    def __getitem__(self, key: str) -> Any:
+        return self._current()[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._current()[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self._current()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._current()))
+
+    def __len__(self) -> int:
+        return len(self._current())
+
+    def copy(self) -> dict[str, Any]:
+        return dict(self._current())
+
+
+def _powertools_metrics() -> list[Patch]:
+    from aws_lambda_powertools.metrics.metrics import Metrics
+
+    reason = "Powertools shares its metric sets across all functions of a process; AWS: one process each"
+    return [
+        AttributePatch(Metrics, name, PerEnvironmentDict(getattr(Metrics, name)), reason)
+        for name in ("_metrics", "_dimensions", "_metadata", "_default_dimensions")
+    ]
+
+
+# -- Step Functions: retries and Wait states in emulated time ---------------------------------------
+class _EmulatedSleep:
+    """The ``time`` module as moto's retrier sees it: ``sleep`` advances the emulator's clock."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            self.clock.advance(float(seconds))
+
+    def __getattr__(self, name: str) -> Any:
+        import time
+
+        return getattr(time, name)
+
+
+def _stepfunctions_time(clock: Clock) -> list[Patch]:
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+    from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
+
+    def _wait_interval(self: Any, env: Any, wait_seconds: int) -> None:
+        if wait_seconds > 0:
+            clock.advance(float(wait_seconds))
+
+    reason = "Step Functions Retry intervals and Wait states elapse in emulated time, not wall time"
+    return [
+        AttributePatch(retrier_decl, "time", _EmulatedSleep(clock), reason),
+        AttributePatch(WaitFunction, "_wait_interval", _wait_interval, reason),
+    ]
+
+
+# -- DynamoDB: TransactWriteItems ---------------------------------------------------------------
 def _transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
     """TransactWriteItems as AWS runs it: all conditions first, then all writes, or nothing.
 

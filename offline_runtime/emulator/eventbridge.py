@@ -1,59 +1,75 @@
-"""Delivers EventBridge rule targets that moto does not (Lambda, Step Functions, SNS), asynchronously.
+"""EventBridge rule targets delivered as AWS delivers them, with retries and dead-letter queues.
 
-Matching stays moto's (``rule.event_pattern``); moto keeps delivering the targets it supports.
-Events are shaped as AWS delivers them (ISO time, no ingestion-time, S3 "etag"), and S3 events
-reach only default-bus rules, as on AWS. Lambda targets are invoked the way AWS invokes
-asynchronously: retried on function error, then sent to the function's on-failure destination.
+moto matches events to rules (its pattern engine is kept) but delivers only to SQS, CloudWatch
+Logs, archives, other buses and API destinations, and ignores a target's ``Input``/``InputPath``
+for SQS, its ``RetryPolicy`` and its ``DeadLetterConfig``. Here, for Lambda, Step Functions, SNS
+and SQS targets:
+
+- the event is shaped as a target receives it on AWS (ISO time, no ingestion-time, S3 ``etag``);
+  ``Input``, ``InputPath`` and ``InputTransformer`` are honoured;
+- a Lambda target is invoked asynchronously (Lambda's own retries and destinations then apply);
+- a delivery that fails (the target API call raises: a throttled StartExecution, an SNS topic whose
+  KMS key EventBridge cannot use, a fault injected into it) is retried with backoff within the
+  target's ``RetryPolicy`` (``MaximumRetryAttempts`` default 185, ``MaximumEventAgeInSeconds``
+  default 24 h), then sent to the target's ``DeadLetterConfig`` queue with AWS's ``RULE_ARN``,
+  ``TARGET_ARN``, ``ERROR_CODE`` and ``ERROR_MESSAGE`` attributes — or only recorded
+  (``failures``) when the target has none, as on AWS where the event is then dropped;
+- S3 notifications reach only rules of the default bus (moto offers them to every bus).
 """
 
 from __future__ import annotations
 
 import copy
 import json
-import queue
 import threading
-import time
-import traceback
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import boto3
+from botocore.exceptions import ClientError
 from moto.awslambda.utils import get_backend as lambda_backend
 from moto.events.models import Rule
 from moto.events.utils import EventTemplateParser
 from moto.utilities.arns import parse_arn
 
-OFFLINE_TARGETS = ("lambda", "states", "sns")  # moto 5.2.5 raises NotImplementedError for sns
+from offline_runtime.emulator.clock import Clock
+from offline_runtime.emulator.dispatcher import Dispatcher
+from offline_runtime.emulator.invoker import AsyncInvoker, send_to_destination
+from offline_runtime.emulator.patches import AttributePatch, Patch
+
+DELIVERED_HERE = ("lambda", "states", "sns", "sqs")
+DEFAULT_MAX_ATTEMPTS = 185
+DEFAULT_MAX_AGE_S = 86_400
 
 
 @dataclass
-class Delivery:
-    rule: str
+class TargetFailure:
+    rule_arn: str
     target_arn: str
-    payload: Any
-    attempts: int = 0
-
-
-@dataclass
-class AsyncFailure:
-    function: str
-    error: str
-    payload: dict[str, Any]
+    error_code: str
+    error_message: str
+    attempts: int
+    event: Any
+    dead_letter_queue: str | None
 
 
 @dataclass
 class DeliveryLog:
     delivered: int = 0
-    failures: list[AsyncFailure] = field(default_factory=list)
+    retried: int = 0
+    failures: list[TargetFailure] = field(default_factory=list)
 
 
-def send_to_queue(region: str, queue_arn: str, record: dict[str, Any]) -> None:
-    """An on-failure destination (SQS) receiving AWS's failure record."""
-    sqs = boto3.client("sqs", region_name=region)
-    url = sqs.get_queue_url(QueueName=queue_arn.rsplit(":", 1)[1])["QueueUrl"]
-    sqs.send_message(QueueUrl=url, MessageBody=json.dumps(record, default=str))
+@dataclass
+class _Delivery:
+    rule_arn: str
+    rule_name: str
+    target: dict[str, Any]
+    payload: Any
+    first_seen: float
+    attempts: int = 0
 
 
 def aws_shape(event: dict[str, Any]) -> dict[str, Any]:
@@ -86,41 +102,34 @@ def target_input(target: dict[str, Any], event: dict[str, Any]) -> Any:
         return _json_path(event, target["InputPath"])
     transformer = target.get("InputTransformer")
     if transformer:
-        rendered = EventTemplateParser.parse(
+        return EventTemplateParser.parse(
             input_template=transformer.get("InputTemplate"),
             input_paths_map=transformer.get("InputPathsMap", {}),
             # moto's parser also offers the predefined <aws.events.event.ingestion-time>
             event={**event, "ingestion-time": event.get("ingestion-time", event.get("time"))},
         )
-        return rendered
     return event
 
 
 class EventBridgeDelivery:
-    def __init__(
-        self, region: str, on_failure: dict[str, str] | None = None, max_async_retries: int = 2
-    ) -> None:
+    def __init__(self, invoker: AsyncInvoker, dispatcher: Dispatcher, clock: Clock, region: str) -> None:
+        self.invoker = invoker
+        self.dispatcher = dispatcher
+        self.clock = clock
         self.region = region
-        self.on_failure = on_failure or {}  # function name -> SQS queue ARN
-        self.max_async_retries = max_async_retries
         self.log = DeliveryLog()
-        self._queue: queue.Queue[Delivery | None] = queue.Queue()
-        self._busy = threading.Event()
-        self._original: Any = None
-        self._worker: threading.Thread | None = None
+        self._lock = threading.Lock()
 
-    # -- installation -------------------------------------------------------------------
-    def install(self) -> None:
+    def patches(self) -> list[Patch]:
         delivery = self
         original = Rule.send_to_targets
-        self._original = original
 
         def send_to_targets(rule: Rule, event: Any, transform_input: bool = True) -> None:
             if rule.state != "ENABLED" or rule.scheduled_expression:
-                return  # scheduled rules fire on their schedule only (offline: offline_runtime.cli.schedule)
+                return  # scheduled rules fire on their schedule only (emulator.schedules)
             if event.get("source") == "aws.s3" and rule.event_bus_name != "default":
                 return  # AWS sends S3 notifications to the default bus only
-            native = [t for t in rule.targets if parse_arn(t["Arn"]).service not in OFFLINE_TARGETS]
+            native = [t for t in rule.targets if parse_arn(t["Arn"]).service not in DELIVERED_HERE]
             if native:
                 view = copy.copy(rule)
                 view.targets = native
@@ -129,89 +138,93 @@ class EventBridgeDelivery:
                 return
             shaped = aws_shape(event)
             for target in rule.targets:
-                if parse_arn(target["Arn"]).service in OFFLINE_TARGETS:
-                    delivery.enqueue(Delivery(rule.name, target["Arn"], target_input(target, shaped)))
+                if parse_arn(target["Arn"]).service in DELIVERED_HERE:
+                    delivery.deliver(rule.arn, rule.name, target, target_input(target, shaped))
 
-        Rule.send_to_targets = send_to_targets  # type: ignore[method-assign]
-        self._worker = threading.Thread(target=self._run, name="eventbridge-delivery", daemon=True)
-        self._worker.start()
+        return [
+            AttributePatch(
+                Rule,
+                "send_to_targets",
+                send_to_targets,
+                "moto delivers no Lambda/Step Functions/SNS targets and ignores RetryPolicy/DLQs",
+            )
+        ]
 
-    def uninstall(self) -> None:
-        if self._original is not None:
-            Rule.send_to_targets = self._original  # type: ignore[method-assign]
-            self._original = None
-        if self._worker is not None:
-            while True:  # whatever is still queued dies with the offline account
-                try:
-                    self._queue.get_nowait()
-                    self._queue.task_done()
-                except queue.Empty:
-                    break
-            self._queue.put(None)
-            self._worker.join(timeout=30)
-            self._worker = None
+    def deliver(self, rule_arn: str, rule_name: str, target: dict[str, Any], payload: Any) -> None:
+        item = _Delivery(rule_arn, rule_name, target, payload, self.clock.now())
+        self.dispatcher.submit(lambda: self._attempt(item), name=f"events:{rule_name}")
 
-    # -- delivery -----------------------------------------------------------------------
-    def enqueue(self, delivery: Delivery) -> None:
-        self._queue.put(delivery)
-
-    @property
-    def idle(self) -> bool:
-        return self._queue.unfinished_tasks == 0
-
-    def _run(self) -> None:
-        while True:
-            item = self._queue.get()
-            try:
-                if item is None:
-                    return
-                self._deliver(item)
-            except Exception:  # a delivery bug must not kill the worker
-                traceback.print_exc()
-            finally:
-                self._queue.task_done()
-
-    def _deliver(self, item: Delivery) -> None:
-        arn = parse_arn(item.target_arn)
-        if arn.service == "sns":
-            message = item.payload if isinstance(item.payload, str) else json.dumps(item.payload)
-            boto3.client("sns", region_name=self.region).publish(TopicArn=item.target_arn, Message=message)
-            self.log.delivered += 1
+    def _attempt(self, item: _Delivery) -> None:
+        item.attempts += 1
+        try:
+            self._send(item)
+        except ClientError as exc:
+            self._retry_or_park(item, exc.response["Error"].get("Code", "ClientError"), str(exc))
             return
-        if arn.service == "states":
+        except LookupError as exc:  # the target does not exist (any more)
+            self._retry_or_park(item, "ResourceNotFoundException", str(exc))
+            return
+        with self._lock:
+            self.log.delivered += 1
+
+    def _send(self, item: _Delivery) -> None:
+        arn = item.target["Arn"]
+        parsed = parse_arn(arn)
+        if parsed.service == "lambda":
+            try:
+                fn = lambda_backend(parsed.account, parsed.region).get_function(arn)
+            except Exception as exc:
+                raise LookupError(f"function {arn} not found") from exc
+            self.invoker.invoke_async(fn, item.payload)
+        elif parsed.service == "states":
             boto3.client("stepfunctions", region_name=self.region).start_execution(
-                stateMachineArn=item.target_arn,
-                name=f"{item.rule[:40]}-{uuid.uuid4().hex[:20]}",
+                stateMachineArn=arn,
+                name=f"{item.rule_name[:40]}-{uuid.uuid4().hex[:20]}",
                 input=json.dumps(item.payload),
             )
-            self.log.delivered += 1
+        elif parsed.service == "sns":
+            message = item.payload if isinstance(item.payload, str) else json.dumps(item.payload)
+            boto3.client("sns", region_name=self.region).publish(TopicArn=arn, Message=message)
+        elif parsed.service == "sqs":
+            body = item.payload if isinstance(item.payload, str) else json.dumps(item.payload)
+            sqs = boto3.client("sqs", region_name=self.region)
+            url = sqs.get_queue_url(QueueName=parsed.resource_id, QueueOwnerAWSAccountId=parsed.account)[
+                "QueueUrl"
+            ]
+            kwargs: dict[str, Any] = {}
+            group = (item.target.get("SqsParameters") or {}).get("MessageGroupId")
+            if group:
+                kwargs["MessageGroupId"] = group
+            sqs.send_message(QueueUrl=url, MessageBody=body, **kwargs)
+
+    def _retry_or_park(self, item: _Delivery, code: str, message: str) -> None:
+        policy = item.target.get("RetryPolicy") or {}
+        max_attempts = int(policy.get("MaximumRetryAttempts", DEFAULT_MAX_ATTEMPTS)) + 1
+        max_age = float(policy.get("MaximumEventAgeInSeconds", DEFAULT_MAX_AGE_S))
+        delay = min(2.0 ** (item.attempts - 1), 300.0)  # exponential backoff, as EventBridge's
+        if item.attempts < max_attempts and self.clock.now() + delay - item.first_seen <= max_age:
+            with self._lock:
+                self.log.retried += 1
+            self.dispatcher.submit(
+                lambda: self._attempt(item), delay=delay, name=f"events-retry:{item.rule_name}"
+            )
             return
-        fn = lambda_backend(arn.account, arn.region).get_function(item.target_arn)
-        payload_text, errored, _logs = fn._invoke_lambda(event=item.payload)
-        self.log.delivered += 1
-        if not errored:
-            return
-        if item.attempts < self.max_async_retries:
-            item.attempts += 1
-            time.sleep(0.05 * item.attempts)
-            self.enqueue(item)
-            return
-        self.log.failures.append(AsyncFailure(fn.function_name, payload_text, item.payload))
-        destination = self.on_failure.get(fn.function_name)
-        if destination:
-            send_to_queue(
+        dlq = (item.target.get("DeadLetterConfig") or {}).get("Arn")
+        with self._lock:
+            self.log.failures.append(
+                TargetFailure(
+                    item.rule_arn, item.target["Arn"], code, message, item.attempts, item.payload, dlq
+                )
+            )
+        if dlq:
+            send_to_destination(
                 self.region,
-                destination,
-                {
-                    "version": "1.0",
-                    "timestamp": datetime.now(UTC).isoformat(),
-                    "requestContext": {
-                        "functionArn": fn.function_arn,
-                        "condition": "RetriesExhausted",
-                        "approximateInvokeCount": item.attempts + 1,
-                    },
-                    "requestPayload": item.payload,
-                    "responseContext": {"statusCode": 200, "functionError": "Unhandled"},
-                    "responsePayload": json.loads(payload_text),
+                dlq,
+                item.payload,
+                attributes={
+                    "RULE_ARN": item.rule_arn,
+                    "TARGET_ARN": item.target["Arn"],
+                    "ERROR_CODE": code,
+                    "ERROR_MESSAGE": message[:1000],
                 },
             )

@@ -1,49 +1,51 @@
-"""One offline AWS account with the template deployed: what tests, the demo and the CLI share."""
+"""Helpers for tests, the demo and the CLI on a deployed offline stack (any template).
+
+``offline_aws()`` without a template deploys ``$OFFLINE_TEMPLATE`` or ``./template.yaml``, as the
+SAM CLI does.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
-import logging
+import os
 import re
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from moto import mock_aws
-
-from offline_runtime.emulator.deploy import MOTO_CONFIG, ROOT, OfflineStack
+from offline_runtime.emulator.stack import OfflineStack
+from offline_runtime.emulator.stack import offline_aws as _offline_aws
 
 EXAMPLE_NAME = re.compile(r"\b[a-z0-9-]+?-([a-z0-9]+)-example\b")
 
 
-class _SkippedTypes(logging.Filter):
-    """moto's CloudFormation logs every resource type it skips; the stack module creates those."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "No Moto CloudFormation support" not in record.getMessage()
+def default_template() -> Path:
+    return Path(os.environ.get("OFFLINE_TEMPLATE", "template.yaml"))
 
 
-logging.getLogger("moto").addFilter(_SkippedTypes())
-logging.getLogger("moto.cloudformation").addFilter(_SkippedTypes())
-
-
-@contextmanager
+@contextlib.contextmanager
 def offline_aws(
-    parameters: dict[str, str] | None = None, echo_logs: bool = False, root: Path = ROOT
+    template: Path | None = None,
+    parameters: dict[str, str] | None = None,
+    echo_logs: bool = False,
+    concurrency: int = 1,
+    stack_name: str = "offline",
 ) -> Iterator[OfflineStack]:
-    with mock_aws(config=MOTO_CONFIG):  # type: ignore[arg-type]
-        stack = OfflineStack(root=root, parameters=parameters, echo_logs=echo_logs).deploy()
-        try:
-            yield stack
-        finally:
-            stack.teardown()
+    with _offline_aws(
+        template or default_template(),
+        parameters=parameters,
+        echo_logs=echo_logs,
+        concurrency=concurrency,
+        stack_name=stack_name,
+    ) as stack:
+        yield stack
 
 
 def localise(stack: OfflineStack, event: Any) -> Any:
-    """Example physical names in events/ (``<stack>-<logicalid lowercased>-example``, the shape
-    CloudFormation gives generated names) -> this offline stack's physical names."""
+    """Example physical names in sample events (``<stack>-<logical id lowercased>-example``, the
+    shape CloudFormation gives generated names) -> this offline stack's physical names."""
     by_lower = {logical.lower(): physical for logical, physical in stack.physical.items()}
 
     def swap(match: re.Match[str]) -> str:
@@ -54,39 +56,30 @@ def localise(stack: OfflineStack, event: Any) -> Any:
 
 def disable_rules(stack: OfflineStack) -> None:
     """Like `sam local invoke`: only the function asked for runs; events it emits are accepted
-    by the bus, but no rule delivers them."""
+    by the bus, but no rule delivers them and no asynchronous work runs."""
     events = stack.client("events")
     for bus in events.list_event_buses()["EventBuses"]:
         for rule in events.list_rules(EventBusName=bus["Name"])["Rules"]:
             events.disable_rule(Name=rule["Name"], EventBusName=bus["Name"])
+    stack.dispatcher.paused = True
 
 
 def invoke(stack: OfflineStack, logical_id: str, event: Any) -> tuple[Any, bool, str]:
-    """Synchronous invoke through moto's Lambda API (and so through the in-process seam)."""
-    fn_name = stack.physical[logical_id]
-    assert stack.lambdas is not None
-    before = len(stack.lambdas.invocations)
-    resp = stack.client("lambda").invoke(FunctionName=fn_name, Payload=json.dumps(event).encode())
-    payload = json.loads(resp["Payload"].read() or b"null")
-    logs = "".join(i.logs for i in stack.lambdas.invocations[before:])
-    return payload, "FunctionError" in resp, logs
+    """Synchronous invoke through moto's Lambda API (and so through the in-process runtime)."""
+    return stack.invoke(logical_id, event)
 
 
 def run_state_machine(
     stack: OfflineStack, logical_id: str, execution_input: Any, timeout_s: float = 120
 ) -> dict[str, Any]:
     sfn = stack.client("stepfunctions")
-    arn = sfn.start_execution(
-        stateMachineArn=stack.physical[logical_id],
-        name=f"offline-{time.time_ns()}",
-        input=json.dumps(execution_input),
-    )["executionArn"]
+    arn = stack.start_execution(logical_id, execution_input)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         desc = sfn.describe_execution(executionArn=arn)
         if desc["status"] != "RUNNING":
             return dict(desc)
-        time.sleep(0.1)
+        time.sleep(0.05)
     raise TimeoutError(f"execution {arn} still running after {timeout_s}s")
 
 
@@ -106,15 +99,12 @@ def queue_arn(stack: OfflineStack, url: str) -> str:
     )
 
 
-def observe_bus(stack: OfflineStack, name: str, pattern: dict[str, Any] | None = None) -> str:
-    """An SQS queue receiving the pipeline bus's events (delivered by moto's own EventBridge)."""
+def observe_bus(stack: OfflineStack, name: str, bus: str, pattern: dict[str, Any] | None = None) -> str:
+    """An SQS queue receiving a bus's events (everything, or what ``pattern`` matches)."""
     url = str(stack.client("sqs").create_queue(QueueName=name)["QueueUrl"])
     events = stack.client("events")
-    bus = stack.outputs["PipelineBusName"]
     events.put_rule(
-        Name=name,
-        EventBusName=bus,
-        EventPattern=json.dumps(pattern or {"source": [stack.params["EventSource"]]}),
+        Name=name, EventBusName=bus, EventPattern=json.dumps(pattern or {"account": [stack.account]})
     )
     events.put_targets(
         Rule=name, EventBusName=bus, Targets=[{"Id": "observer", "Arn": queue_arn(stack, url)}]
@@ -130,6 +120,7 @@ def observe_topic(stack: OfflineStack, topic_arn: str, name: str) -> str:
 
 
 def drain(stack: OfflineStack, url: str) -> list[dict[str, Any]]:
+    """Every message of a queue (bodies parsed as JSON), deleted; test observers only."""
     sqs = stack.client("sqs")
     out: list[dict[str, Any]] = []
     while True:

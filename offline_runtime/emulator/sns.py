@@ -1,23 +1,32 @@
-"""SNS deliveries moto does not make as AWS does: Lambda (real attributes, async) and e-mail/SMS.
+"""SNS deliveries moto does not make as AWS does: Lambda (real attributes, async), e-mail, SMS, HTTP.
 
 moto hands an SNS-subscribed function fixed placeholder MessageAttributes ("Test",
-"TestBinary") and a placeholder subscription/topic ARN; on AWS the published attributes arrive
-(a handler may read ``severity`` from them). moto drops e-mail and SMS deliveries; offline they
-land in an outbox (the inbox/phone of this machine) so tests and the demo can see who was told.
-Filter policies stay moto's: only the delivery of a matched message is replaced. Lambda
-subscribers are invoked through the async invoker (retries, on-failure destination), as AWS does.
+"TestBinary"); on AWS the published attributes arrive (a handler may read ``severity``). moto drops
+e-mail, SMS and HTTP deliveries; offline they land in an outbox (the inbox / phone / endpoint of
+this machine) so tests and the demo can see who was told what. Filter policies stay moto's: only the
+delivery of a matched message is replaced. Lambda subscribers are invoked asynchronously (Lambda's
+retries and destinations apply). A delivery SNS itself cannot make (the function is gone) goes to
+the subscription's ``RedrivePolicy`` dead-letter queue when it has one.
 """
 
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
+import json
+import threading
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from moto.awslambda.utils import get_backend as lambda_backend
 from moto.sns.models import Subscription
+from moto.utilities.arns import parse_arn
 
-from offline_runtime.emulator.eventbridge import Delivery, EventBridgeDelivery
+from offline_runtime.emulator.clock import Clock
+from offline_runtime.emulator.invoker import AsyncInvoker, send_to_destination
+from offline_runtime.emulator.patches import AttributePatch, Patch
+
+OUTBOX_PROTOCOLS = ("email", "email-json", "sms", "http", "https")
 
 
 def _attributes(message_attributes: dict[str, Any] | None) -> dict[str, Any]:
@@ -39,6 +48,7 @@ def sns_event(
     message_id: str,
     subject: str | None,
     message_attributes: dict[str, Any] | None,
+    now: float,
 ) -> dict[str, Any]:
     return {
         "Records": [
@@ -48,7 +58,7 @@ def sns_event(
                 "EventSource": "aws:sns",
                 "Sns": {
                     "SignatureVersion": "1",
-                    "Timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+                    "Timestamp": datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
                     "Signature": "offline",
                     "SigningCertUrl": "offline",
                     "MessageId": message_id,
@@ -74,17 +84,25 @@ class OutboxMessage:
     attributes: dict[str, Any]
 
 
-class SnsDelivery:
-    def __init__(self, invoker: EventBridgeDelivery) -> None:
-        self.invoker = invoker
-        self.outbox: list[OutboxMessage] = []
-        self._original: Any = None
+@dataclass
+class SnsLog:
+    delivered: int = 0
+    redriven: int = 0
+    undeliverable: list[str] = field(default_factory=list)
 
-    def install(self) -> None:
+
+class SnsDelivery:
+    def __init__(self, invoker: AsyncInvoker, clock: Clock, region: str) -> None:
+        self.invoker = invoker
+        self.clock = clock
+        self.region = region
+        self.outbox: list[OutboxMessage] = []
+        self.log = SnsLog()
+        self._lock = threading.Lock()
+
+    def patches(self) -> list[Patch]:
+        delivery = self
         original = Subscription.publish
-        self._original = original
-        invoker = self.invoker
-        outbox = self.outbox
 
         def publish(
             sub: Subscription,
@@ -96,8 +114,8 @@ class SnsDelivery:
             deduplication_id: str | None = None,
             message_structure: str | None = None,
         ) -> None:
-            if sub.protocol not in ("lambda", "email", "email-json", "sms"):
-                return original(
+            if sub.protocol not in ("lambda", *OUTBOX_PROTOCOLS):
+                return original(  # type: ignore[no-any-return]
                     sub,
                     message,
                     message_id,
@@ -110,8 +128,29 @@ class SnsDelivery:
             matcher = sub._filter_policy_matcher
             if matcher is not None and not matcher.matches(message_attributes, message):
                 return None
-            if sub.protocol != "lambda":
-                outbox.append(
+            delivery.deliver(sub, message, message_id, subject, message_attributes)
+            return None
+
+        return [
+            AttributePatch(
+                Subscription,
+                "publish",
+                publish,
+                "moto sends placeholder attributes to Lambda and drops e-mail/SMS/HTTP deliveries",
+            )
+        ]
+
+    def deliver(
+        self,
+        sub: Subscription,
+        message: str,
+        message_id: str,
+        subject: str | None,
+        message_attributes: dict[str, Any] | None,
+    ) -> None:
+        if sub.protocol in OUTBOX_PROTOCOLS:
+            with self._lock:
+                self.outbox.append(
                     OutboxMessage(
                         sub.protocol,
                         sub.endpoint,
@@ -121,19 +160,27 @@ class SnsDelivery:
                         _attributes(message_attributes),
                     )
                 )
-                return None
-            invoker.enqueue(
-                Delivery(
-                    f"sns:{sub.topic.arn}",
-                    sub.endpoint,
-                    sns_event(sub, message, message_id, subject, message_attributes),
-                )
-            )
-            return None
+                self.log.delivered += 1
+            return
+        event = sns_event(sub, message, message_id, subject, message_attributes, self.clock.now())
+        arn = parse_arn(sub.endpoint)
+        try:
+            fn = lambda_backend(arn.account, arn.region).get_function(sub.endpoint)
+        except Exception as exc:
+            self._redrive(sub, message, message_attributes, f"function {sub.endpoint} not found: {exc}")
+            return
+        self.invoker.invoke_async(fn, event)
+        with self._lock:
+            self.log.delivered += 1
 
-        Subscription.publish = publish  # type: ignore[method-assign,assignment]
-
-    def uninstall(self) -> None:
-        if self._original is not None:
-            Subscription.publish = self._original  # type: ignore[method-assign]
-            self._original = None
+    def _redrive(
+        self, sub: Subscription, message: str, message_attributes: dict[str, Any] | None, reason: str
+    ) -> None:
+        policy = sub.attributes.get("RedrivePolicy") if hasattr(sub, "attributes") else None
+        dlq = json.loads(policy).get("deadLetterTargetArn") if policy else None
+        with self._lock:
+            self.log.undeliverable.append(f"{sub.arn}: {reason}")
+        if dlq:
+            send_to_destination(self.region, dlq, message)
+            with self._lock:
+                self.log.redriven += 1

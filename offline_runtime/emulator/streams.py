@@ -1,21 +1,20 @@
 """DynamoDB-stream event-source mappings with AWS's delivery semantics, on moto's stream records.
 
 moto invokes a stream's function synchronously on every table write, inside the writer's call,
-and drops the records whatever the function answers. On AWS a poller reads the shard in
-batches (BatchSize), and for a failed batch honours the mapping's settings:
-``ReportBatchItemFailures`` (retry from the first failed record), ``BisectBatchOnFunctionError``
-(split the batch to isolate a poison record), ``MaximumRetryAttempts``, then the on-failure
-destination. This module takes moto's records at its ``send_dynamodb_items`` seam and delivers
-them that way from a background poller, in order, per mapping.
+and drops the records whatever the function answers. On AWS a poller reads the shard in order,
+in batches (``BatchSize``, after up to ``MaximumBatchingWindowInSeconds``), and for a failed
+batch honours the mapping's settings: ``ReportBatchItemFailures`` (retry from the first failed
+record), ``BisectBatchOnFunctionError`` (split the batch to isolate a poison record),
+``MaximumRetryAttempts``, then the on-failure destination. This module takes moto's records at
+its ``send_dynamodb_items`` seam, buffers them per mapping and delivers them that way, in order
+(one lane per mapping: a shard is never processed by two invocations at once).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import queue
 import threading
-import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,7 +24,11 @@ from moto.awslambda.models import LambdaBackend
 from moto.awslambda.utils import get_backend
 from moto.core.utils import unix_time
 
-from offline_runtime.emulator.eventbridge import send_to_queue
+from offline_runtime.emulator.clock import Clock
+from offline_runtime.emulator.dispatcher import Dispatcher
+from offline_runtime.emulator.invoker import send_to_destination
+from offline_runtime.emulator.lambda_runtime import LambdaRuntime, Throttled
+from offline_runtime.emulator.patches import AttributePatch, Patch
 
 
 @dataclass
@@ -58,86 +61,92 @@ def _record(item: Any, region: str, source: str) -> dict[str, Any]:
     }
 
 
+def _arn_parts(function_arn: str) -> tuple[str, str]:
+    parts = function_arn.split(":")
+    return parts[4], parts[3]
+
+
 class StreamPoller:
-    def __init__(self, region: str) -> None:
+    def __init__(self, runtime: LambdaRuntime, dispatcher: Dispatcher, clock: Clock, region: str) -> None:
+        self.runtime = runtime
+        self.dispatcher = dispatcher
+        self.clock = clock
         self.region = region
         self.log = PollerLog()
-        self._queue: queue.Queue[tuple[str, str, list[dict[str, Any]]] | None] = queue.Queue()
-        self._original: Any = None
-        self._worker: threading.Thread | None = None
-        self._hold = threading.Event()
-        self._hold.set()
+        self._buffers: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self._scheduled: set[tuple[str, str]] = set()
+        self._lock = threading.Lock()
+        self._held = 0
 
-    def install(self) -> None:
+    def patches(self) -> list[Patch]:
         poller = self
-        self._original = LambdaBackend.send_dynamodb_items
 
         def send_dynamodb_items(
             backend: LambdaBackend, function_arn: str, items: list[Any], source: str
         ) -> str:
             records = [_record(i, backend.region_name, source) for i in items]
-            poller._queue.put((function_arn, source, records))
+            poller.enqueue(function_arn, source, records)
             return "queued"  # truthy: moto clears its shard buffer, the poller owns the records now
 
-        LambdaBackend.send_dynamodb_items = send_dynamodb_items  # type: ignore[method-assign,assignment]
-        self._worker = threading.Thread(target=self._run, name="dynamodb-stream-poller", daemon=True)
-        self._worker.start()
+        return [
+            AttributePatch(
+                LambdaBackend,
+                "send_dynamodb_items",
+                send_dynamodb_items,
+                "moto invokes stream functions inside the write and ignores the answer",
+            )
+        ]
 
-    def uninstall(self) -> None:
-        if self._original is not None:
-            LambdaBackend.send_dynamodb_items = self._original  # type: ignore[method-assign]
-            self._original = None
-        if self._worker is not None:
-            self._queue.put(None)
-            self._worker.join(timeout=5)
-            self._worker = None
+    def enqueue(self, function_arn: str, source: str, records: list[dict[str, Any]]) -> None:
+        key = (function_arn, source)
+        with self._lock:
+            self._buffers.setdefault(key, []).extend(records)
+            if key in self._scheduled or self._held:
+                return
+            self._scheduled.add(key)
+        esm = self._mapping(function_arn, source)
+        window = float(getattr(esm, "max_batch_window", 0) or 0)
+        self._submit(key, window)
+
+    def _submit(self, key: tuple[str, str], delay: float) -> None:
+        self.dispatcher.submit(
+            lambda: self._drain(key), delay=delay, lane=f"stream:{key[0]}:{key[1]}", name="stream"
+        )
 
     @contextlib.contextmanager
     def paused(self) -> Iterator[None]:
         """Hold deliveries so that the writes made meanwhile reach the function as one batch."""
-        self._hold.clear()
+        with self._lock:
+            self._held += 1
         try:
             yield
         finally:
-            self._hold.set()
+            with self._lock:
+                self._held -= 1
+                keys = (
+                    [k for k, v in self._buffers.items() if v and k not in self._scheduled]
+                    if not self._held
+                    else []
+                )
+                self._scheduled.update(keys)
+            for key in keys:
+                self._submit(key, 0.0)
 
     @property
-    def idle(self) -> bool:
-        return self._queue.unfinished_tasks == 0
+    def busy(self) -> bool:
+        with self._lock:
+            return bool(self._scheduled) or any(self._buffers.values())
 
-    def _run(self) -> None:
-        while True:
-            item = self._queue.get()
-            self._hold.wait()
-            try:
-                if item is None:
-                    return
-                function_arn, source, records = item
-                # gather what is already queued for the same mapping: the poller reads in batches
-                pending: list[tuple[str, str, list[dict[str, Any]]]] = []
-                while True:
-                    try:
-                        nxt = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if nxt is not None and nxt[0] == function_arn and nxt[1] == source:
-                        records.extend(nxt[2])
-                        self._queue.task_done()
-                    else:
-                        pending.append(nxt)  # type: ignore[arg-type]
-                        self._queue.task_done()
-                        break
-                self._deliver(function_arn, source, records)
-                for p in pending:
-                    self._queue.put(p)
-            except Exception:
-                traceback.print_exc()
-            finally:
-                self._queue.task_done()
+    def _drain(self, key: tuple[str, str]) -> None:
+        with self._lock:
+            records = self._buffers.pop(key, [])
+            self._scheduled.discard(key)
+        if records:
+            self._deliver(key[0], key[1], records)
 
     def _mapping(self, function_arn: str, source: str) -> Any:
-        backend = get_backend(function_arn.split(":")[4], function_arn.split(":")[3])
-        for esm in backend._event_source_mappings.values():
+        account, region = _arn_parts(function_arn)
+        for esm in get_backend(account, region)._event_source_mappings.values():
             if esm.event_source_arn == source and esm.function_arn == function_arn:
                 return esm
         return None
@@ -150,8 +159,12 @@ class StreamPoller:
 
     def _invoke(self, function_arn: str, records: list[dict[str, Any]]) -> tuple[bool, list[str]]:
         """(errored, failed sequence numbers reported by the function)."""
-        fn = get_backend(function_arn.split(":")[4], function_arn.split(":")[3]).get_function(function_arn)
-        payload, errored, _ = fn._invoke_lambda(event={"Records": records})
+        account, region = _arn_parts(function_arn)
+        fn = get_backend(account, region).get_function(function_arn)
+        try:
+            payload, errored, _ = self.runtime.invoke(fn, {"Records": records})
+        except Throttled:
+            return True, []
         self.log.batches += 1
         self.log.records += len(records)
         if errored:
@@ -161,7 +174,7 @@ class StreamPoller:
         except ValueError:
             response = None
         failures = (response or {}).get("batchItemFailures", []) if isinstance(response, dict) else []
-        return False, [f["itemIdentifier"] for f in failures]
+        return False, [str(f.get("itemIdentifier")) for f in failures if isinstance(f, dict)]
 
     def _deliver_batch(self, function_arn: str, esm: Any, records: list[dict[str, Any]]) -> None:
         reports = "ReportBatchItemFailures" in (getattr(esm, "function_response_types", None) or [])
@@ -176,8 +189,10 @@ class StreamPoller:
                 return
             if not errored and reports:
                 seqs = [r["dynamodb"].get("SequenceNumber") for r in batch]
-                first = min((seqs.index(f) for f in failed if f in seqs), default=0)
-                batch = batch[first:]  # checkpoint: retry from the first failed record
+                if any(f not in seqs for f in failed):
+                    errored = True  # an identifier not in the batch: AWS retries the whole batch
+                else:
+                    batch = batch[min(seqs.index(f) for f in failed) :]  # checkpoint: retry from there
             attempts += 1
             if errored and bisect and len(batch) > 1:
                 half = len(batch) // 2
@@ -206,7 +221,7 @@ class StreamPoller:
                 "functionError": "Unhandled" if "error" in reason else None,
             },
             "version": "1.0",
-            "timestamp": datetime.now(UTC).isoformat(),
+            "timestamp": datetime.fromtimestamp(self.clock.now(), UTC).isoformat(),
             "DDBStreamBatchInfo": {
                 "shardId": "shardId-offline",
                 "startSequenceNumber": seqs[0],
@@ -217,4 +232,4 @@ class StreamPoller:
                 "streamArn": batch[0]["eventSourceARN"],
             },
         }
-        send_to_queue(self.region, dest, record)
+        send_to_destination(self.region, dest, record)

@@ -11,8 +11,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from offline_runtime.emulator.deploy import ROOT, OfflineStack
 from offline_runtime.emulator.session import invoke
+from offline_runtime.emulator.stack import OfflineStack
+from offline_runtime.scenario.project import ROOT
 
 DATA = ROOT / "events" / "data"
 

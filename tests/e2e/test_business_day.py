@@ -14,9 +14,10 @@ import awswrangler as wr
 import pytest
 
 from offline_runtime.cli.demo import seed_inventory
-from offline_runtime.emulator.deploy import OfflineStack
-from offline_runtime.emulator.session import drain, observe_bus, observe_topic, queue_arn
+from offline_runtime.emulator.session import drain, observe_topic, queue_arn
+from offline_runtime.emulator.stack import OfflineStack
 from offline_runtime.scenario.datagen import RawFile, business_day
+from offline_runtime.scenario.project import observe_bus
 
 DAY = datetime.now(UTC).date() - timedelta(days=1)
 
@@ -173,11 +174,9 @@ def test_ingest_infrastructure_failure_lands_in_the_dead_letter_queue(stack: Off
 def test_daily_report_numbers_come_from_the_real_data(stack: OfflineStack, day_run: dict[str, Any]) -> None:
     from datetime import timedelta as td
 
-    from offline_runtime.cli.schedule import fire
-
     today = datetime.now(UTC).date()
     q = observe_bus(stack, "e2e-reports")
-    fire(stack, "DailyReportFunctionEndOfDay", today + td(days=1))
+    stack.schedules.fire_on("DailyReportFunctionEndOfDay", today + td(days=1))
     (report,) = [e["detail"] for e in drain(stack, q) if e["detail-type"] == "DailyReportReady"]
     events = day_run["events"]
     published_tx = [
@@ -206,15 +205,14 @@ def test_daily_report_numbers_come_from_the_real_data(stack: OfflineStack, day_r
 def test_weekly_report_runs_only_with_seven_dailies(stack: OfflineStack, day_run: dict[str, Any]) -> None:
     from datetime import timedelta as td
 
-    from offline_runtime.cli.schedule import fire
-
-    sunday = datetime.now(UTC).date() + td(days=8)
+    after = datetime.now(UTC).date() + td(days=8)  # a week no daily report covers yet
+    sunday = after + td(days=(6 - after.weekday()) % 7)  # the schedule fires on Sundays only
     q = observe_bus(stack, "e2e-weekly")
-    fire(stack, "WeeklyReportFunctionWeekly", sunday)
+    stack.schedules.fire_on("WeeklyReportFunctionWeekly", sunday)
     (blocked,) = [e["detail"] for e in drain(stack, q) if e["detail-type"] == "WeeklyReportBlocked"]
     assert len(blocked["missing_daily_reports"]) == 7
     for back in range(7):  # each daily report covers the day before it runs
-        fire(stack, "DailyReportFunctionEndOfDay", sunday - td(days=back))
-    fire(stack, "WeeklyReportFunctionWeekly", sunday)
+        stack.schedules.fire_on("DailyReportFunctionEndOfDay", sunday - td(days=back))
+    stack.schedules.fire_on("WeeklyReportFunctionWeekly", sunday)
     (ready,) = [e["detail"] for e in drain(stack, q) if e["detail-type"] == "WeeklyReportReady"]
     assert len(ready["days"]) == 7 and ready["week_ending"] == (sunday - td(days=1)).isoformat()

@@ -25,6 +25,7 @@ def test_invoke_refuses_an_unknown_resource(capsys: pytest.CaptureFixture[str]) 
 def test_schedule_fires_with_the_scheduled_event_shape(capsys: pytest.CaptureFixture[str]) -> None:
     assert schedule.main(["WeeklyReportFunctionWeekly", "--date", "2026-11-29"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["event"]["detail-type"] == "Scheduled Event" and result["event"]["source"] == "aws.events"
-    assert result["event"]["time"] == "2026-11-29T02:00:00Z"
-    assert result["ran"] == [{"function": "WeeklyReportFunction", "errored": False}]
+    assert result["sent"]["detail-type"] == "Scheduled Event" and result["sent"]["source"] == "aws.events"
+    assert result["sent"]["time"] == "2026-11-29T02:00:00Z"
+    assert {"function": "WeeklyReportFunction", "errored": False} in result["ran"]
+    assert not any(r["errored"] for r in result["ran"])  # and what its events set off (the audit trail)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from offline_runtime.emulator.deploy import OfflineStack
 from offline_runtime.emulator.session import disable_rules, invoke, localise, run_state_machine, state_path
+from offline_runtime.emulator.stack import OfflineStack
 from offline_runtime.scenario import fixtures
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"

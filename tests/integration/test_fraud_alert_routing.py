@@ -9,8 +9,9 @@ from typing import Any
 import boto3
 import pytest
 
-from offline_runtime.emulator.deploy import OfflineStack
-from offline_runtime.emulator.session import drain, observe_bus, offline_aws
+from offline_runtime.emulator.session import drain
+from offline_runtime.emulator.stack import OfflineStack
+from offline_runtime.scenario.project import observe_bus, offline_aws
 
 ENDPOINTS = {"PagerPhoneNumber": "+15555550100", "FraudTeamEmail": "fraud-team@example.com"}
 SEVERITIES = ["CRITICAL", "HIGH", "MEDIUM", "LOW"]

@@ -9,9 +9,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from offline_runtime.emulator.deploy import OfflineStack
-from offline_runtime.emulator.session import offline_aws, state_path
+from offline_runtime.emulator.session import state_path
+from offline_runtime.emulator.stack import OfflineStack
 from offline_runtime.scenario import datagen
+from offline_runtime.scenario.project import offline_aws
 
 
 @pytest.fixture(scope="module")

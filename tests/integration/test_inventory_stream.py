@@ -8,8 +8,9 @@ from typing import Any
 import boto3
 import pytest
 
-from offline_runtime.emulator.deploy import OfflineStack
-from offline_runtime.emulator.session import drain, observe_bus
+from offline_runtime.emulator.session import drain
+from offline_runtime.emulator.stack import OfflineStack
+from offline_runtime.scenario.project import observe_bus
 
 
 def item(product: str, on_hand: int, threshold: int = 20) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from offline_runtime.emulator.deploy import OfflineStack
+from offline_runtime.emulator.stack import OfflineStack
 
 
 def test_buckets_carry_the_template_properties(stack: OfflineStack) -> None:
@@ -59,13 +59,13 @@ def test_rules_route_s3_objects_to_ingest_and_staged_datasets_to_the_state_machi
     stack: OfflineStack,
 ) -> None:
     events = stack.client("events")
-    raw_rule = events.describe_rule(Name=stack.physical["IngestFunctionRawObjectCreated"])
+    raw_rule = events.describe_rule(Name=stack.rule_name("IngestFunctionRawObjectCreated"))
     pattern: dict[str, Any] = json.loads(raw_rule["EventPattern"])
     assert pattern["detail"]["bucket"]["name"] == [stack.outputs["RawBucketName"]]
     targets = events.list_targets_by_rule(Rule=raw_rule["Name"])["Targets"]
     assert targets[0]["Arn"] == stack.function_arn("IngestFunction")
     staged_rule = events.describe_rule(
-        Name=stack.physical["PipelineStateMachineDatasetStaged"],
+        Name=stack.rule_name("PipelineStateMachineDatasetStaged"),
         EventBusName=stack.outputs["PipelineBusName"],
     )
     assert json.loads(staged_rule["EventPattern"]) == {

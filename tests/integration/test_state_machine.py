@@ -13,9 +13,10 @@ import pyarrow.parquet as pq
 import pytest
 from botocore.exceptions import ClientError
 
-from offline_runtime.emulator.deploy import OfflineStack
-from offline_runtime.emulator.session import drain, observe_bus, observe_topic, run_state_machine, state_path
+from offline_runtime.emulator.session import drain, observe_topic, run_state_machine, state_path
+from offline_runtime.emulator.stack import OfflineStack
 from offline_runtime.scenario import datagen
+from offline_runtime.scenario.project import observe_bus
 
 TODAY = datetime.now(UTC).date()
 YESTERDAY = TODAY - timedelta(days=1)
