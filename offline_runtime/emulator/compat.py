@@ -29,6 +29,7 @@ def patches(clock: Clock) -> list[Patch]:
             "moto deep-copies whole tables per TransactWriteItems item and streams cancelled writes",
         ),
         _sqs_default_size(),
+        _lambda_response_size(),
         *_powertools_metrics(),
         *_stepfunctions_time(clock),
     ]
@@ -45,6 +46,28 @@ def _sqs_default_size() -> Patch:
     return AttributePatch(
         Queue, "__init__", __init__, "AWS's default MaximumMessageSize is 256 KiB; moto's 1 MiB"
     )
+
+
+# -- Lambda: the synchronous response limit ---------------------------------------------------
+class _NoSizeCheck:
+    """``sys`` as moto's Lambda responses see it: its ``getsizeof(payload) > 6000000`` test (Python
+    object size against 6,000,000) is left to the runtime, which checks the payload's bytes against
+    AWS's 6 MB (6,291,456 bytes)."""
+
+    @staticmethod
+    def getsizeof(_: Any) -> int:
+        return 0
+
+    def __getattr__(self, name: str) -> Any:
+        import sys
+
+        return getattr(sys, name)
+
+
+def _lambda_response_size() -> Patch:
+    from moto.awslambda import responses
+
+    return AttributePatch(responses, "sys", _NoSizeCheck(), "moto's response size check is not AWS's limit")
 
 
 # -- Powertools Metrics: one metric set per execution environment ----------------------------------

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import fnmatch
 import threading
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -98,9 +99,20 @@ class FaultRule:
         message = self.message or f"offline fault injected into {self.service}.{operation}"
         parsed = {
             "Error": {"Code": self.error_code, "Message": message},
-            "ResponseMetadata": {"HTTPStatusCode": status, "HTTPHeaders": {}, "RetryAttempts": 0},
+            "ResponseMetadata": _metadata(status),
         }
         return AWSResponse("https://offline.invalid/", status, {}, _EmptyBody()), parsed
+
+
+def _metadata(status: int) -> dict[str, Any]:
+    """What every AWS response carries (callers read RequestId: Step Functions puts it in a cause)."""
+    request_id = str(uuid.uuid4())
+    return {
+        "RequestId": request_id,
+        "HTTPStatusCode": status,
+        "HTTPHeaders": {"x-amzn-requestid": request_id},
+        "RetryAttempts": 0,
+    }
 
 
 class _EmptyBody:

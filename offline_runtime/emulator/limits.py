@@ -35,11 +35,11 @@ class LimitExceeded:
         self.status = status
 
     def response(self) -> tuple[AWSResponse, dict[str, Any]]:
-        from offline_runtime.emulator.faults import _EmptyBody
+        from offline_runtime.emulator.faults import _EmptyBody, _metadata
 
         parsed = {
             "Error": {"Code": self.code, "Message": self.message},
-            "ResponseMetadata": {"HTTPStatusCode": self.status, "HTTPHeaders": {}, "RetryAttempts": 0},
+            "ResponseMetadata": _metadata(self.status),
         }
         return AWSResponse("https://offline.invalid/", self.status, {}, _EmptyBody()), parsed
 

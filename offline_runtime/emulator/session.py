@@ -11,7 +11,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -130,3 +130,91 @@ def drain(stack: OfflineStack, url: str) -> list[dict[str, Any]]:
         for m in msgs:
             out.append(json.loads(m["Body"]))
             sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+
+
+# -- what an event refers to -------------------------------------------------------------
+def s3_references(event: Any) -> list[dict[str, Any]]:
+    """The S3 objects an event names: ``{bucket, key, version_id, etag}``."""
+    refs: list[dict[str, Any]] = []
+    if not isinstance(event, dict):
+        return refs
+    detail = event.get("detail")
+    if event.get("source") == "aws.s3" and isinstance(detail, dict):
+        obj, bucket = detail.get("object") or {}, detail.get("bucket") or {}
+        if isinstance(obj, dict) and isinstance(bucket, dict) and obj.get("key") and bucket.get("name"):
+            refs.append(
+                {
+                    "bucket": bucket["name"],
+                    "key": obj["key"],
+                    "version_id": obj.get("version-id"),
+                    "etag": obj.get("etag"),
+                }
+            )
+    for record in event.get("Records") or []:
+        s3 = record.get("s3") if isinstance(record, dict) else None
+        if isinstance(s3, dict) and isinstance(s3.get("object"), dict) and isinstance(s3.get("bucket"), dict):
+            obj = s3["object"]
+            refs.append(
+                {
+                    "bucket": s3["bucket"].get("name"),
+                    "key": obj.get("key"),
+                    "version_id": obj.get("versionId"),
+                    "etag": obj.get("eTag"),
+                }
+            )
+    return [r for r in refs if r["bucket"] and r["key"]]
+
+
+def set_version_id(stack: OfflineStack, bucket: str, key: str, current: str, wanted: str) -> None:
+    """Give the local object the version id the event names (moto invents its own on put)."""
+    from moto.s3.models import s3_backends
+
+    backend = s3_backends[stack.account]["aws"]
+    for version in backend.get_bucket(bucket).keys.getlist(key):
+        if version.version_id == current:
+            version._version_id = wanted
+            return
+
+
+def put_event_objects(
+    stack: OfflineStack, event: Any, data: Path | None, data_dir: Path | None, say: Callable[[str], None]
+) -> None:
+    s3 = stack.client("s3")
+    for ref in s3_references(event):
+        bucket, key = ref["bucket"], ref["key"]
+        body: bytes | None = None
+        if data is not None:
+            body, origin = data.read_bytes(), str(data)
+        else:
+            version = {"VersionId": ref["version_id"]} if ref["version_id"] else {}
+            try:
+                s3.head_object(Bucket=bucket, Key=key, **version)
+                continue  # the bucket has it already (a test or a hook put it there)
+            except s3.exceptions.ClientError:
+                pass
+            candidate = data_dir / Path(key).name if data_dir else None
+            if candidate is not None and candidate.exists():
+                body, origin = candidate.read_bytes(), str(candidate)
+        if body is None:
+            say(
+                f"no local data for s3://{bucket}/{key}: the handler will not find it "
+                "(pass --data FILE / DATA=FILE to upload a file under this key)"
+            )
+            continue
+        try:
+            put = s3.put_object(Bucket=bucket, Key=key, Body=body)
+        except s3.exceptions.NoSuchBucket:
+            say(f"bucket {bucket} is not in this template's stack: s3://{bucket}/{key} not created")
+            continue
+        etag = str(put["ETag"]).strip('"')
+        said = f"put {origin} at s3://{bucket}/{key}"
+        if ref["version_id"] and put.get("VersionId"):
+            set_version_id(stack, bucket, key, put["VersionId"], ref["version_id"])
+            said += f" as version {ref['version_id']} (the event's)"
+        elif ref["version_id"]:
+            said += (
+                f"; the bucket is not versioned, so the event's version {ref['version_id']} cannot resolve"
+            )
+        if ref["etag"] and ref["etag"].strip('"') != etag:
+            said += f"; its ETag is {etag}, the event says {ref['etag']} (a handler comparing them will see a different object)"
+        say(said)

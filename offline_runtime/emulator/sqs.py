@@ -48,6 +48,7 @@ class SqsMapping:
     filters: list[Any] = field(default_factory=list)
     active: int = 0
     scheduled: int = 0
+    waited: bool = False
 
 
 @dataclass
@@ -172,36 +173,36 @@ class SqsPoller:
             mapping.scheduled -= 1
             mapping.active += 1
         try:
-            self._poll_once(mapping)
+            again = self._poll_once(mapping)
         finally:
             with self._lock:
                 mapping.active -= 1
+        if again is not None:
+            self._schedule(mapping, delay=again)
 
-    def _poll_once(self, mapping: SqsMapping) -> None:
+    def _poll_once(self, mapping: SqsMapping) -> float | None:
+        """One receive + invoke; returns when to poll next (None: only when a message arrives)."""
         queue = self._queue(mapping)
         if queue is None or not self._enabled(mapping):
-            return
+            return None
         account, region = _account_region(mapping.queue_arn)
         backend = sqs_backends[account][region]
         visible = [m for m in queue._messages if m.visible and not m.delayed]
-        if mapping.window_s and len(visible) < mapping.batch_size and not getattr(mapping, "_waited", False):
-            mapping._waited = True  # type: ignore[attr-defined]
-            self._schedule(mapping, delay=mapping.window_s)
-            return
-        mapping._waited = False  # type: ignore[attr-defined]
+        if mapping.window_s and len(visible) < mapping.batch_size and not mapping.waited:
+            mapping.waited = True  # the batching window: wait once for the batch to fill
+            return mapping.window_s
+        mapping.waited = False
         messages = backend.receive_message(queue.name, mapping.batch_size, 0, queue.visibility_timeout)
         if not messages:
-            self._schedule_when_visible(mapping, queue)
-            return
+            return self._when_visible(queue)
         self._deliver(mapping, queue, messages)
-        self._schedule(mapping, delay=0.0)  # there may be more
+        return 0.0  # there may be more
 
-    def _schedule_when_visible(self, mapping: SqsMapping, queue: Queue) -> None:
+    def _when_visible(self, queue: Queue) -> float | None:
         """Nothing visible: poll again when the first in-flight (or delayed) message reappears."""
         due = [m.visible_at / 1000.0 for m in queue._messages if not m.visible]
         due += [m.delayed_until / 1000.0 for m in queue._messages if m.delayed]
-        if due:
-            self._schedule(mapping, delay=max(0.0, min(due) - self.clock.now()) + 0.001)
+        return max(0.0, min(due) - self.clock.now()) + 0.001 if due else None
 
     def _deliver(self, mapping: SqsMapping, queue: Queue, messages: list[Any]) -> None:
         account, region = _account_region(mapping.function_arn)

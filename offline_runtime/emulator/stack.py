@@ -46,7 +46,7 @@ from offline_runtime.emulator.schedules import Schedules
 from offline_runtime.emulator.sns import SnsDelivery
 from offline_runtime.emulator.sqs import SqsPoller
 from offline_runtime.emulator.streams import StreamPoller
-from offline_runtime.emulator.template import load_template, package, translate
+from offline_runtime.emulator.template import ARTIFACT_BUCKET, load_template, package, translate
 
 assert resources  # the providers register on import
 MOTO_CONFIG: dict[str, Any] = {
@@ -121,7 +121,14 @@ class OfflineStack:
         self._sys_path: list[str] = []
 
     # -- deploy / teardown --------------------------------------------------------------------
+    _active: OfflineStack | None = None  # one offline account at a time: the patches are process-wide
+
     def deploy(self) -> OfflineStack:
+        if OfflineStack._active is not None:
+            raise RuntimeError(
+                f"an offline stack ({OfflineStack._active.stack_name}) is deployed already in this process; "
+                "tear it down first (moto and the emulator's patches are process-wide)"
+            )
         started = time.monotonic()
         os.environ["AWS_DEFAULT_REGION"] = self.region  # samtranslator and handlers read it
         self._patches = PatchSet(
@@ -141,6 +148,7 @@ class OfflineStack:
             ]
         )
         self._patches.install()
+        OfflineStack._active = self
         try:
             self._create()
         except BaseException:
@@ -155,6 +163,11 @@ class OfflineStack:
         values = {k: str(v.get("Default", "")) for k, v in declared.items() if "Default" in v}
         values.update(self.parameters)
         self.translated = translate(packaged.template, values, self.region, use_cache=self.use_cache)
+        if packaged.artifacts:  # what `sam package` uploads: the artifact bucket the stack reads
+            s3 = self.client("s3")
+            s3.create_bucket(Bucket=ARTIFACT_BUCKET)
+            for key, body in packaged.artifacts.items():
+                s3.put_object(Bucket=ARTIFACT_BUCKET, Key=key, Body=body)
         self.cfn = Stack(
             self.stack_name,
             self.translated,
@@ -174,6 +187,8 @@ class OfflineStack:
 
     def teardown(self) -> None:
         self._patches.uninstall()
+        if OfflineStack._active is self:
+            OfflineStack._active = None
         for entry in self._sys_path:
             with contextlib.suppress(ValueError):
                 sys.path.remove(entry)

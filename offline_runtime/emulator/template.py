@@ -79,6 +79,7 @@ class Packaged:
     template: dict[str, Any]
     functions: dict[str, FunctionCode] = field(default_factory=dict)  # logical id -> code
     layers: dict[str, Path] = field(default_factory=dict)  # logical id -> local content dir
+    artifacts: dict[str, bytes] = field(default_factory=dict)  # artifact bucket key -> body
 
 
 def package(template: dict[str, Any], root: Path) -> Packaged:
@@ -102,11 +103,13 @@ def package(template: dict[str, Any], root: Path) -> Packaged:
                 out.layers[logical] = (root / content).resolve()
                 props["ContentUri"] = f"s3://{ARTIFACT_BUCKET}/layers/{logical}.zip"
         elif kind == "AWS::Serverless::StateMachine" and isinstance(props.get("DefinitionUri"), str):
-            path = root / props.pop("DefinitionUri")
-            text = path.read_text()
-            props["Definition"] = (
-                json.loads(text) if path.suffix == ".json" else yaml.load(text, Loader=_CfnLoader)
-            )
+            uri = props["DefinitionUri"]
+            if not uri.startswith("s3://"):
+                # uploaded as `sam package` does: substitutions are textual (a placeholder may stand
+                # unquoted for a number), so the file is not parsed here
+                key = f"statemachines/{logical}/{Path(uri).name}"
+                out.artifacts[key] = (root / uri).read_bytes()
+                props["DefinitionUri"] = f"s3://{ARTIFACT_BUCKET}/{key}"
     return out
 
 

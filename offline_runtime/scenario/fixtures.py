@@ -1,8 +1,9 @@
-"""Puts in place what an event in events/ refers to, so the function it targets can run for real.
+"""Puts in place what this project's sample events refer to (``make invoke`` runs this hook).
 
-S3 objects named by an event are uploaded from ``events/data/<file name>``; inputs that carry a
-staged dataset are produced by running the real ingest on their source object first (run ids
-are deterministic per key and content, so the keys in the event match).
+S3 objects named by an event are uploaded by the invoke command itself (``--data-dir events/data``).
+Inputs that carry a staged dataset (the state machine's input, the validators', publish's) need the
+staged Parquet and manifest: they are produced by running the real ingest on the source object first
+(run ids are deterministic per key and content, so the keys in the event match).
 """
 
 from __future__ import annotations
@@ -11,17 +12,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from offline_runtime.emulator.session import invoke
 from offline_runtime.emulator.stack import OfflineStack
-from offline_runtime.scenario.project import ROOT
-
-DATA = ROOT / "events" / "data"
+from offline_runtime.scenario.project import DATA
 
 
 def sample_body(key: str, data_dir: Path = DATA) -> bytes:
     path = data_dir / key.rsplit("/", 1)[-1]
     if not path.exists():
-        raise FileNotFoundError(f"no sample object for {key}: expected {path}")
+        raise FileNotFoundError(f"no sample object for {key}: expected {path} (or pass --data FILE)")
     return path.read_bytes()
 
 
@@ -47,39 +45,57 @@ def s3_object_created_event(bucket: str, key: str, body: bytes, etag: str) -> di
     }
 
 
-def ensure_object(stack: OfflineStack, bucket: str, key: str) -> str:
+def ensure_object(stack: OfflineStack, bucket: str, key: str, data: Path | None = None) -> str:
     s3 = stack.client("s3")
-    try:
-        return str(s3.head_object(Bucket=bucket, Key=key)["ETag"]).strip('"')
-    except s3.exceptions.ClientError:
-        resp = s3.put_object(Bucket=bucket, Key=key, Body=sample_body(key))
-        return str(resp["ETag"]).strip('"')
+    if data is None:
+        try:
+            return str(s3.head_object(Bucket=bucket, Key=key)["ETag"]).strip('"')
+        except s3.exceptions.ClientError:
+            pass
+    body = data.read_bytes() if data is not None else sample_body(key)
+    return str(s3.put_object(Bucket=bucket, Key=key, Body=body)["ETag"]).strip('"')
 
 
-def _staged_detail(event: dict[str, Any]) -> dict[str, Any] | None:
-    if isinstance(event.get("staged"), dict):
+def _staged_detail(event: Any) -> dict[str, Any] | None:
+    if not isinstance(event, dict):
+        return None
+    if isinstance(event.get("staged"), dict) and isinstance(event["staged"].get("source"), dict):
         return event["staged"]
     detail = event.get("detail")
-    if isinstance(detail, dict) and "staged" in detail and "source" in detail:
+    if (
+        isinstance(detail, dict)
+        and isinstance(detail.get("staged"), dict)
+        and isinstance(detail.get("source"), dict)
+    ):
         return detail
     return None
 
 
-def prepare(stack: OfflineStack, event: dict[str, Any]) -> None:
-    if event.get("source") == "aws.s3" and "detail" in event:
-        ensure_object(stack, event["detail"]["bucket"]["name"], event["detail"]["object"]["key"])
-        return
+def prepare_event(stack: OfflineStack, event: Any) -> None:
+    """What `make invoke` does for a sample event: its S3 objects from events/data, then ``prepare``."""
+    from offline_runtime.emulator.session import put_event_objects
+
+    put_event_objects(stack, event, None, DATA, lambda _: None)
+    prepare(stack, event)
+
+
+def prepare(stack: OfflineStack, event: Any, data: Path | None = None) -> None:
+    """A staged-dataset input: run the real ingest on its source object so its staged keys exist."""
     staged = _staged_detail(event)
     if staged is None:
         return
     src = staged["source"]
-    etag = ensure_object(stack, src["bucket"], src["key"])
+    etag = ensure_object(stack, src["bucket"], src["key"], data)
     body = stack.client("s3").get_object(Bucket=src["bucket"], Key=src["key"])["Body"].read()
-    report, errored, logs = invoke(
-        stack, "IngestFunction", s3_object_created_event(src["bucket"], src["key"], body, etag)
+    report, errored, logs = stack.invoke(
+        "IngestFunction", s3_object_created_event(src["bucket"], src["key"], body, etag)
     )
-    if errored or report.get("run_id") != staged["run_id"]:
+    if errored or not isinstance(report, dict) or report.get("run_id") != staged.get("run_id"):
         raise RuntimeError(
-            f"preparing {src['key']}: ingest gave run {report.get('run_id')!r}, event expects "
-            f"{staged['run_id']!r} (sample data changed? regenerate events)\n{json.dumps(report)}\n{logs}"
+            f"ingest of {src['key']} gave run {report.get('run_id') if isinstance(report, dict) else None!r}, "
+            f"the event expects {staged.get('run_id')!r}: the event's staged keys will not resolve "
+            f"(different data? regenerate events with offline_runtime.cli.capture_events)\n{json.dumps(report)}\n{logs}"
         )
+
+
+prepare.needs = ["IngestFunction"]  # type: ignore[attr-defined]

@@ -22,7 +22,7 @@ def quiet_stack(stack: OfflineStack) -> OfflineStack:
 
 def run(stack: OfflineStack, fn: str, name: str) -> dict:
     event = localise(stack, json.loads((EVENTS / name).read_text()))
-    fixtures.prepare(stack, event)
+    fixtures.prepare_event(stack, event)
     result, errored, logs = invoke(stack, fn, event)
     assert not errored, logs
     return result
@@ -103,7 +103,7 @@ def test_quarantine(quiet_stack: OfflineStack) -> None:
 
 def test_state_machine_input(quiet_stack: OfflineStack) -> None:
     event = localise(quiet_stack, json.loads((EVENTS / "statemachine_dataset_staged.json").read_text()))
-    fixtures.prepare(quiet_stack, event)
+    fixtures.prepare_event(quiet_stack, event)
     desc = run_state_machine(quiet_stack, "PipelineStateMachine", event)
     assert desc["status"] == "SUCCEEDED"
     assert state_path(desc["executionArn"], quiet_stack)[-2:] == ["EmitPublished", "Published"]

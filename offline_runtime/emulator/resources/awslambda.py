@@ -123,7 +123,9 @@ class LayerVersion(Provider):
             kwargs["CompatibleArchitectures"] = props["CompatibleArchitectures"]
         arn = client(stack, "lambda").publish_layer_version(**kwargs)["LayerVersionArn"]
         stack.context.setdefault("local_layer_arns", set()).add(arn)
-        local = stack.context.get("layers", {}).get(resource.logical_id)
+        key = str((props.get("Content") or {}).get("S3Key", ""))  # layers/<SAM logical id>.zip
+        sam_logical = key.removeprefix("layers/").removesuffix(".zip")
+        local = stack.context.get("layers", {}).get(sam_logical)
         if local is not None:
             stack.context.setdefault("layer_dirs", []).append(local)
         return Created(arn, {"LayerVersionArn": arn})

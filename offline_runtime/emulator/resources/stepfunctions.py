@@ -38,9 +38,7 @@ class StateMachine(Provider):
     def create(self, stack: Stack, resource: Resource, props: dict[str, Any]) -> Created:
         sfn = client(stack, "stepfunctions")
         name = props.get("StateMachineName") or physical_name(stack.name, resource.logical_id, 80)
-        definition = props.get("DefinitionString") or json.dumps(props.get("Definition") or {})
-        if not isinstance(definition, str):
-            definition = json.dumps(definition)
+        definition = self._definition(stack, props)
         definition = substitute(definition, props.get("DefinitionSubstitutions") or {})
         try:
             json.loads(definition)
@@ -63,3 +61,21 @@ class StateMachine(Provider):
         arn = sfn.create_state_machine(**kwargs)["stateMachineArn"]
         stack.context.setdefault("state_machine_logging", {})[name] = props.get("LoggingConfiguration")
         return Created(arn, {"Arn": arn, "Name": name, "StateMachineRevisionId": ""})
+
+    @staticmethod
+    def _definition(stack: Stack, props: dict[str, Any]) -> str:
+        if props.get("DefinitionString"):
+            return str(props["DefinitionString"])
+        location = props.get("DefinitionS3Location")
+        if location:
+            kwargs = {"Bucket": location["Bucket"], "Key": location["Key"]}
+            if location.get("Version"):
+                kwargs["VersionId"] = location["Version"]
+            body: bytes = client(stack, "s3").get_object(**kwargs)["Body"].read()
+            text = body.decode()
+            if location["Key"].endswith((".yaml", ".yml")):
+                import yaml
+
+                text = json.dumps(yaml.safe_load(text))
+            return text
+        return json.dumps(props.get("Definition") or {})
