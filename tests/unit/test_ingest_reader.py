@@ -179,9 +179,17 @@ def test_duplicate_header_columns_reject_the_file():
     assert "['reason']" in err.message
 
 
-def test_multiline_quoted_value_is_rejected_not_misaligned():
-    body = HEADER + b'\nM000001,S01,P0001,5,"DELI\nVERY",2024-01-01T10:00:00Z\n'
-    rejected("UNPARSABLE_CSV", body)
+def test_multiline_quoted_value_rejects_each_line_it_spans_and_nothing_else():
+    # GIVEN a quoted value that spans two lines between two good rows
+    body = csv_body(row(1), b'M000002,S01,P0001,5,"DELI', b'VERY",2024-01-01T10:00:00Z', row(4))
+    # WHEN reading (one record per physical line, the rule of every read path)
+    batch = read_raw(body, INV_KEY, INV)
+    # THEN both lines of the broken record are rejected with their own reasons, the rest kept
+    assert batch.row_numbers.tolist() == [2, 5]
+    assert [(r.source_row, r.rule) for r in batch.pre_rejects] == [
+        (3, "unterminated_quote"),
+        (4, "malformed_quotes"),
+    ]
 
 
 # --- compression ------------------------------------------------------------------------------

@@ -33,6 +33,10 @@ class ColumnSpec:
     precision: int = 18
     scale: int = 2
     description: str = ""
+    derived: str | None = None
+    max_length: int = 1024
+    """Strings: longest value in characters (Athena's varchar tops at 65,535; Glue and reports
+    need far less). A longer value rejects its row, like any rule."""
 
     @property
     def glue_type(self) -> str:
@@ -132,8 +136,13 @@ class DatasetContract:
         return tuple(c.name for c in self.columns)
 
     @property
+    def input_columns(self) -> tuple[ColumnSpec, ...]:
+        """Columns read from the file (derived ones are computed at ingest, never read)."""
+        return tuple(c for c in self.columns if c.derived is None)
+
+    @property
     def required_columns(self) -> tuple[str, ...]:
-        return tuple(c.name for c in self.columns if c.required)
+        return tuple(c.name for c in self.columns if c.required and c.derived is None)
 
     @property
     def unique_columns(self) -> tuple[str, ...]:
@@ -164,6 +173,7 @@ def _column(contract: str, raw: dict[str, Any]) -> ColumnSpec:
         "precision",
         "scale",
         "description",
+        "max_length",
     }
     unknown = set(raw) - known
     if unknown:
@@ -190,6 +200,7 @@ def _column(contract: str, raw: dict[str, Any]) -> ColumnSpec:
         precision=int(raw.get("precision", 18)),
         scale=int(raw.get("scale", 2)),
         description=str(raw.get("description", "")),
+        max_length=int(raw.get("max_length", 1024)),
     )
 
 

@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 
 from datapipe.contracts import ColumnSpec, DatasetContract
 from datapipe.ingest.reader import RawBatch, RowReject
+from datapipe.ingest.unique import SeenKeys, fingerprints
 
 INT_RE = r"^[+-]?\d{1,18}$"
 FLOAT_RE = r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$"
@@ -40,6 +41,16 @@ class Lineage:
     source_version: str
     source_etag: str
     ingest_run_id: str
+
+
+@dataclass
+class FileContext:
+    """What validation carries from one batch of a file to the next."""
+
+    seen: dict[str, SeenKeys] = field(default_factory=dict)
+
+    def seen_keys(self, column: str) -> SeenKeys:
+        return self.seen.setdefault(column, SeenKeys())
 
 
 @dataclass
@@ -286,6 +297,12 @@ def _constraints(col: ColumnSpec, text: pa.Array, values: pa.Array) -> list[_Fai
             )
         if col.non_zero:
             failures.append(_Failure(col.name, "non_zero", _mask(pc.equal(numeric, 0)), "must not be zero"))
+    if col.type == "string":
+        too_long = _mask(pc.greater(pc.utf8_length(text), col.max_length))
+        if too_long.any():
+            failures.append(
+                _Failure(col.name, "too_long", too_long, f"longer than {col.max_length} characters")
+            )
     not_allowed: np.ndarray | None = None
     if col.allowed is not None:
         allowed = pa.array(list(col.allowed), type=pa.string())
@@ -382,13 +399,18 @@ def _check_column(col: ColumnSpec, raw: pa.Array | None, n: int) -> _Checked:
     return text, values, failures, codes
 
 
-def validate(batch: RawBatch, contract: DatasetContract, lineage: Lineage) -> ValidationResult:
+def validate(
+    batch: RawBatch, contract: DatasetContract, lineage: Lineage, ctx: FileContext | None = None
+) -> ValidationResult:
+    """One batch: typed valid rows and one reject per invalid row. ``ctx`` carries uniqueness
+    from the file's earlier batches (a fresh one when the batch is the whole file)."""
+    ctx = ctx or FileContext()
     n = batch.num_rows
     failures: list[_Failure] = []
     typed: dict[str, pa.Array] = {}
     texts: dict[str, pa.Array] = {}
     codes: dict[str, pa.Array] = {}
-    for col in contract.columns:
+    for col in contract.input_columns:
         text, values, column_failures, codes_or_none = _check_column(col, batch.columns.get(col.name), n)
         texts[col.name] = text
         typed[col.name] = values
@@ -402,9 +424,18 @@ def validate(batch: RawBatch, contract: DatasetContract, lineage: Lineage) -> Va
     first_seen: dict[str, np.ndarray] = {}
     for name in contract.unique_columns:
         dup, first_of = _duplicates(codes[name], ~invalid)
+        first_row = np.where(first_of >= 0, batch.row_numbers[np.maximum(first_of, 0)], -1)
+        # across batches: the surviving keys against every key kept earlier in the file
+        keep = np.flatnonzero(~invalid & ~dup & _mask(pc.is_valid(typed[name])))
+        if len(keep):
+            taken = texts[name].take(pa.array(keep, type=pa.int64()))
+            earlier = ctx.seen_keys(name).first_rows(fingerprints(taken), batch.row_numbers[keep])
+            hit = earlier >= 0
+            dup[keep[hit]] = True
+            first_row[keep[hit]] = earlier[hit]
         if dup.any():
             failures.append(_Failure(name, "unique", dup, "duplicate value"))
-            first_seen[name] = first_of
+            first_seen[name] = first_row
             invalid |= dup
 
     rejects = list(batch.pre_rejects)
@@ -468,7 +499,7 @@ def _row_rejects(
     for f in failures:
         rows = np.flatnonzero(f.mask)
         if f.rule == "unique" and f.column is not None:
-            first_rows = batch.row_numbers[first_seen[f.column][rows]].tolist()
+            first_rows = first_seen[f.column][rows].tolist()
             messages = [f"duplicate value, first seen at row {r}" for r in first_rows]
         else:
             messages = [f.message] * len(rows)
