@@ -44,6 +44,7 @@ from datapipe.ingest.reader import FileRejected, RowReject, open_raw
 from datapipe.ingest.source import RawCounter
 from datapipe.ingest.validation import FileContext, Lineage, validate
 from datapipe.ports import EventBus, Notifier, ObjectStore, ObjectWriter
+from datapipe.reference.fx import FxRates, load_published
 from datapipe.settings import Settings
 
 UNKNOWN_DATASET = "unknown"
@@ -343,7 +344,13 @@ def _ingest_stream(
         source.key,
     )
     profile = FileProfile(contract)
-    ctx = FileContext()
+    fx = FxRates.reference()
+    if any(r.kind == "max_in_base_currency" for r in contract.row_rules):
+        try:
+            fx = load_published(deps.store, curated)
+        except Exception as exc:
+            raise _InfraError(str(exc)) from exc
+    ctx = FileContext(arrival=source.arrived_at, fx=fx)
     try:
         reader = open_raw(chunks, source.key, contract, deps.limits)
         for batch in reader.batches():
