@@ -167,7 +167,8 @@ def test_missing_optional_column_is_not_a_file_fault():
     )
     body = (
         header
-        + b"\nT000001,PURCHASE,ACC001,CUS1,Shop,GROCERY,1.00,USD,ONLINE,US,CA,US,CA,credit,2024-01-01T10:00:00Z\n"
+        + b"\nT000001,PURCHASE,ACC001,CUS1,Shop,GROCERY,1.00,USD,ONLINE,US,CA,US,CA,credit,"
+        + b"2024-01-01T10:00:00Z\n"
     )
     # WHEN reading
     batch = read_raw(body, "transactions/a.csv", TX)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
-
-import json
 
 from datapipe.contracts import default_registry
 from datapipe.contracts.model import parse_contract
