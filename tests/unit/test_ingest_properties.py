@@ -317,6 +317,9 @@ def staged_and_rejected_rows(report, store: MemoryStore) -> list[int]:
 TX_HEADER = b",".join(c.name.encode() for c in REGISTRY.get("transactions").input_columns)
 TX_RECORD = {
     "transaction_id": "T0000001",
+    "transaction_type": "PURCHASE",
+    "location_country": "US",
+    "home_country": "US",
     "account_id": "ACC001",
     "card_id": "CARD1",
     "customer_id": "CUS1",
