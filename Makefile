@@ -9,7 +9,7 @@ export PYTHONPATH := $(CURDIR)/layers/shared:$(CURDIR)
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: venv demo test lint typecheck validate unit integration e2e bench invoke build clean
+.PHONY: venv demo test lint typecheck validate unit integration e2e bench fuzz invoke build clean
 
 venv: $(STAMP)
 
@@ -42,6 +42,10 @@ integration: venv
 
 e2e: venv
 	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
+
+# Long property-based runs of ingest over generated hostile files (random seed, ~20x the CI budget).
+fuzz: venv
+	HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest tests/unit/test_ingest_properties.py -q $(PYTEST_ARGS)
 
 bench: venv
 	$(PY) -m offline_runtime.bench $(BENCH_ARGS)

@@ -15,11 +15,30 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 TX_HEADER = (
-    "transaction_id,account_id,card_id,customer_id,store_id,merchant,merchant_category,amount,"
-    "currency,channel,location_state,home_state,account_type,event_time"
+    "transaction_id,transaction_type,original_transaction_id,account_id,card_id,customer_id,store_id,"
+    "merchant,merchant_category,amount,currency,channel,location_country,location_state,home_country,"
+    "home_state,account_type,event_time"
 )
-INV_HEADER = "movement_id,store_id,product_id,quantity_change,reason,event_time"
+TX_COLUMNS = TX_HEADER.split(",")
+INV_HEADER = "movement_id,store_id,product_id,quantity_change,reason,reference_id,event_time"
 STATES = ["CA", "NY", "TX", "FL", "IL", "WA", "AZ", "NV", "GA", "MA", "CO", "OR", "NJ", "PA", "OH"]
+STATE_OFFSET_MINUTES = {
+    "CA": -480,
+    "WA": -480,
+    "OR": -480,
+    "NV": -480,
+    "AZ": -420,
+    "CO": -420,
+    "TX": -360,
+    "IL": -360,
+    "NY": -300,
+    "FL": -300,
+    "GA": -300,
+    "MA": -300,
+    "NJ": -300,
+    "PA": -300,
+    "OH": -300,
+}  # standard time (a November day)
 MERCHANTS = {
     "GROCERY": ["FreshMart", "GreenBasket", "DailyFoods"],
     "FUEL": ["QuickFuel", "RoadStop"],
@@ -33,6 +52,18 @@ MERCHANTS = {
 }
 CATEGORY_WEIGHTS = [40, 12, 8, 15, 8, 8, 2, 5, 2]
 ACCOUNT_TYPES = ["checking", "savings", "credit"]
+# foreign cardholders: (country, currency, minor units) -- JPY has no decimals, BHD three
+FOREIGN = [
+    ("GB", "GBP", 2),
+    ("CA", "CAD", 2),
+    ("MX", "MXN", 2),
+    ("JP", "JPY", 0),
+    ("DE", "EUR", 2),
+    ("FR", "EUR", 2),
+    ("BH", "BHD", 3),
+    ("CH", "CHF", 2),
+]
+FX_CURRENCIES = ["EUR", "GBP", "JPY", "CAD", "MXN", "CHF", "BHD", "AUD", "CNY", "INR", "BRL", "KRW", "SEK"]
 
 
 @dataclass
@@ -52,49 +83,132 @@ class Account:
     card_id: str
     home_state: str
     account_type: str
+    home_country: str = "US"
+    currency: str = "USD"
+    minor_units: int = 2
 
 
 def _accounts(rng: random.Random, n: int) -> list[Account]:
+    """Home accounts, 4% of them foreign cardholders (another country, currency and minor units)."""
     out = []
     for i in range(n):
         acc = f"ACC{i:06d}"
-        out.append(
-            Account(
-                acc,
-                f"CUS{i:06d}",
-                f"CARD{i:06d}",
-                rng.choice(STATES),
-                rng.choices(ACCOUNT_TYPES, [60, 15, 25])[0],
-            )
+        account = Account(
+            acc,
+            f"CUS{i:06d}",
+            f"CARD{i:06d}",
+            rng.choice(STATES),
+            rng.choices(ACCOUNT_TYPES, [60, 15, 25])[0],
         )
+        if i % 25 == 24:  # without drawing from rng: the rest of the day stays as it was generated
+            country, currency, minor = FOREIGN[(i // 25) % len(FOREIGN)]
+            account = Account(acc, f"CUS{i:06d}", f"CARD{i:06d}", "", "credit", country, currency, minor)
+        out.append(account)
     return out
 
 
-def _ts(day: date, rng: random.Random) -> str:
+def _ts(day: date, rng: random.Random, offset_minutes: int | None = None) -> str:
+    """A time of the day, in UTC (``Z``) or in local time with its offset (some stores do that)."""
     t = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(seconds=rng.randrange(86400))
-    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if offset_minutes is None:
+        return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+    local = t + timedelta(minutes=offset_minutes)
+    sign = "-" if offset_minutes < 0 else "+"
+    hh, mm = divmod(abs(offset_minutes), 60)
+    return local.strftime("%Y-%m-%dT%H:%M:%S") + f"{sign}{hh:02d}:{mm:02d}"
+
+
+def _money(value: float, minor: int) -> str:
+    return f"{value:.{minor}f}"
 
 
 def _tx_values(
-    tx_id: str, acct: Account, store: str | None, state: str, channel: str, day: date, rng: random.Random
+    tx_id: str,
+    acct: Account,
+    store: str | None,
+    state: str,
+    channel: str,
+    day: date,
+    rng: random.Random,
+    offset: int | None = None,
+    rates: dict[str, float] | None = None,
 ) -> list[str]:
+    """A purchase (or, for ATM channel, a withdrawal); online orders of foreign cardholders are
+    in their own currency, with its minor units."""
     category = rng.choices(list(MERCHANTS), CATEGORY_WEIGHTS)[0]
-    amount = round(min(45000.0, rng.lognormvariate(3.4, 1.0)), 2)
+    usd = round(min(45000.0, rng.lognormvariate(3.4, 1.0)), 2)
     if category in ("JEWELRY", "ELECTRONICS", "TRAVEL") and rng.random() < 0.1:
-        amount = round(rng.uniform(1500, 6000), 2)
+        usd = round(rng.uniform(1500, 6000), 2)
     location = state if rng.random() < 0.93 else rng.choice(STATES)
+    tx_type, merchant = "PURCHASE", rng.choice(MERCHANTS[category])
+    currency, minor = "USD", 2
+    if channel == "ATM":
+        tx_type, category, merchant, usd = (
+            "ATM_WITHDRAWAL",
+            "ATM",
+            "Bank ATM",
+            float(rng.choice([20, 40, 60, 100, 200])),
+        )
+    if channel == "ONLINE" and acct.home_country != "US":
+        currency, minor = acct.currency, acct.minor_units
+    amount = usd * (rates or {}).get(currency, 1.0)
     return [
         tx_id,
+        tx_type,
+        "",
         acct.account_id,
         acct.card_id,
         acct.customer_id,
         store or "",
-        rng.choice(MERCHANTS[category]),
+        merchant,
         category,
+        _money(amount, minor),
+        currency,
+        channel,
+        "US",
+        location,
+        acct.home_country,
+        acct.home_state,
+        acct.account_type,
+        _ts(day, rng, offset),
+    ]
+
+
+AMOUNT, CURRENCY, CHANNEL, ACCOUNT_ID, TX_ID, TIME, MERCHANT = 9, 10, 11, 3, 0, 17, 7
+
+
+def _undo(values: list[str], original: list[str], kind: str, rng: random.Random) -> list[str]:
+    """A refund / reversal of an earlier purchase: negative amount, the original's id."""
+    v = list(values)
+    v[1], v[2] = kind, original[TX_ID]
+    for i in (ACCOUNT_ID, 4, 5, MERCHANT, 8, CURRENCY, 14, 15, 16):
+        v[i] = original[i]
+    share = 1.0 if kind == "REVERSAL" or rng.random() < 0.6 else rng.uniform(0.2, 0.9)
+    minor = len(original[AMOUNT].split(".")[1]) if "." in original[AMOUNT] else 0
+    v[AMOUNT] = _money(-float(original[AMOUNT]) * share, minor)
+    return v
+
+
+def _bank_entry(tx_id: str, acct: Account, day: date, rng: random.Random) -> list[str]:
+    """A deposit (money in: negative) or a fee (positive) posted by the bank on a deposit account."""
+    deposit = rng.random() < 0.6
+    amount = -round(rng.uniform(100, 3000), 2) if deposit else rng.choice([2.5, 5.0, 12.0, 35.0])
+    return [
+        tx_id,
+        "DEPOSIT" if deposit else "FEE",
+        "",
+        acct.account_id,
+        "",
+        acct.customer_id,
+        "",
+        "Payroll ACH" if deposit else "Monthly fee",
+        "",
         f"{amount:.2f}",
         "USD",
-        channel,
-        location,
+        "TRANSFER" if deposit else "SYSTEM",
+        "US",
+        acct.home_state or "CA",
+        acct.home_country,
         acct.home_state,
         acct.account_type,
         _ts(day, rng),
@@ -105,23 +219,25 @@ def _corrupt_tx(values: list[str], kind: int, previous_id: str) -> str | bytes:
     """One bad row of a kind a real feed produces; returns the CSV line."""
     v = list(values)
     if kind == 0:
-        v[7] = v[7].replace(".", ",")  # European decimal comma: a ragged row
+        v[AMOUNT] = v[AMOUNT].replace(".", ",")  # European decimal comma: a ragged row
+        if "," not in v[AMOUNT]:
+            v[AMOUNT] += ",00"
     elif kind == 1:
-        v[7] = "-" + v[7]  # refund sent as a negative sale
+        v[1], v[AMOUNT] = "PURCHASE", "-" + v[AMOUNT].lstrip("-")  # refund sent as a negative sale
     elif kind == 2:
-        v[8] = "US$"
+        v[CURRENCY] = "US$"
     elif kind == 3:
-        v[13] = v[13].replace("T", " ")[:16]  # truncated, non-ISO timestamp
+        v[TIME] = v[TIME].replace("T", " ")[:16]  # truncated, non-ISO timestamp
     elif kind == 4:
-        v[1] = ""  # missing account
+        v[ACCOUNT_ID] = ""  # missing account
     elif kind == 5:
-        v[0] = previous_id  # duplicate transaction id (terminal retry)
+        v[TX_ID] = previous_id  # duplicate transaction id (terminal retry)
     elif kind == 6:
-        v[9] = "KIOSK"
+        v[CHANNEL] = "KIOSK"
     elif kind == 7:
-        return (",".join(v[:5]) + ",Caf\xe9 Ol\xe9," + ",".join(v[6:])).encode("latin-1")
+        return (",".join(v[:MERCHANT]) + ",Caf\xe9 Ol\xe9," + ",".join(v[MERCHANT + 1 :])).encode("latin-1")
     else:
-        v[7] = "N/A"
+        v[AMOUNT] = "N/A"
     return ",".join(v)
 
 
@@ -135,16 +251,37 @@ def transactions_csv(
     bad_rate: float,
     channel: str = "POS",
     bad_kinds: tuple[int, ...] = tuple(range(9)),
+    local_time: bool = False,
+    purchases_only: bool = False,
 ) -> tuple[bytes, int]:
+    """A store's export: purchases, some refunds / reversals of earlier purchases, ATM
+    withdrawals at the store's ATM, and bank deposits / fees; ``local_time`` stores write times
+    with their UTC offset."""
     local = [a for a in accounts if a.home_state == state] or accounts
+    offset = STATE_OFFSET_MINUTES.get(state, -300) if local_time else None
     lines: list[bytes] = [TX_HEADER.encode()]
     bad = 0
     prev = ""
     prev_bad = True
+    purchases: list[list[str]] = []
     for i in range(n):
         tx_id = f"T{day:%Y%m%d}{store}{i:06d}"
         acct = rng.choice(local) if rng.random() < 0.95 else rng.choice(accounts)  # shoppers live nearby
-        values = _tx_values(tx_id, acct, store, state, channel, day, rng)
+        roll = 1.0 if purchases_only else rng.random()
+        if roll < 0.03 and purchases:
+            kind = "REVERSAL" if rng.random() < 0.2 else "REFUND"
+            values = _undo(
+                _tx_values(tx_id, acct, store, state, channel, day, rng, offset),
+                rng.choice(purchases),
+                kind,
+                rng,
+            )
+        elif roll < 0.06 and channel == "POS":
+            values = _tx_values(tx_id, acct, store, state, "ATM", day, rng, offset)
+        elif roll < 0.075 and acct.home_country == "US" and acct.account_type != "credit":
+            values = _bank_entry(tx_id, acct, day, rng)
+        else:
+            values = _tx_values(tx_id, acct, store, state, channel, day, rng, offset)
         # never two bad rows in a row, so a duplicate always repeats a valid row's id
         if not prev_bad and rng.random() < bad_rate:
             line = _corrupt_tx(values, rng.choice(bad_kinds), prev)
@@ -153,23 +290,42 @@ def transactions_csv(
         else:
             line = ",".join(values)
             prev_bad = False
+            if values[1] == "PURCHASE":
+                purchases.append(values)
         lines.append(line if isinstance(line, bytes) else line.encode())
         prev = tx_id
     return b"\n".join(lines) + b"\n", bad
 
 
+def fx_rates_csv(day: date, rng: random.Random) -> tuple[bytes, dict[str, float]]:
+    """The day's reference rates (units per USD), near the bundled reference snapshot."""
+    from datapipe.reference.fx import REFERENCE_UNITS_PER_USD
+
+    rates = {c: float(REFERENCE_UNITS_PER_USD[c]) * rng.uniform(0.98, 1.02) for c in FX_CURRENCIES}
+    lines = ["rate_date,currency,units_per_usd"] + [f"{day:%Y-%m-%d},{c},{r:.6f}" for c, r in rates.items()]
+    return ("\n".join(lines) + "\n").encode(), rates
+
+
 def online_jsonl_gz(
-    day: date, n: int, accounts: list[Account], rng: random.Random, bad_rate: float
+    day: date,
+    n: int,
+    accounts: list[Account],
+    rng: random.Random,
+    bad_rate: float,
+    rates: dict[str, float] | None = None,
 ) -> tuple[bytes, int]:
     out = io.StringIO()
     bad = 0
-    cols = TX_HEADER.split(",")
     for i in range(n):
         acct = rng.choice(accounts)
-        values = _tx_values(f"T{day:%Y%m%d}WEB{i:07d}", acct, None, acct.home_state, "ONLINE", day, rng)
-        record: dict[str, object] = dict(zip(cols, values, strict=True))
+        state = acct.home_state or rng.choice(STATES)
+        values = _tx_values(f"T{day:%Y%m%d}WEB{i:07d}", acct, None, state, "ONLINE", day, rng, rates=rates)
+        if acct.home_country != "US":  # ordered from abroad
+            values[12], values[13] = acct.home_country, ""
+        record: dict[str, object] = dict(zip(TX_COLUMNS, values, strict=True))
         record["store_id"] = None
-        record["amount"] = float(values[7])
+        record["original_transaction_id"] = None
+        record["amount"] = float(values[AMOUNT]) if "." in values[AMOUNT] else int(values[AMOUNT])
         if rng.random() < bad_rate:
             bad += 1
             if rng.random() < 0.5:
@@ -217,27 +373,41 @@ def inventory_csv(
 ) -> tuple[bytes, int]:
     lines = [INV_HEADER]
     bad = 0
+    reasons = ["SALE", "DELIVERY", "RETURN", "ADJUSTMENT", "SHRINK", "WASTE", "TRANSFER_IN", "TRANSFER_OUT"]
     for i in range(n):
         product = rng.choice(HOT_PRODUCTS) if rng.random() < 0.35 else rng.choice(PRODUCTS)
         if i < unknown_products:
             product = f"P9{i:03d}"  # a product the store does not list: must be reported
-        reason = rng.choices(["SALE", "DELIVERY", "RETURN", "ADJUSTMENT"], [80, 10, 5, 5])[0]
+        reason = rng.choices(reasons, [76, 9, 5, 4, 2, 2, 1, 1])[0]
         qty = {
             "SALE": -rng.randint(1, 6),
             "DELIVERY": rng.randint(24, 240),
             "RETURN": rng.randint(1, 2),
             "ADJUSTMENT": rng.choice([-3, -2, -1, 1, 2]),
+            "SHRINK": -rng.randint(1, 2),
+            "WASTE": -rng.randint(1, 4),
+            "TRANSFER_IN": rng.randint(6, 24),
+            "TRANSFER_OUT": -rng.randint(6, 24),
         }[reason]
-        values = [f"M{day:%Y%m%d}{store}{i:06d}", store, product, str(qty), reason, _ts(day, rng)]
+        reference = ""
+        if reason == "DELIVERY":
+            reference = f"PO-{store}-{product}-{day:%Y%m%d}"
+        elif reason.startswith("TRANSFER"):
+            reference = f"TR-{day:%Y%m%d}-{rng.randrange(1000):03d}"
+        values = [f"M{day:%Y%m%d}{store}{i:06d}", store, product, str(qty), reason, reference, _ts(day, rng)]
         if rng.random() < bad_rate:
             bad += 1
-            kind = rng.randrange(3)
+            kind = rng.randrange(4)
             if kind == 0:
                 values[3] = "0"
             elif kind == 1:
                 values[4] = "THEFT"
-            else:
+            elif kind == 2:
                 values[3] = "ten"
+            elif reason == "ADJUSTMENT":
+                values[3] = "0"
+            else:
+                values[3] = str(-qty)  # e.g. a sale booked with a positive quantity: wrong sign
         lines.append(",".join(values))
     return ("\n".join(lines) + "\n").encode(), bad
 
@@ -265,9 +435,18 @@ def business_day(
     store_ids = [f"S{i:03d}" for i in range(1, stores + 1)]
     store_state = {s: STATES[i % len(STATES)] for i, s in enumerate(store_ids)}
     prefix = f"{day:%Y-%m-%d}"
-    for store in store_ids:
+    fx_body, rates = fx_rates_csv(day, rng)
+    files.append(
+        RawFile(
+            f"fx_rates/{prefix}/rates.csv", fx_body, len(FX_CURRENCIES), 0, "publish", "the day's USD rates"
+        )
+    )
+    for number, store in enumerate(store_ids):
         n = tx_per_store + rng.randrange(-150, 150)
-        body, bad = transactions_csv(store, store_state[store], day, n, accounts, rng, 0.01)
+        local_time = number % 4 == 3  # a quarter of the stores write local times with their offset
+        body, bad = transactions_csv(
+            store, store_state[store], day, n, accounts, rng, 0.01, local_time=local_time
+        )
         files.append(
             RawFile(
                 f"transactions/{prefix}/pos-{store}.csv",
@@ -275,10 +454,10 @@ def business_day(
                 n,
                 bad,
                 "publish",
-                "store POS export, ~1% bad rows",
+                "store POS export, ~1% bad rows" + (", local times with offsets" if local_time else ""),
             )
         )
-    body, bad = online_jsonl_gz(day, online_rows, accounts, rng, 0.01)
+    body, bad = online_jsonl_gz(day, online_rows, accounts, rng, 0.01, rates=rates)
     files.append(
         RawFile(
             f"transactions/{prefix}/online.jsonl.gz",

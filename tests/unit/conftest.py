@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from datapipe.ports import StoredObject
+from datapipe.ports import StoredObject, StreamedObject
 
 
 class MemoryStore:
@@ -47,6 +47,15 @@ class MemoryStore:
         self.add(bucket, key, body, version_id=None)
         self.content_types[(bucket, key)] = content_type
 
+    def open_read(self, bucket: str, key: str, version_id: str | None = None) -> StreamedObject:
+        obj = self.get(bucket, key, version_id)
+        step = 64 * 1024  # small pieces, so that streaming code paths are exercised
+        chunks = iter([obj.body[i : i + step] for i in range(0, len(obj.body), step)])
+        return StreamedObject(chunks, obj.etag, obj.version_id, obj.last_modified, obj.size)
+
+    def open_write(self, bucket: str, key: str, content_type: str) -> MemoryWriter:
+        return MemoryWriter(self, bucket, key, content_type)
+
     def copy(
         self, src_bucket: str, src_key: str, dst_bucket: str, dst_key: str, src_version: str | None = None
     ) -> None:
@@ -65,6 +74,28 @@ class MemoryStore:
 
     def keys(self, bucket: str) -> list[str]:
         return self.list_keys(bucket, "")
+
+
+class MemoryWriter:
+    """Streaming write: the object appears at close (as a multipart upload completes), or never."""
+
+    def __init__(self, store: MemoryStore, bucket: str, key: str, content_type: str) -> None:
+        self._store, self._bucket, self._key, self._type = store, bucket, key, content_type
+        self._parts: list[bytes] = []
+        self.done = False
+
+    def write(self, data: bytes) -> int:
+        assert not self.done, "write after close/abort"
+        self._parts.append(bytes(data))
+        return len(data)
+
+    def close(self) -> None:
+        if not self.done:
+            self._store.put(self._bucket, self._key, b"".join(self._parts), self._type)
+            self.done = True
+
+    def abort(self) -> None:
+        self.done = True
 
 
 class RecordingBus:

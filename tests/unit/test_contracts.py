@@ -42,10 +42,10 @@ def test_default_registry_loads_both_shipped_contracts():
     # WHEN the default registry is built
     registry = default_registry()
     # THEN both datasets are known, with their prefixes and schema versions
-    assert registry.names == ["inventory_movements", "transactions"]
+    assert registry.names == ["fx_rates", "inventory_movements", "transactions"]
     assert registry.get("transactions").raw_prefix == "transactions/"
     assert registry.get("inventory_movements").raw_prefix == "inventory_movements/"
-    assert registry.get("transactions").schema_version == "transactions/v1"
+    assert registry.get("transactions").schema_version == "transactions/v2"
 
 
 def test_shipped_transactions_contract_details():
@@ -56,8 +56,8 @@ def test_shipped_transactions_contract_details():
     assert "card_id" not in tx.required_columns
     assert "store_id" not in tx.required_columns
     assert "amount" in tx.required_columns
-    assert tx.column("amount").glue_type == "decimal(18,2)"
-    assert tx.column("amount").exclusive_minimum == 0
+    assert tx.column("amount").glue_type == "decimal(18,4)"
+    assert tx.column("amount").non_zero  # signed, debit-positive (v2): the sign is a row rule per type
     assert tx.event_time_column == "event_time"
     assert [p.name for p in tx.partitions] == ["event_date"]
     assert tx.quality.critical_floors == {"validity": 0.8, "completeness": 0.9}

@@ -539,7 +539,8 @@ def _generated_records() -> list[dict[str, Any]]:
     accounts = datagen._accounts(rng, 300)
     records: list[dict[str, Any]] = []
     for store, state in (("S001", "CA"), ("S002", "NV"), ("S003", "NY"), ("S004", "TX")):
-        body, bad = datagen.transactions_csv(store, state, day, 800, accounts, rng, 0.0)
+        # purchases only: signed refunds / deposits (contracts v2) are fraud's next step, not this test's
+        body, bad = datagen.transactions_csv(store, state, day, 800, accounts, rng, 0.0, purchases_only=True)
         assert bad == 0
         for row in csv.DictReader(io.StringIO(body.decode())):
             row["amount"] = Decimal(row["amount"])

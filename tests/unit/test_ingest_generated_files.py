@@ -69,6 +69,7 @@ def test_generated_inventory_csv_rejects_exactly_the_bad_rows(seed: int):
         "quantity_change:non_zero",
         "reason:allowed_values",
         "quantity_change:type",
+        "quantity_change:quantity_sign_matches_reason",
     }
 
 

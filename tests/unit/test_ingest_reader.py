@@ -65,7 +65,7 @@ def test_csv_happy_path_reads_untyped_columns_with_physical_line_numbers():
     # THEN every contract column is present as raw bytes, rows numbered from line 2
     assert batch.format == "csv"
     assert batch.compression == "none"
-    assert set(batch.columns) == set(INV.column_names)
+    assert set(batch.columns) == set(INV.column_names) - {"reference_id"}  # optional, absent
     assert all(pa.types.is_binary(a.type) for a in batch.columns.values())
     assert col(batch, "movement_id") == [b"M000001", b"M000002"]
     assert col(batch, "quantity_change") == [b"5", b"-3"]
@@ -162,10 +162,14 @@ def test_missing_required_columns_are_listed():
 def test_missing_optional_column_is_not_a_file_fault():
     # GIVEN a transactions CSV without the optional card_id and store_id columns
     header = (
-        b"transaction_id,account_id,customer_id,merchant,merchant_category,amount,currency,"
-        b"channel,location_state,home_state,account_type,event_time"
+        b"transaction_id,transaction_type,account_id,customer_id,merchant,merchant_category,amount,currency,"
+        b"channel,location_country,location_state,home_country,home_state,account_type,event_time"
     )
-    body = header + b"\nT000001,ACC001,CUS1,Shop,GROCERY,1.00,USD,ONLINE,CA,CA,credit,2024-01-01T10:00:00Z\n"
+    body = (
+        header
+        + b"\nT000001,PURCHASE,ACC001,CUS1,Shop,GROCERY,1.00,USD,ONLINE,US,CA,US,CA,credit,"
+        + b"2024-01-01T10:00:00Z\n"
+    )
     # WHEN reading
     batch = read_raw(body, "transactions/a.csv", TX)
     # THEN the file is read; the optional columns are simply absent
@@ -179,9 +183,17 @@ def test_duplicate_header_columns_reject_the_file():
     assert "['reason']" in err.message
 
 
-def test_multiline_quoted_value_is_rejected_not_misaligned():
-    body = HEADER + b'\nM000001,S01,P0001,5,"DELI\nVERY",2024-01-01T10:00:00Z\n'
-    rejected("UNPARSABLE_CSV", body)
+def test_multiline_quoted_value_rejects_each_line_it_spans_and_nothing_else():
+    # GIVEN a quoted value that spans two lines between two good rows
+    body = csv_body(row(1), b'M000002,S01,P0001,5,"DELI', b'VERY",2024-01-01T10:00:00Z', row(4))
+    # WHEN reading (one record per physical line, the rule of every read path)
+    batch = read_raw(body, INV_KEY, INV)
+    # THEN both lines of the broken record are rejected with their own reasons, the rest kept
+    assert batch.row_numbers.tolist() == [2, 5]
+    assert [(r.source_row, r.rule) for r in batch.pre_rejects] == [
+        (3, "unterminated_quote"),
+        (4, "malformed_quotes"),
+    ]
 
 
 # --- compression ------------------------------------------------------------------------------
@@ -418,7 +430,10 @@ def test_jsonl_values_become_text_and_null_stays_null():
         "amount": 12.5,
         "currency": "USD",
         "channel": "ONLINE",
+        "transaction_type": "PURCHASE",
+        "location_country": "US",
         "location_state": "CA",
+        "home_country": "US",
         "home_state": "CA",
         "account_type": "credit",
         "event_time": "2024-01-01T10:00:00Z",

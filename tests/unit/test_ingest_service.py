@@ -23,14 +23,15 @@ NOW = datetime(2024, 1, 3, 12, 30, tzinfo=UTC)
 ARRIVED = datetime(2024, 1, 3, 12, 0, tzinfo=UTC)
 KEY = "transactions/2024-01-02/pos-S001.csv"
 HEADER = (
-    "transaction_id,account_id,card_id,customer_id,store_id,merchant,merchant_category,amount,"
-    "currency,channel,location_state,home_state,account_type,event_time"
+    "transaction_id,transaction_type,original_transaction_id,account_id,card_id,customer_id,store_id,"
+    "merchant,merchant_category,amount,currency,channel,location_country,location_state,home_country,"
+    "home_state,account_type,event_time"
 )
 
 
 def tx(tid: str, amount: str = "10.00", currency: str = "USD") -> str:
     return (
-        f"{tid},ACC001,CARD1,CUS1,S001,FreshMart,GROCERY,{amount},{currency},POS,CA,CA,checking,"
+        f"{tid},PURCHASE,,ACC001,CARD1,CUS1,S001,FreshMart,GROCERY,{amount},{currency},POS,US,CA,US,CA,checking,"
         "2024-01-02T10:00:00Z"
     )
 
@@ -93,19 +94,19 @@ def test_happy_path_stages_parquet_manifest_and_rejects(deps, store, bus, notifi
     assert reject["source_row"] == 3
     assert reject["column"] == "currency"
     assert reject["value"] == "US$"
-    assert {e["rule"] for e in reject["errors"]} == {"allowed_values", "pattern"}
+    assert {e["rule"] for e in reject["errors"]} == {"reference"}
     assert reject["values"]["transaction_id"] == "T000002"
 
     # AND the manifest describes the run
     manifest_key = layout.manifest_key("transactions", run_id)
     manifest = json.loads(store.body(CURATED, manifest_key))
     assert manifest["dataset"] == "transactions"
-    assert manifest["schema_version"] == "transactions/v1"
+    assert manifest["schema_version"] == "transactions/v2"
     assert manifest["run_id"] == run_id
     assert manifest["format"] == "csv"
     assert manifest["compression"] == "none"
     assert manifest["counts"] == {"rows_in": 3, "rows_valid": 2, "rows_rejected": 1}
-    assert manifest["rejects_by_rule"] == {"currency:pattern": 1, "currency:allowed_values": 1}
+    assert manifest["rejects_by_rule"] == {"currency:reference": 1}
     assert manifest["null_counts"]["card_id"] == 0
     assert manifest["staged"] == {"bucket": CURATED, "key": staged_key}
     assert manifest["rejects"] == {"bucket": QUARANTINE, "key": rejects_key}
@@ -125,7 +126,7 @@ def test_happy_path_stages_parquet_manifest_and_rejects(deps, store, bus, notifi
     assert detail.rejects is not None
     assert detail.rejects.key == rejects_key
     assert detail.source.arrived_at == ARRIVED
-    assert {r.reason for r in detail.top_reject_reasons} == {"currency:pattern", "currency:allowed_values"}
+    assert {r.reason for r in detail.top_reject_reasons} == {"currency:reference"}
     assert notifier.messages == []
 
 

@@ -106,10 +106,14 @@ def test_valid_table_types_match_contract_arrow_types():
 
 def test_shipped_contract_types_survive_validation():
     tx = default_registry().get("transactions")
-    header = ",".join(tx.column_names)
-    row = "T000001,ACC001,C1,CUS1,S01,Shop,GROCERY,10.00,USD,POS,CA,CA,checking,2024-01-01T10:00:00Z"
+    header = ",".join(c.name for c in tx.input_columns)
+    row = (
+        "T000001,PURCHASE,,ACC001,C1,CUS1,S01,Shop,GROCERY,10.00,USD,POS,US,CA,US,CA,checking,"
+        "2024-01-01T10:00:00-08:00"
+    )
     result = run_csv(row, contract=tx, key="transactions/a.csv", header=header)
-    assert result.rows_valid == 1
+    assert result.rows_valid == 1, result.rejects
+    assert result.valid.column("event_utc_offset_minutes").to_pylist() == [-480]
     for spec in tx.columns:
         assert result.valid.schema.field(spec.name).type == arrow_type(spec), spec.name
 
@@ -238,9 +242,10 @@ def test_timestamps_accepted(value: str, expected: datetime):
 @pytest.mark.parametrize(
     "value",
     [
-        "2024-01-01T10:00:00+02:00",  # non-UTC offset
-        "2024-01-01T10:00:00-05:00",
-        "2024-01-01T10:00:00",  # no zone
+        "2024-01-01T10:00:00",  # no zone: ambiguous
+        "2024-01-01T10:00:00+15:00",  # no such offset
+        "0000-01-01T00:00:00Z",  # year 0000 once passed ingest and crashed publish
+        "2262-04-12T00:00:00Z",  # beyond pandas' nanoseconds: unpublishable
         "2024-02-30T10:00:00Z",  # calendar: no Feb 30
         "2023-02-29T10:00:00Z",  # not a leap year
         "2024-04-31T10:00:00Z",
@@ -256,7 +261,21 @@ def test_timestamps_rejected(value: str):
     reject = only_reject(run_csv(line(ts=value)))
     assert (reject.column, reject.rule) == ("ts", "type")
     assert reject.value == value
-    assert "ISO 8601 UTC" in reject.message
+    assert "ISO 8601" in reject.message
+
+
+@pytest.mark.parametrize(
+    ("value", "utc"),
+    [
+        ("2024-01-01T10:00:00+02:00", datetime(2024, 1, 1, 8, tzinfo=UTC)),
+        ("2024-01-01T10:00:00-05:00", datetime(2024, 1, 1, 15, tzinfo=UTC)),
+        ("2024-01-01T23:30:00-08:00", datetime(2024, 1, 2, 7, 30, tzinfo=UTC)),
+    ],
+)
+def test_timestamps_with_offsets_are_normalised_to_utc(value: str, utc: datetime):
+    result = run_csv(line(ts=value))
+    assert result.rejects == []
+    assert result.valid.column("ts")[0].as_py() == utc
 
 
 # --- range / non_zero / allowed / pattern -----------------------------------------------------

@@ -71,7 +71,7 @@ def test_glue_types_follow_the_contract_and_type_extra_columns():
         }
     )
     types = glue_types(tx, table)
-    assert types["amount"] == "decimal(18,2)"
+    assert types["amount"] == "decimal(18,4)"
     assert types["event_time"] == "timestamp"
     assert types["transaction_id"] == "string"
     assert types["event_date"] == "string"

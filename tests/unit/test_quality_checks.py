@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 
 from datapipe.contracts import default_registry
 from datapipe.contracts.model import parse_contract
+from datapipe.contracts.registry import DEFINITIONS
 from datapipe.ingest.reader import read_raw
 from datapipe.ingest.validation import Lineage, validate
 from datapipe.quality import checks
@@ -18,8 +20,60 @@ from datapipe.quality.checks import CheckResult
 
 TX = default_registry().get("transactions")
 INV = default_registry().get("inventory_movements")
+
+
+def _with_file_rules(name: str, rules: list[dict[str, Any]], critical: list[str]):
+    """The shipped contract with file-level rules of the kinds checks.py scores (the shipped
+    contracts moved max / sign / future-time to row rules at ingest, contracts v2)."""
+    raw = json.loads((DEFINITIONS / f"{name}.json").read_text())
+    raw["row_rules"] = []
+    raw["business_rules"] = raw.get("business_rules", []) + rules
+    raw["quality"]["critical_checks"] = ["schema", *critical]
+    return parse_contract(raw)
+
+
+FUTURE = {
+    "name": "event_time_not_in_future",
+    "kind": "not_after_arrival",
+    "column": "event_time",
+    "tolerance_minutes": 15,
+    "min_pass_rate": 0.999,
+    "critical": True,
+}
+TX_RULES = _with_file_rules(
+    "transactions",
+    [
+        {
+            "name": "amount_within_single_transaction_limit",
+            "kind": "max",
+            "column": "amount",
+            "value": 50000,
+            "min_pass_rate": 0.999,
+        },
+        FUTURE,
+    ],
+    ["event_time_not_in_future"],
+)
+INV_RULES = _with_file_rules(
+    "inventory_movements",
+    [
+        {
+            "name": "quantity_sign_matches_reason",
+            "kind": "sign_by_category",
+            "column": "quantity_change",
+            "category_column": "reason",
+            "negative": ["SALE"],
+            "positive": ["DELIVERY", "RETURN"],
+            "min_pass_rate": 0.99,
+        },
+        FUTURE,
+    ],
+    ["event_time_not_in_future"],
+)
 TX_DEFAULT = {
     "transaction_id": None,  # filled per row
+    "transaction_type": "PURCHASE",
+    "original_transaction_id": "",
     "account_id": "ACC001",
     "card_id": "CARD1",
     "customer_id": "CUS1",
@@ -29,7 +83,9 @@ TX_DEFAULT = {
     "amount": "10.00",
     "currency": "USD",
     "channel": "POS",
+    "location_country": "US",
     "location_state": "CA",
+    "home_country": "US",
     "home_state": "CA",
     "account_type": "checking",
     "event_time": "2024-01-02T10:00:00Z",
@@ -39,8 +95,9 @@ ARRIVAL = datetime(2024, 1, 3, 12, 0, tzinfo=UTC)
 
 def staged_table(contract, rows: list[dict[str, str]]) -> pa.Table:
     """The valid table the ingest would stage for these rows (all must be valid)."""
-    header = ",".join(contract.column_names)
-    lines = [",".join(r[c] for c in contract.column_names) for r in rows]
+    names = [c.name for c in contract.input_columns]
+    header = ",".join(names)
+    lines = [",".join(r.get(c, "") for c in names) for r in rows]
     body = ("\n".join([header, *lines]) + "\n").encode()
     result = validate(
         read_raw(body, f"{contract.raw_prefix}f.csv", contract), contract, Lineage("k", "", "", "r")
@@ -49,14 +106,15 @@ def staged_table(contract, rows: list[dict[str, str]]) -> pa.Table:
     return result.valid
 
 
-def tx_table(*overrides: dict[str, str], n: int | None = None) -> pa.Table:
+def tx_table(*overrides: dict[str, str], n: int | None = None, contract=None) -> pa.Table:
     rows = list(overrides) if overrides else [{} for _ in range(n or 1)]
     return staged_table(
-        TX, [{**TX_DEFAULT, "transaction_id": f"T{i:06d}", **o} for i, o in enumerate(rows, start=1)]
+        contract or TX,
+        [{**TX_DEFAULT, "transaction_id": f"T{i:06d}", **o} for i, o in enumerate(rows, start=1)],
     )
 
 
-def inv_table(*movements: tuple[str, str, str]) -> pa.Table:
+def inv_table(*movements: tuple[str, str, str], contract=None) -> pa.Table:
     rows = [
         {
             "movement_id": f"M{i:06d}",
@@ -68,7 +126,7 @@ def inv_table(*movements: tuple[str, str, str]) -> pa.Table:
         }
         for i, (qty, reason, ts) in enumerate(movements, start=1)
     ]
-    return staged_table(INV, rows)
+    return staged_table(contract or INV, rows)
 
 
 def by_name(results: list[CheckResult]) -> dict[str, CheckResult]:
@@ -97,8 +155,8 @@ def test_schema_check_fails_on_a_changed_type():
     result = checks.schema_check(TX, table.schema, table)
     # THEN it fails, names the column and both types, and vetoes (schema is critical)
     assert not result.passed
-    assert result.details["problems"] == ["amount: expected decimal128(18, 2), found double"]
-    assert result.score == pytest.approx(1 - 1 / 20)
+    assert result.details["problems"] == ["amount: expected decimal128(18, 4), found double"]
+    assert result.score == pytest.approx(1 - 1 / len(checks.expected_schema(TX)))
     assert result.veto
 
 
@@ -108,7 +166,7 @@ def test_schema_check_fails_on_a_missing_and_an_extra_column():
     result = checks.schema_check(TX, table.schema, table)
     assert not result.passed
     assert result.details["problems"] == ["missing column merchant", "unexpected column surprise"]
-    assert result.score == pytest.approx(1 - 2 / 21)
+    assert result.score == pytest.approx(1 - 2 / (len(checks.expected_schema(TX)) + 1))
 
 
 def test_schema_check_reports_nulls_in_required_columns():
@@ -221,8 +279,14 @@ def test_freshness_is_the_share_of_rows_within_the_window_before_arrival():
 
 
 def test_max_rule():
-    table = tx_table({"amount": "10.00"}, {"amount": "50000.00"}, {"amount": "50000.01"}, {"amount": "1.00"})
-    rule = by_name(checks.business_checks(TX, table, ARRIVAL))["amount_within_single_transaction_limit"]
+    table = tx_table(
+        {"amount": "10.00"},
+        {"amount": "50000.00"},
+        {"amount": "50000.01"},
+        {"amount": "1.00"},
+        contract=TX_RULES,
+    )
+    rule = by_name(checks.business_checks(TX_RULES, table, ARRIVAL))["amount_within_single_transaction_limit"]
     assert rule.score == pytest.approx(0.75)
     assert rule.details["failing_rows"] == 1
     assert rule.threshold == 0.999
@@ -258,8 +322,9 @@ def test_sign_by_category_rule():
         ("-3", "ADJUSTMENT", "2024-01-02T10:00:00Z"),  # either sign is fine
         ("2", "ADJUSTMENT", "2024-01-02T10:00:00Z"),
         ("-1", "SALE", "2024-01-02T10:00:00Z"),
+        contract=INV_RULES,
     )
-    rule = by_name(checks.business_checks(INV, table, ARRIVAL))["quantity_sign_matches_reason"]
+    rule = by_name(checks.business_checks(INV_RULES, table, ARRIVAL))["quantity_sign_matches_reason"]
     assert rule.details["failing_rows"] == 2
     assert rule.score == pytest.approx(6 / 8)
     assert not rule.passed
@@ -272,8 +337,9 @@ def test_not_after_arrival_rule_allows_the_tolerance_and_is_critical():
         {"event_time": "2024-01-03T12:15:00Z"},  # at the tolerance: ok
         {"event_time": "2024-01-03T12:15:01Z"},  # after: not ok
         {"event_time": "2024-01-02T12:00:00Z"},
+        contract=TX_RULES,
     )
-    results = by_name(checks.business_checks(TX, table, ARRIVAL))
+    results = by_name(checks.business_checks(TX_RULES, table, ARRIVAL))
     rule = results["event_time_not_in_future"]
     assert rule.details["failing_rows"] == 1
     assert rule.score == pytest.approx(0.75)
@@ -282,7 +348,9 @@ def test_not_after_arrival_rule_allows_the_tolerance_and_is_critical():
 
 
 def test_not_after_arrival_all_in_the_past_passes():
-    rule = by_name(checks.business_checks(TX, tx_table(n=3), ARRIVAL))["event_time_not_in_future"]
+    rule = by_name(checks.business_checks(TX_RULES, tx_table(n=3, contract=TX_RULES), ARRIVAL))[
+        "event_time_not_in_future"
+    ]
     assert rule.passed
     assert not rule.veto
 
@@ -301,18 +369,20 @@ def test_columns_differ_rate_rule(differing: int, expected_score: float):
 
 
 def test_business_rules_aggregate_is_the_worst_rule():
-    table = tx_table({"amount": "60000.00"}, {}, {}, {})
-    results = by_name(checks.business_checks(TX, table, ARRIVAL))
+    table = tx_table({"amount": "60000.00"}, {}, {}, {}, contract=TX_RULES)
+    results = by_name(checks.business_checks(TX_RULES, table, ARRIVAL))
     assert results["business_rules"].score == pytest.approx(0.75)
-    scored_rules = [r.name for r in TX.business_rules if r.min_pass_rate > 0]
+    scored_rules = [r.name for r in TX_RULES.business_rules if r.min_pass_rate > 0]
     assert results["business_rules"].details["rules"] == scored_rules
     assert not results["business_rules"].passed
 
 
 def test_informational_rule_stays_out_of_the_business_rules_aggregate():
     # GIVEN every row bought outside the home state (differ rate 1.0 > max_rate 0.25)
-    table = tx_table({"location_state": "NV"}, {"location_state": "NV"}, {"location_state": "NV"})
-    results = by_name(checks.business_checks(TX, table, ARRIVAL))
+    table = tx_table(
+        {"location_state": "NV"}, {"location_state": "NV"}, {"location_state": "NV"}, contract=TX_RULES
+    )
+    results = by_name(checks.business_checks(TX_RULES, table, ARRIVAL))
     # THEN the informational rule reports it, but does not fail the aggregate
     assert results["out_of_home_state_share"].score < 1.0
     assert results["business_rules"].score == 1.0 and results["business_rules"].passed

@@ -7,9 +7,11 @@ from typing import Any
 
 import boto3
 
-from datapipe.ports import StoredObject
+from datapipe.ports import StoredObject, StreamedObject
 
 MAX_EVENT_ENTRIES = 10
+READ_CHUNK_BYTES = 1024**2
+MULTIPART_PART_BYTES = 8 * 1024**2  # S3's minimum part is 5 MiB (except the last)
 
 
 class S3ObjectStore:
@@ -33,6 +35,25 @@ class S3ObjectStore:
     def put(self, bucket: str, key: str, body: bytes, content_type: str) -> None:
         self._s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
 
+    def open_read(self, bucket: str, key: str, version_id: str | None = None) -> StreamedObject:
+        """GetObject with its body streamed in 1 MiB chunks (never read whole)."""
+        kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
+        if version_id:
+            kwargs["VersionId"] = version_id
+        resp = self._s3.get_object(**kwargs)
+        body = resp["Body"]
+        return StreamedObject(
+            chunks=iter(body.iter_chunks(chunk_size=READ_CHUNK_BYTES)),
+            etag=str(resp.get("ETag", "")).strip('"'),
+            version_id=resp.get("VersionId"),
+            last_modified=resp.get("LastModified"),
+            size=int(resp.get("ContentLength", 0)),
+            close=body.close,
+        )
+
+    def open_write(self, bucket: str, key: str, content_type: str) -> S3StreamWriter:
+        return S3StreamWriter(self._s3, bucket, key, content_type)
+
     def copy(
         self, src_bucket: str, src_key: str, dst_bucket: str, dst_key: str, src_version: str | None = None
     ) -> None:
@@ -53,6 +74,63 @@ class S3ObjectStore:
             self._s3.delete_objects(
                 Bucket=bucket, Delete={"Objects": [{"Key": k} for k in chunk], "Quiet": True}
             )
+
+
+class S3StreamWriter:
+    """Writes an object in parts: one PutObject when it stays under a part, else a multipart
+    upload of 8 MiB parts (memory: one part), completed at close, aborted on abort."""
+
+    def __init__(self, client: Any, bucket: str, key: str, content_type: str) -> None:
+        self._s3, self._bucket, self._key, self._type = client, bucket, key, content_type
+        self._buf = bytearray()
+        self._upload_id: str | None = None
+        self._parts: list[dict[str, Any]] = []
+        self._done = False
+
+    def write(self, data: bytes) -> int:
+        self._buf += data
+        while len(self._buf) >= MULTIPART_PART_BYTES:
+            self._upload(bytes(self._buf[:MULTIPART_PART_BYTES]))
+            del self._buf[:MULTIPART_PART_BYTES]
+        return len(data)
+
+    def _upload(self, body: bytes) -> None:
+        if self._upload_id is None:
+            self._upload_id = self._s3.create_multipart_upload(
+                Bucket=self._bucket, Key=self._key, ContentType=self._type
+            )["UploadId"]
+        number = len(self._parts) + 1
+        resp = self._s3.upload_part(
+            Bucket=self._bucket, Key=self._key, UploadId=self._upload_id, PartNumber=number, Body=body
+        )
+        self._parts.append({"PartNumber": number, "ETag": resp["ETag"]})
+
+    def close(self) -> None:
+        if self._done:
+            return
+        if self._upload_id is None:
+            self._s3.put_object(
+                Bucket=self._bucket, Key=self._key, Body=bytes(self._buf), ContentType=self._type
+            )
+        else:
+            if self._buf:
+                self._upload(bytes(self._buf))
+            self._s3.complete_multipart_upload(
+                Bucket=self._bucket,
+                Key=self._key,
+                UploadId=self._upload_id,
+                MultipartUpload={"Parts": self._parts},
+            )
+        self._buf.clear()
+        self._done = True
+
+    def abort(self) -> None:
+        if self._done:
+            return
+        if self._upload_id is not None:
+            self._s3.abort_multipart_upload(Bucket=self._bucket, Key=self._key, UploadId=self._upload_id)
+        self._buf.clear()
+        self._done = True
 
 
 class PutEventsFailed(RuntimeError):

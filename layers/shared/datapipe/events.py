@@ -17,6 +17,22 @@ class S3Location(BaseModel):
     key: str
 
 
+class StagedPart(BaseModel):
+    key: str
+    rows: int
+    bytes: int
+
+
+class StagedLocation(S3Location):
+    """The staged data: ``key`` is its first Parquet part; ``parts`` lists every part, in row
+    order (a large file is staged as several). Readers read ``part_keys()``, all of them."""
+
+    parts: list[StagedPart] = []
+
+    def part_keys(self) -> list[str]:
+        return [p.key for p in self.parts] or [self.key]
+
+
 class SourceObject(BaseModel):
     bucket: str
     key: str
@@ -53,7 +69,7 @@ class DatasetStagedDetail(BaseModel):
     format: str
     compression: str
     source: SourceObject
-    staged: S3Location
+    staged: StagedLocation
     manifest: S3Location
     rejects: S3Location | None = None
     counts: RowCounts
@@ -75,7 +91,7 @@ class DatasetQuarantinedDetail(BaseModel):
 class DatasetPublishedDetail(BaseModel):
     dataset: str
     run_id: str
-    staged: S3Location
+    staged: StagedLocation
     source: SourceObject
     database: str
     table: str

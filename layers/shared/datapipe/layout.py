@@ -18,6 +18,11 @@ def staged_key(dataset: str, run: str) -> str:
     return f"staging/{dataset}/{run}.parquet"
 
 
+def staged_part_key(dataset: str, run: str, part: int) -> str:
+    """Part 0 is the historic single staged file; a large file adds .part-00001 and so on."""
+    return staged_key(dataset, run) if part == 0 else f"staging/{dataset}/{run}.part-{part:05d}.parquet"
+
+
 def manifest_key(dataset: str, run: str) -> str:
     return f"manifests/{dataset}/{run}.json"
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -16,7 +17,33 @@ class StoredObject:
     size: int
 
 
+@dataclass
+class StreamedObject:
+    """An object being read as a stream: ``chunks`` yields its bytes in order, once."""
+
+    chunks: Iterator[bytes]
+    etag: str
+    version_id: str | None
+    last_modified: datetime | None
+    size: int
+    close: Any = field(default=None, repr=False)  # callable releasing the connection, or None
+
+
+class ObjectWriter(Protocol):
+    """An object written piece by piece (S3: multipart upload); nothing is visible before close."""
+
+    def write(self, data: bytes) -> int: ...
+
+    def close(self) -> None: ...
+
+    def abort(self) -> None: ...
+
+
 class ObjectStore(Protocol):
+    def open_read(self, bucket: str, key: str, version_id: str | None = None) -> StreamedObject: ...
+
+    def open_write(self, bucket: str, key: str, content_type: str) -> ObjectWriter: ...
+
     def get(self, bucket: str, key: str, version_id: str | None = None) -> StoredObject: ...
 
     def put(self, bucket: str, key: str, body: bytes, content_type: str) -> None: ...

@@ -26,9 +26,12 @@ def quarantine_staged(
     """
     prefix = layout.quarantined_dataset_prefix(detail.dataset, detail.run_id)
     data_key = prefix + "data.parquet"
+    part_keys = detail.staged.part_keys()  # a large file is staged as several parts: move them all
     staged_present = bool(store.list_keys(detail.staged.bucket, detail.staged.key))
     if staged_present:
-        store.copy(detail.staged.bucket, detail.staged.key, quarantine_bucket, data_key)
+        for i, key in enumerate(part_keys):
+            target = data_key if i == 0 else f"{prefix}data.part-{i:05d}.parquet"
+            store.copy(detail.staged.bucket, key, quarantine_bucket, target)
     store.copy(detail.manifest.bucket, detail.manifest.key, quarantine_bucket, prefix + "manifest.json")
     decision = {
         "dataset": detail.dataset,
@@ -51,7 +54,7 @@ def quarantine_staged(
         "application/json",
     )
     if staged_present:
-        store.delete(detail.staged.bucket, [detail.staged.key])
+        store.delete(detail.staged.bucket, part_keys)
     return DatasetQuarantinedDetail(
         dataset=detail.dataset,
         run_id=detail.run_id,

@@ -7,6 +7,7 @@ from datapipe.contracts.model import (
     DatasetContract,
     PartitionSpec,
     QualityPolicy,
+    RowRule,
 )
 from datapipe.contracts.registry import ContractRegistry, default_registry
 
@@ -18,5 +19,6 @@ __all__ = [
     "DatasetContract",
     "PartitionSpec",
     "QualityPolicy",
+    "RowRule",
     "default_registry",
 ]

@@ -10,8 +10,21 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-COLUMN_TYPES = ("string", "int", "decimal", "float", "timestamp", "bool")
+COLUMN_TYPES = ("string", "int", "decimal", "float", "timestamp", "date", "bool")
+# File-level rules scored by the gate. A rule about one row is a RowRule (it rejects the row).
 RULE_KINDS = ("max", "min", "sign_by_category", "not_after_arrival", "columns_differ_rate")
+ROW_RULE_KINDS = (
+    "sign_by_category",
+    "required_when",
+    "not_equal",
+    "max_in_base_currency",
+    "currency_minor_units",
+    "reference_when",
+    "not_after_arrival",
+    "max_age",
+)
+DERIVATIONS = ("utc_offset_minutes",)
+MAX_DECIMAL_PRECISION = 38  # Parquet, Glue and Athena all stop at decimal(38, s)
 
 
 class ContractError(ValueError):
@@ -33,6 +46,12 @@ class ColumnSpec:
     precision: int = 18
     scale: int = 2
     description: str = ""
+    derived: str | None = None
+    reference: str | None = None
+    """Name of a reference list (datapipe.reference) the value must belong to."""
+    max_length: int = 1024
+    """Strings: longest value in characters (Athena's varchar tops at 65,535; Glue and reports
+    need far less). A longer value rejects its row, like any rule."""
 
     @property
     def glue_type(self) -> str:
@@ -42,6 +61,7 @@ class ColumnSpec:
             "decimal": f"decimal({self.precision},{self.scale})",
             "float": "double",
             "timestamp": "timestamp",
+            "date": "date",
             "bool": "boolean",
         }[self.type]
 
@@ -83,6 +103,42 @@ class BusinessRule:
 
 
 @dataclass(frozen=True)
+class RowRule:
+    """A rule about one row: a row that breaks it is rejected at ingest with ``name`` as reason.
+
+    kinds:
+      sign_by_category:      ``column``'s sign per ``category_column`` value: ``signs`` maps a
+                             category to positive | negative | non_zero
+      required_when:         ``column`` must be present when ``category_column`` is in ``values``
+      not_equal:             ``column`` must differ from ``other_column`` (when both present)
+      max_in_base_currency:  abs(``column``) converted to USD (``currency_column``, on the date of
+                             ``date_column``) must be <= ``value``; no rate at all -> rejected too
+      currency_minor_units:  ``column`` carries no more significant decimals than the minor units
+                             of the currency in ``currency_column`` (ISO 4217)
+      reference_when:        when ``category_column`` is in ``values``, ``column`` is required and
+                             must belong to the ``reference`` list
+      not_after_arrival:     timestamp ``column`` not later than the file's arrival + tolerance
+                             (the clock-skew tolerance, ``tolerance_minutes``)
+      max_age:               timestamp ``column`` not older than arrival - ``max_age_days``
+    """
+
+    name: str
+    kind: str
+    column: str
+    description: str = ""
+    category_column: str | None = None
+    signs: tuple[tuple[str, str], ...] = ()
+    values: tuple[str, ...] = ()
+    other_column: str | None = None
+    currency_column: str | None = None
+    date_column: str | None = None
+    value: float | None = None
+    reference: str | None = None
+    tolerance_minutes: float = 0.0
+    max_age_days: float = 0.0
+
+
+@dataclass(frozen=True)
 class QualityPolicy:
     """Per-check minimum scores and weights used by final validation and enhanced validation.
 
@@ -120,6 +176,7 @@ class DatasetContract:
     quality: QualityPolicy
     event_time_column: str | None = None
     description: str = ""
+    row_rules: tuple[RowRule, ...] = ()
 
     def column(self, name: str) -> ColumnSpec:
         for col in self.columns:
@@ -132,8 +189,13 @@ class DatasetContract:
         return tuple(c.name for c in self.columns)
 
     @property
+    def input_columns(self) -> tuple[ColumnSpec, ...]:
+        """Columns read from the file (derived ones are computed at ingest, never read)."""
+        return tuple(c for c in self.columns if c.derived is None)
+
+    @property
     def required_columns(self) -> tuple[str, ...]:
-        return tuple(c.name for c in self.columns if c.required)
+        return tuple(c.name for c in self.columns if c.required and c.derived is None)
 
     @property
     def unique_columns(self) -> tuple[str, ...]:
@@ -164,6 +226,9 @@ def _column(contract: str, raw: dict[str, Any]) -> ColumnSpec:
         "precision",
         "scale",
         "description",
+        "max_length",
+        "reference",
+        "derived",
     }
     unknown = set(raw) - known
     if unknown:
@@ -175,6 +240,19 @@ def _column(contract: str, raw: dict[str, Any]) -> ColumnSpec:
             re.compile(raw["pattern"])
         except re.error as exc:
             raise ContractError(f"{where}: invalid pattern: {exc}") from exc
+    if raw.get("reference") is not None:
+        from datapipe.reference import reference_set
+
+        try:
+            reference_set(raw["reference"])
+        except KeyError as exc:
+            raise ContractError(f"{where}: {exc.args[0]}") from None
+    derived = raw.get("derived")
+    if derived is not None and str(derived).split(":", 1)[0] not in DERIVATIONS:
+        raise ContractError(f"{where}: derived must be one of {DERIVATIONS} ('kind:source_column')")
+    precision, scale = int(raw.get("precision", 18)), int(raw.get("scale", 2))
+    if raw.get("type") == "decimal" and not (0 <= scale <= precision <= MAX_DECIMAL_PRECISION):
+        raise ContractError(f"{where}: decimal needs 0 <= scale <= precision <= {MAX_DECIMAL_PRECISION}")
     allowed = raw.get("allowed")
     return ColumnSpec(
         name=str(raw["name"]),
@@ -190,6 +268,9 @@ def _column(contract: str, raw: dict[str, Any]) -> ColumnSpec:
         precision=int(raw.get("precision", 18)),
         scale=int(raw.get("scale", 2)),
         description=str(raw.get("description", "")),
+        max_length=int(raw.get("max_length", 1024)),
+        reference=raw.get("reference"),
+        derived=str(derived) if derived is not None else None,
     )
 
 
@@ -229,8 +310,26 @@ CONTRACT_FIELDS = {
     "columns",
     "partitions",
     "business_rules",
+    "row_rules",
     "quality",
 }
+ROW_RULE_FIELDS = {
+    "name",
+    "kind",
+    "column",
+    "description",
+    "category_column",
+    "signs",
+    "values",
+    "other_column",
+    "currency_column",
+    "date_column",
+    "value",
+    "reference",
+    "tolerance_minutes",
+    "max_age_days",
+}
+SIGNS = ("positive", "negative", "non_zero")
 
 
 def _no_unknown(where: str, raw: dict[str, Any], known: set[str]) -> None:
@@ -261,6 +360,56 @@ def _rule(contract: str, names: set[str], raw: dict[str, Any]) -> BusinessRule:
         max_rate=float(raw.get("max_rate", 1.0)),
         min_pass_rate=float(raw.get("min_pass_rate", 0.99)),
         critical=bool(raw.get("critical", False)),
+    )
+
+
+def _row_rule(contract: str, names: set[str], raw: dict[str, Any]) -> RowRule:
+    where = f"contract {contract!r}, row rule {raw.get('name')!r}"
+    _no_unknown(where, raw, ROW_RULE_FIELDS)
+    if raw.get("kind") not in ROW_RULE_KINDS:
+        raise ContractError(f"{where}: kind must be one of {ROW_RULE_KINDS}, got {raw.get('kind')!r}")
+    for ref in ("column", "category_column", "other_column", "currency_column", "date_column"):
+        if raw.get(ref) is not None and raw[ref] not in names:
+            raise ContractError(f"{where}: {ref} {raw[ref]!r} is not a column of the contract")
+    signs = raw.get("signs", {})
+    bad = {k: v for k, v in signs.items() if v not in SIGNS}
+    if bad:
+        raise ContractError(f"{where}: signs must be one of {SIGNS}, got {bad}")
+    needs = {
+        "sign_by_category": ("category_column", "signs"),
+        "required_when": ("category_column", "values"),
+        "not_equal": ("other_column",),
+        "max_in_base_currency": ("currency_column", "date_column", "value"),
+        "currency_minor_units": ("currency_column",),
+        "reference_when": ("category_column", "values", "reference"),
+        "not_after_arrival": (),
+        "max_age": ("max_age_days",),
+    }[raw["kind"]]
+    missing = [n for n in needs if raw.get(n) in (None, {}, [])]
+    if missing:
+        raise ContractError(f"{where}: kind {raw['kind']} needs {missing}")
+    if raw.get("reference") is not None:
+        from datapipe.reference import reference_set
+
+        try:
+            reference_set(raw["reference"])
+        except KeyError as exc:
+            raise ContractError(f"{where}: {exc.args[0]}") from None
+    return RowRule(
+        name=str(raw["name"]),
+        kind=str(raw["kind"]),
+        column=str(raw["column"]),
+        description=str(raw.get("description", "")),
+        category_column=raw.get("category_column"),
+        signs=tuple((str(k), str(v)) for k, v in signs.items()),
+        values=_tuple(raw.get("values")),
+        other_column=raw.get("other_column"),
+        currency_column=raw.get("currency_column"),
+        date_column=raw.get("date_column"),
+        value=raw.get("value"),
+        reference=raw.get("reference"),
+        tolerance_minutes=float(raw.get("tolerance_minutes", 0.0)),
+        max_age_days=float(raw.get("max_age_days", 0.0)),
     )
 
 
@@ -316,4 +465,5 @@ def parse_contract(raw: dict[str, Any]) -> DatasetContract:
         quality=quality,
         event_time_column=event_time,
         description=str(raw.get("description", "")),
+        row_rules=tuple(_row_rule(name, names, r) for r in raw.get("row_rules", [])),
     )

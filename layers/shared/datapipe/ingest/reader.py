@@ -2,17 +2,23 @@
 
 Nothing is typed here: every column is read as bytes so that one bad value can never abort the
 whole file (a typed CSV read does). Typing and rules are applied, vectorised, in ``validation``.
-Rows that cannot even be split into columns (ragged CSV rows, malformed JSON lines) become
-``RowReject`` entries with their physical line number.
+
+The input is streamed: ``open_raw`` takes an iterable of byte chunks and yields one ``RawBatch``
+per block of whole lines, so memory follows the batch size, not the file size.
+
+The line rule (one for every read path): **a record is one physical line** (ending in LF or
+CRLF), as Athena, Spark and BigQuery read CSV by default. A quoted value may hold commas and
+doubled quotes but no line break; a line whose quote is not closed on that line is rejected
+(``unterminated_quote``) and the next line is judged on its own. A carriage return anywhere but
+before the line feed rejects the line (``bare_cr``). Every non-empty line after the header is
+a row: it is staged, or rejected with its physical line number, exactly once.
 """
 
 from __future__ import annotations
 
-import csv
-import gzip
-import io
 import json
-import zlib
+import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,25 +27,21 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 
 from datapipe.contracts import DatasetContract
+from datapipe.ingest.limits import IngestLimits
+from datapipe.ingest.source import (
+    SAMPLE_BYTES,
+    Block,
+    FileRejected,
+    LongLine,
+    blocks,
+    check_start,
+    inflate,
+)
 
-GZIP_MAGIC = b"\x1f\x8b"
-BOMS_UNSUPPORTED = {
-    b"\xff\xfe\x00\x00": "UTF-32 LE",
-    b"\x00\x00\xfe\xff": "UTF-32 BE",
-    b"\xff\xfe": "UTF-16 LE",
-    b"\xfe\xff": "UTF-16 BE",
-}
-UTF8_BOM = b"\xef\xbb\xbf"
-MAX_DECOMPRESSED_BYTES = 2 * 1024**3
+__all__ = ["FileRejected", "RawBatch", "RawReader", "RowReject", "open_raw", "read_raw", "split_csv_line"]
 
-
-class FileRejected(Exception):
-    """The whole file cannot be ingested; ``code`` is machine-readable, the message is for people."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
+QUOTE, COMMA, CR, LF = 34, 44, 13, 10
+MAX_SHOWN_COLUMNS = 30
 
 
 @dataclass
@@ -73,289 +75,282 @@ class RawBatch:
         return len(self.row_numbers) + len(self.pre_rejects)
 
 
-def decompress(data: bytes, key: str) -> tuple[bytes, str]:
-    """Inflates gzip (by magic bytes, whatever the key says); a broken gzip rejects the file."""
-    if data[:2] != GZIP_MAGIC:
-        if key.endswith(".gz"):
-            raise FileRejected("MALFORMED_GZIP", f"{key} ends in .gz but is not gzip data")
-        return data, "none"
-    try:
-        d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        out = d.decompress(data, MAX_DECOMPRESSED_BYTES)
-        if d.unconsumed_tail:
-            raise FileRejected(
-                "FILE_TOO_LARGE", f"{key} inflates to more than {MAX_DECOMPRESSED_BYTES} bytes"
-            )
-        if not d.eof:
-            raise FileRejected("MALFORMED_GZIP", f"{key}: gzip stream is truncated")
-        rest = d.unused_data
-        while rest:  # concatenated gzip members are valid gzip
-            if rest[:2] != GZIP_MAGIC:
-                break
-            out += gzip.decompress(rest)
-            rest = b""
-        return out, "gzip"
-    except (zlib.error, EOFError, gzip.BadGzipFile) as exc:
-        raise FileRejected("MALFORMED_GZIP", f"{key}: cannot inflate gzip data ({exc})") from exc
+def _shown(raw: bytes) -> str:
+    return raw[:SAMPLE_BYTES].decode("utf-8", "backslashreplace")
 
 
-def detect_format(key: str, data: bytes, contract: DatasetContract) -> str:
-    name = key[:-3] if key.endswith(".gz") else key
-    suffix = name.rsplit(".", 1)[-1].lower() if "." in name.rsplit("/", 1)[-1] else ""
-    if suffix == "csv":
-        fmt = "csv"
-    elif suffix in ("jsonl", "ndjson", "json"):
-        fmt = "jsonl"
-    elif suffix == "":
-        fmt = "jsonl" if data.lstrip()[:1] == b"{" else "csv"
-    else:
-        raise FileRejected(
-            "UNSUPPORTED_FORMAT",
-            f"{key}: file type '.{suffix}' is not one of {list(contract.formats)} "
-            "(expected .csv, .jsonl, optionally .gz)",
-        )
-    if fmt not in contract.formats:
-        raise FileRejected("UNSUPPORTED_FORMAT", f"{key}: {fmt} is not accepted for dataset {contract.name}")
-    return fmt
+def _names(names: list[str]) -> str:
+    """A column list cut for a message (a 200 KB header must not make a 200 KB alert)."""
+    shown = [n[:40] for n in names[:MAX_SHOWN_COLUMNS]]
+    more = f" ... and {len(names) - MAX_SHOWN_COLUMNS} more" if len(names) > MAX_SHOWN_COLUMNS else ""
+    return f"{shown}{more}"
 
 
-def check_encoding(data: bytes, key: str) -> bytes:
-    for bom, name in BOMS_UNSUPPORTED.items():
-        if data.startswith(bom):
-            raise FileRejected("UNREADABLE_ENCODING", f"{key}: {name} byte-order mark; files must be UTF-8")
-    if data.startswith(UTF8_BOM):
-        data = data[len(UTF8_BOM) :]
-    first_line = data[: data.find(b"\n")] if b"\n" in data else data
-    if b"\x00" in first_line:
-        raise FileRejected("UNREADABLE_ENCODING", f"{key}: NUL bytes in the first line; not UTF-8 text")
-    try:
-        first_line.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise FileRejected(
-            "UNREADABLE_ENCODING", f"{key}: first line is not valid UTF-8 ({exc.reason})"
-        ) from exc
-    return data
+# --- the CSV line rule, written plainly: the reference every fast path must agree with ----------
 
 
-def _line_spans(buf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Start and end (exclusive, without the "\\n" or "\\r\\n") of every physical line."""
-    newlines = np.flatnonzero(buf == 10)
-    starts = np.concatenate(([0], newlines + 1))
-    ends = np.concatenate((newlines, [len(buf)]))
-    has_cr = np.zeros(len(ends), dtype=bool)
-    positive = ends > starts
-    has_cr[positive] = buf[ends[positive] - 1] == 13
-    return starts, ends - has_cr
+def split_csv_line(line: bytes) -> list[bytes] | str:
+    """Fields of one line (without its line ending), or the rule it breaks.
 
-
-def _nonempty_line_numbers(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """1-based physical line numbers of non-empty lines ("\\r" alone counts as empty)."""
-    return np.flatnonzero(ends > starts).astype(np.int64) + 1
-
-
-def _line_keys(data: bytes, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """Fingerprint of each span (length, first and last 8 bytes): equal spans get equal keys."""
-    lengths = ends - starts
-    first = np.zeros(len(starts), dtype=np.uint64)
-    last = np.zeros(len(starts), dtype=np.uint64)
-    long = np.flatnonzero(lengths >= 8)
-    if len(long):
-        # every 8-byte window of the data as one (unaligned) little-endian uint64
-        windows = np.ndarray((len(data) - 7,), dtype="<u8", buffer=data, strides=(1,))
-        first[long] = windows[starts[long]]
-        last[long] = windows[ends[long] - 8]
-    prime = np.uint64(1099511628211)
-    keys: np.ndarray = (((lengths.astype(np.uint64) * prime) ^ first) * prime) ^ last
-    return keys
-
-
-def _locate_lines(data: bytes, starts: np.ndarray, ends: np.ndarray, texts: list[str]) -> list[int] | None:
-    """0-based physical line of each malformed row, found from its text; None when unsure.
-
-    The multi-threaded CSV reader reports a malformed row's text but not its number, and
-    re-reading single-threaded only to number them costs more than the read itself. The answer is
-    the same when every record is one line (no bare "\\r", and the caller's row/line count check)
-    and each text is exactly one line of the file; otherwise the caller re-reads.
+    RFC 4180 quoting within one line: a field is either unquoted (no quote character in it) or
+    wholly quoted, with ``""`` standing for one quote inside.
     """
-    wanted = [t.encode("utf-8") for t in texts]
-    if len(set(wanted)) != len(wanted) or any(not t or b"\n" in t or b"\r" in t for t in wanted):
-        return None
-    if b"\r" in data and data.count(b"\r") != data.count(b"\r\n"):
-        return None
-    sizes = np.array([len(t) for t in wanted], dtype=np.int64)
-    text_keys = _line_keys(b"".join(wanted), np.cumsum(sizes) - sizes, np.cumsum(sizes))
-    text_keys.sort()
-    line_keys = _line_keys(data, starts, ends)
-    nearest = np.minimum(np.searchsorted(text_keys, line_keys), len(text_keys) - 1)
-    candidates = np.flatnonzero(text_keys[nearest] == line_keys)
-    if len(candidates) > 1024 + 16 * len(wanted):  # fingerprints do not discriminate here
-        return None
-    found: dict[bytes, list[int]] = {t: [] for t in wanted}
-    for i in candidates.tolist():
-        hits = found.get(data[starts[i] : ends[i]])
-        if hits is not None:
-            hits.append(i)
-    if any(len(hits) != 1 or hits[0] == 0 for hits in found.values()):
-        return None
-    return [found[t][0] for t in wanted]
+    if b"\r" in line:
+        return "bare_cr"
+    fields: list[bytes] = []
+    i, n = 0, len(line)
+    while True:
+        if i < n and line[i] == QUOTE:
+            value = bytearray()
+            j = i + 1
+            while True:
+                k = line.find(b'"', j)
+                if k < 0:
+                    return "unterminated_quote"
+                value += line[j:k]
+                if k + 1 < n and line[k + 1] == QUOTE:
+                    value += b'"'
+                    j = k + 2
+                    continue
+                break
+            fields.append(bytes(value))
+            i = k + 1
+            if i == n:
+                return fields
+            if line[i] != COMMA:
+                return "malformed_quotes"
+            i += 1
+            continue
+        k = line.find(b",", i)
+        value_b = line[i:] if k < 0 else line[i:k]
+        if b'"' in value_b:
+            return "malformed_quotes"
+        fields.append(value_b)
+        if k < 0:
+            return fields
+        i = k + 1
 
 
-def _normalise_header(names: list[str]) -> list[str]:
-    return [n.strip().lower() for n in names]
+LINE_MESSAGES = {
+    "bare_cr": "carriage return inside the line (lines end in LF or CRLF; a value may not hold a line break)",
+    "unterminated_quote": "quoted value not closed on its line (a value may not span lines)",
+    "malformed_quotes": "quote character inside an unquoted value, or text after a closing quote",
+}
 
 
-def _read_csv(data: bytes, key: str, contract: DatasetContract) -> RawBatch:
-    end = data.find(b"\n")
-    first = (data if end < 0 else data[:end]).rstrip(b"\r")  # split() would copy the whole body
-    try:
-        names = _split_csv_line(first.decode("utf-8"))
-    except csv.Error as exc:
-        raise FileRejected(
-            "UNPARSABLE_CSV",
-            f"{key}: cannot read the header line ({exc}); lines must end in LF or CRLF, not a bare CR",
-        ) from exc
-    header = _normalise_header(names)
-    if not header or all(h == "" for h in header):
-        raise FileRejected("EMPTY_FILE", f"{key}: no header line")
-    dupes = sorted({h for h in header if header.count(h) > 1})
-    if dupes:
-        raise FileRejected("DUPLICATE_COLUMNS", f"{key}: header repeats column(s) {dupes}")
-    _require_columns(key, contract, header)
+def _line_reject(line_no: int, raw: bytes, rule: str, ncols: int, got: int | None = None) -> RowReject:
+    text = _shown(raw)
+    if rule == "ragged_row":
+        message = f"row has {got} field(s), header has {ncols}"
+    elif rule == "line_too_long":
+        message = f"line is {got:,} bytes, longer than the limit"
+    else:
+        message = LINE_MESSAGES[rule]
+    return RowReject(line_no, None, rule, text[:500], message, text)
 
-    invalid: list[tuple[int | None, str | None]] = []
 
-    def on_invalid(row: Any) -> str:
+# --- CSV blocks -----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Lines:
+    """Physical lines of a block: start, end (without CR/LF) and number of each."""
+
+    starts: np.ndarray
+    ends: np.ndarray
+    numbers: np.ndarray
+
+    @classmethod
+    def of(cls, buf: np.ndarray, first_line: int) -> _Lines:
+        newlines = np.flatnonzero(buf == LF)
+        starts = np.concatenate(([0], newlines + 1))
+        ends = np.concatenate((newlines, [len(buf)]))
+        if len(buf) and buf[-1] == LF:  # the block ends a line: no empty line after it
+            starts, ends = starts[:-1], ends[:-1]
+        has_cr = np.zeros(len(ends), dtype=bool)
+        positive = ends > starts
+        has_cr[positive] = buf[ends[positive] - 1] == CR
+        ends = ends - has_cr
+        return cls(starts, ends, np.arange(first_line, first_line + len(starts), dtype=np.int64))
+
+
+def _line_of(lines: _Lines, positions: np.ndarray) -> np.ndarray:
+    found: np.ndarray = np.searchsorted(lines.starts, positions, side="right") - 1
+    return found
+
+
+def _suspect_quote_lines(buf: np.ndarray, lines: _Lines) -> np.ndarray:
+    """Lines whose quoting the fast path does not vouch for (they go to ``split_csv_line``).
+
+    A line is vouched for when it has an even number of quotes, every opening quote starts a
+    field and every closing quote ends one (or is the first half of a doubled quote).
+    """
+    suspect = np.zeros(len(lines.starts), dtype=bool)
+    q = np.flatnonzero(buf == QUOTE)
+    if len(q) == 0:
+        return suspect
+    line = _line_of(lines, q)
+    inside = q < lines.ends[line]  # a quote after the stripped end cannot exist, kept for safety
+    first = np.searchsorted(q, lines.starts)
+    rank = np.arange(len(q)) - first[line]
+    opening = rank % 2 == 0
+    counts = np.bincount(line, minlength=len(lines.starts))
+    suspect |= counts % 2 == 1
+    prev = np.where(q > 0, buf[np.maximum(q - 1, 0)], COMMA)
+    at_start = q == lines.starts[line]
+    prev_is_closing = np.zeros(len(q), dtype=bool)
+    prev_is_closing[1:] = (q[1:] - 1 == q[:-1]) & ~opening[:-1] & (line[1:] == line[:-1])
+    open_ok = at_start | (prev == COMMA) | prev_is_closing
+    nxt_pos = np.minimum(q + 1, len(buf) - 1)
+    at_end = q + 1 == lines.ends[line]
+    close_ok = at_end | (buf[nxt_pos] == COMMA) | (buf[nxt_pos] == QUOTE)
+    bad = ~inside | np.where(opening, ~open_ok, ~close_ok)
+    suspect[line[bad]] = True
+    return suspect
+
+
+def _field_counts(buf: np.ndarray, lines: _Lines) -> np.ndarray:
+    """Fields per line: commas outside quotes + 1 (valid for lines with sound quoting)."""
+    commas = np.flatnonzero(buf == COMMA)
+    line = _line_of(lines, commas)
+    if (buf == QUOTE).any():
+        quotes_before = np.concatenate(([0], np.cumsum(buf == QUOTE, dtype=np.int64)))
+        inside = (quotes_before[commas] - quotes_before[lines.starts[line]]) % 2 == 1
+        line = line[~inside]
+    counts: np.ndarray = np.bincount(line, minlength=len(lines.starts)) + 1
+    return counts
+
+
+class _Disagreement(Exception):
+    """pyarrow and the line rule disagree on a block: it is read by the reference path instead."""
+
+
+def _gather(data: bytes, lines: _Lines, keep: np.ndarray) -> bytes:
+    """The kept lines of a block, each ending in LF, as one buffer (copied only if needed)."""
+    if keep.all():
+        return data
+    starts, ends = lines.starts[keep], lines.ends[keep]
+    if len(starts) == 0:
+        return b""
+    parts = [data[s:e] for s, e in zip(starts.tolist(), ends.tolist(), strict=True)]
+    return b"\n".join(parts) + b"\n"
+
+
+def _arrow_parse(body: bytes, header: list[str], wanted: list[str], block_size: int) -> pa.Table:
+    """Binary columns of well-formed lines; raises ArrowInvalid at the first ragged one."""
+    if not body:
+        return pa.table({h: pa.array([], type=pa.binary()) for h in wanted})
+    return pcsv.read_csv(
+        pa.py_buffer(body),
+        read_options=pcsv.ReadOptions(use_threads=True, column_names=header, block_size=block_size),
+        convert_options=pcsv.ConvertOptions(
+            column_types={h: pa.binary() for h in header},
+            strings_can_be_null=False,
+            include_columns=wanted,
+        ),
+    )
+
+
+class CsvBlockReader:
+    """Splits CSV blocks into columns with pyarrow, after the line rule has set bad lines aside."""
+
+    def __init__(self, header: list[str], wanted: list[str], limits: IngestLimits) -> None:
+        self.header = header
+        self.wanted = wanted
+        self.limits = limits
+        self.block_size = max(1 << 20, limits.max_line_bytes + 2)
+
+    def read(self, block: Block) -> tuple[dict[str, pa.Array], np.ndarray, list[RowReject]]:
+        data = block.data
+        buf = np.frombuffer(data, dtype=np.uint8)
+        lines = _Lines.of(buf, block.first_line)
+        nonempty = lines.ends > lines.starts
+        rejected: dict[int, tuple[str, int | None]] = {}  # line index -> (rule, detail)
+        lengths = lines.ends - lines.starts
+        for i in np.flatnonzero(lengths > self.limits.max_line_bytes).tolist():
+            rejected[i] = ("line_too_long", int(lengths[i]))
+        suspects = np.zeros(len(lines.starts), dtype=bool)
+        if data.count(b"\r") != data.count(b"\r\n"):
+            cr = np.flatnonzero(buf == CR)
+            bare = cr[cr != lines.ends[_line_of(lines, cr)]]
+            suspects[_line_of(lines, bare)] = True
+        if b'"' in data:
+            suspects |= _suspect_quote_lines(buf, lines)
+        for i in np.flatnonzero(suspects & nonempty).tolist():
+            if i in rejected:
+                continue
+            fields = split_csv_line(data[lines.starts[i] : lines.ends[i]])
+            if isinstance(fields, str):
+                rejected[i] = (fields, None)
+            elif len(fields) != len(self.header):
+                rejected[i] = ("ragged_row", len(fields))
         try:
-            text = row.text
-        except UnicodeDecodeError:  # a ragged row with bad UTF-8: locate it by number instead
-            text = None
-        invalid.append((row.number, text))
-        return "skip"
-
-    def read(use_threads: bool) -> pa.Table:
-        return pcsv.read_csv(
-            io.BytesIO(data),
-            read_options=pcsv.ReadOptions(use_threads=use_threads, column_names=header, skip_rows=1),
-            parse_options=pcsv.ParseOptions(invalid_row_handler=on_invalid),
-            convert_options=pcsv.ConvertOptions(
-                column_types={h: pa.binary() for h in header}, strings_can_be_null=False
-            ),
-        )
-
-    starts, ends = _line_spans(np.frombuffer(data, dtype=np.uint8))
-    lines = _nonempty_line_numbers(starts, ends)
-    try:
-        table = read(use_threads=True)
-        if invalid:  # row numbers are only reported by the single-threaded reader
-            texts = [text for _, text in invalid if text is not None]
-            located = None if len(texts) < len(invalid) else _locate_lines(data, starts, ends, texts)
-            if located is None:
-                invalid.clear()
-                table = read(use_threads=False)
-            else:  # number = index among non-empty lines, 1-based, as the reader counts
-                numbers = np.searchsorted(lines, np.array(located, dtype=np.int64) + 1) + 1
-                invalid[:] = sorted(zip(numbers.tolist(), (text for _, text in invalid), strict=True))
-    except pa.ArrowInvalid as exc:
-        if "Expected" in str(exc) and "columns" in str(exc):
-            # pyarrow could not hand a ragged row to the handler (its text is not UTF-8)
-            return _read_csv_rowwise(data, key, contract, header)
-        raise FileRejected("UNPARSABLE_CSV", f"{key}: {exc}") from exc
-
-    # pyarrow numbers rows among non-empty lines, header included (number 1 = header line),
-    # also with skip_rows=1; record index = number - 2.
-    if any(n is None for n, _ in invalid):
-        raise FileRejected("UNPARSABLE_CSV", f"{key}: could not locate malformed rows")
-    bad_idx = np.array([n for n, _ in invalid], dtype=np.int64) - 2
-    record_lines = lines[1:]
-    keep = np.ones(len(record_lines), dtype=bool)
-    pre_rejects: list[RowReject] = []
-    if len(bad_idx):
-        keep[bad_idx] = False
-        for line_no in record_lines[bad_idx]:
-            # the row as it is in the file (pyarrow's text may be missing for bad UTF-8)
-            text = (
-                data[starts[line_no - 1] : ends[line_no - 1]]
-                .rstrip(b"\r")
-                .decode("utf-8", "backslashreplace")
+            columns, kept = self._fast(data, buf, lines, nonempty, rejected)
+        except _Disagreement:
+            columns, kept = self._reference(data, lines, nonempty, rejected)
+        rejects = [
+            _line_reject(
+                int(lines.numbers[i]), data[lines.starts[i] : lines.ends[i]], rule, len(self.header), got
             )
-            got = len(_split_csv_line(text))
-            pre_rejects.append(
-                RowReject(
-                    source_row=int(line_no),
-                    column=None,
-                    rule="ragged_row",
-                    value=text[:500],
-                    message=f"row has {got} field(s), header has {len(header)}",
-                    record=text[:2000],
-                )
-            )
-    row_numbers = record_lines[keep]
-    if len(row_numbers) != table.num_rows:
-        raise FileRejected(
-            "UNPARSABLE_CSV",
-            f"{key}: could not align {table.num_rows} parsed rows with {len(row_numbers)} lines "
-            "(quoted values spanning lines are not supported)",
-        )
-    columns = {h: table.column(h).combine_chunks() for h in header if h in contract.column_names}
-    ignored = [h for h in header if h not in contract.column_names]
-    return RawBatch(columns, row_numbers, pre_rejects, "csv", "none", header, ignored)
+            for i, (rule, got) in sorted(rejected.items())
+        ]
+        return columns, lines.numbers[kept], rejects
 
-
-def _read_csv_rowwise(data: bytes, key: str, contract: DatasetContract, header: list[str]) -> RawBatch:
-    """Slow path, only for a file whose ragged rows also hold invalid UTF-8: split every line
-    with the csv module (bytes kept exact through surrogateescape) so such rows are rejected
-    one by one instead of failing the file."""
-    wanted = [h for h in header if h in contract.column_names]
-    index = {h: i for i, h in enumerate(header)}
-    values: dict[str, list[bytes]] = {h: [] for h in wanted}
-    rows: list[int] = []
-    pre_rejects: list[RowReject] = []
-    seen_header = False
-    for line_no, raw in enumerate(data.split(b"\n"), start=1):
-        line = raw.rstrip(b"\r")
-        if not line:
-            continue
-        if not seen_header:
-            seen_header = True
-            continue
-        text = line.decode("utf-8", "surrogateescape")
+    def _fast(
+        self,
+        data: bytes,
+        buf: np.ndarray,
+        lines: _Lines,
+        nonempty: np.ndarray,
+        rejected: dict[int, tuple[str, int | None]],
+    ) -> tuple[dict[str, pa.Array], np.ndarray]:
+        keep = nonempty.copy()
+        keep[list(rejected)] = False
         try:
-            fields = _split_csv_line(text)
-        except csv.Error as exc:
-            raise FileRejected("UNPARSABLE_CSV", f"{key}: line {line_no}: {exc}") from exc
-        if len(fields) != len(header):
-            shown = line.decode("utf-8", "backslashreplace")
-            pre_rejects.append(
-                RowReject(
-                    line_no,
-                    None,
-                    "ragged_row",
-                    shown[:500],
-                    f"row has {len(fields)} field(s), header has {len(header)}",
-                    shown[:2000],
-                )
-            )
-            continue
-        rows.append(line_no)
-        for h in wanted:
-            values[h].append(fields[index[h]].encode("utf-8", "surrogateescape"))
-    columns = {h: pa.array(v, type=pa.binary()) for h, v in values.items()}
-    ignored = [h for h in header if h not in contract.column_names]
-    return RawBatch(columns, np.array(rows, dtype=np.int64), pre_rejects, "csv", "none", header, ignored)
+            table = _arrow_parse(_gather(data, lines, keep), self.header, self.wanted, self.block_size)
+        except pa.ArrowInvalid:
+            # ragged rows (the common case): count fields, set them aside, parse again
+            counts = _field_counts(buf, lines)
+            for i in np.flatnonzero(keep & (counts != len(self.header))).tolist():
+                rejected[i] = ("ragged_row", int(counts[i]))
+                keep[i] = False
+            try:
+                table = _arrow_parse(_gather(data, lines, keep), self.header, self.wanted, self.block_size)
+            except pa.ArrowInvalid as exc:
+                raise _Disagreement(str(exc)) from exc
+        kept = np.flatnonzero(keep)
+        if table.num_rows != len(kept):
+            raise _Disagreement(f"{table.num_rows} rows parsed for {len(kept)} lines")
+        columns = {h: table.column(h).combine_chunks() for h in self.wanted}
+        return columns, kept
+
+    def _reference(
+        self, data: bytes, lines: _Lines, nonempty: np.ndarray, rejected: dict[int, tuple[str, int | None]]
+    ) -> tuple[dict[str, pa.Array], np.ndarray]:
+        """Every line through ``split_csv_line``: slower, and the definition of the result."""
+        index = [self.header.index(h) for h in self.wanted]
+        values: list[list[bytes]] = [[] for _ in self.wanted]
+        kept: list[int] = []
+        for i in np.flatnonzero(nonempty).tolist():
+            if i in rejected and rejected[i][0] == "line_too_long":
+                continue
+            rejected.pop(i, None)
+            fields = split_csv_line(data[lines.starts[i] : lines.ends[i]])
+            if isinstance(fields, str):
+                rejected[i] = (fields, None)
+            elif len(fields) != len(self.header):
+                rejected[i] = ("ragged_row", len(fields))
+            else:
+                kept.append(i)
+                for out, j in zip(values, index, strict=True):
+                    out.append(fields[j])
+        columns = {h: pa.array(v, type=pa.binary()) for h, v in zip(self.wanted, values, strict=True)}
+        return columns, np.array(kept, dtype=np.int64)
 
 
-def _split_csv_line(text: str) -> list[str]:
-    rows = list(csv.reader([text]))
-    return rows[0] if rows else []
+# --- JSON Lines -----------------------------------------------------------------------------------
 
-
-def _require_columns(key: str, contract: DatasetContract, header: list[str]) -> None:
-    missing = [c for c in contract.required_columns if c not in header]
-    if missing:
-        raise FileRejected(
-            "MISSING_REQUIRED_COLUMNS",
-            f"{key}: required column(s) {missing} absent from {contract.name} file (found {header})",
-        )
+SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 def _json_text(value: Any) -> str | None:
@@ -370,88 +365,305 @@ def _json_text(value: Any) -> str | None:
     return json.dumps(value, separators=(",", ":"))
 
 
-def _read_jsonl(data: bytes, key: str, contract: DatasetContract) -> RawBatch:
-    wanted = contract.column_names
-    values: dict[str, list[str | None]] = {c: [] for c in wanted}
-    seen: set[str] = set()
-    rows: list[int] = []
-    pre_rejects: list[RowReject] = []
-    loads = json.loads
-    for line_no, line in enumerate(data.split(b"\n"), start=1):
-        stripped = line.strip()
-        if not stripped:
-            continue
+class _DuplicateKeys(ValueError):
+    pass
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        dupes = sorted({k for k, _ in pairs if k in seen or seen.add(k)})  # type: ignore[func-returns-value]
+        raise _DuplicateKeys(f"key(s) {dupes[:5]} appear more than once in one object")
+    return obj
+
+
+class JsonBlockReader:
+    """One JSON object per line; a line that is not one is rejected alone, with its reason."""
+
+    def __init__(self, wanted: list[str], limits: IngestLimits) -> None:
+        self.wanted = wanted
+        self.limits = limits
+        self.seen: set[str] = set()
+        self.decoder = json.JSONDecoder(object_pairs_hook=_no_duplicate_keys)
+
+    def read(self, block: Block) -> tuple[dict[str, pa.Array], np.ndarray, list[RowReject]]:
+        values: dict[str, list[str | None]] = {c: [] for c in self.wanted}
+        rows: list[int] = []
+        rejects: list[RowReject] = []
+        for line_no, line in enumerate(block.data.split(b"\n"), start=block.first_line):
+            stripped = line.strip()
+            if not stripped:
+                continue
+            failure = self._row(stripped, values)
+            if failure is None:
+                rows.append(line_no)
+            else:
+                rule, message = failure
+                rejects.append(RowReject(line_no, None, rule, None, message, _shown(stripped)))
+        columns = {c: pa.array(v, type=pa.string()) for c, v in values.items()}
+        return columns, np.array(rows, dtype=np.int64), rejects
+
+    def _row(self, line: bytes, values: dict[str, list[str | None]]) -> tuple[str, str] | None:
+        """Appends the line's values, or returns (rule, message) and appends nothing."""
+        if len(line) > self.limits.max_line_bytes:
+            return "line_too_long", f"line is {len(line):,} bytes, longer than the limit"
         try:
-            obj = loads(stripped)
+            obj = self.decoder.decode(line.decode("utf-8"))
         except UnicodeDecodeError as exc:
-            pre_rejects.append(
-                RowReject(
-                    line_no,
-                    None,
-                    "encoding",
-                    None,
-                    f"line is not valid UTF-8 ({exc.reason})",
-                    stripped.decode("utf-8", "backslashreplace")[:2000],
-                )
-            )
-            continue
+            return "encoding", f"line is not valid UTF-8 ({exc.reason})"
+        except _DuplicateKeys as exc:
+            return "duplicate_key", str(exc)
+        except RecursionError:
+            return "malformed_json", "invalid JSON: nested too deeply"
         except ValueError as exc:
-            pre_rejects.append(
-                RowReject(
-                    line_no,
-                    None,
-                    "malformed_json",
-                    None,
-                    f"invalid JSON: {exc}",
-                    stripped.decode("utf-8", "backslashreplace")[:2000],
-                )
-            )
-            continue
+            return "malformed_json", f"invalid JSON: {exc}"
         if not isinstance(obj, dict):
-            pre_rejects.append(
-                RowReject(
-                    line_no,
-                    None,
-                    "malformed_json",
-                    None,
-                    f"line is a JSON {type(obj).__name__}, expected an object",
-                    stripped.decode("utf-8", "backslashreplace")[:2000],
-                )
+            return "malformed_json", f"line is a JSON {type(obj).__name__}, expected an object"
+        folded: dict[str, Any] = {}
+        for k, v in obj.items():
+            name = k.strip().lower()  # as CSV headers are read
+            if name in folded:
+                return "duplicate_key", f"keys differing only in case or spaces name one column: {name!r}"
+            folded[name] = v
+        try:
+            texts = [_json_text(folded.get(c)) for c in self.wanted]
+        except RecursionError:
+            return "malformed_json", "invalid JSON: nested too deeply"
+        if SURROGATE_ESCAPE.search(line):
+            try:
+                for k in folded:
+                    k.encode("utf-8")
+                for t in texts:
+                    if t is not None:
+                        t.encode("utf-8")
+            except UnicodeEncodeError:
+                return "encoding", "lone UTF-16 surrogate escape (\\ud800-\\udfff): not valid Unicode"
+        self.seen.update(folded)
+        for c, t in zip(self.wanted, texts, strict=True):
+            values[c].append(t)
+        return None
+
+
+# --- the streaming reader ----------------------------------------------------------------------
+
+
+def _detect_format(key: str, head: bytes, contract: DatasetContract) -> str:
+    name = key[:-3] if key.endswith(".gz") else key
+    base = name.rsplit("/", 1)[-1]
+    suffix = base.rsplit(".", 1)[-1].lower() if "." in base else ""
+    if suffix == "csv":
+        fmt = "csv"
+    elif suffix in ("jsonl", "ndjson", "json"):
+        fmt = "jsonl"
+    elif suffix == "":
+        fmt = "jsonl" if head.lstrip()[:1] == b"{" else "csv"
+    else:
+        raise FileRejected(
+            "UNSUPPORTED_FORMAT",
+            f"{key}: file type '.{suffix[:20]}' is not one of {list(contract.formats)} "
+            "(expected .csv, .jsonl, optionally .gz)",
+        )
+    if fmt not in contract.formats:
+        raise FileRejected("UNSUPPORTED_FORMAT", f"{key}: {fmt} is not accepted for dataset {contract.name}")
+    return fmt
+
+
+def _require_columns(key: str, contract: DatasetContract, header: list[str]) -> None:
+    missing = [c for c in contract.required_columns if c not in header]
+    if missing:
+        raise FileRejected(
+            "MISSING_REQUIRED_COLUMNS",
+            f"{key}: required column(s) {_names(missing)} absent from {contract.name} file "
+            f"(found {_names(header)})",
+        )
+
+
+def _read_header(key: str, line: bytes, contract: DatasetContract) -> list[str]:
+    line = line[:-1] if line.endswith(b"\r") else line
+    if b"\x00" in line:
+        raise FileRejected("UNREADABLE_ENCODING", f"{key}: NUL bytes in the first line; not UTF-8 text")
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise FileRejected(
+            "UNREADABLE_ENCODING", f"{key}: first line is not valid UTF-8 ({exc.reason})"
+        ) from exc
+    fields = split_csv_line(line)
+    if isinstance(fields, str):
+        hint = "; lines must end in LF or CRLF, not a bare CR" if fields == "bare_cr" else ""
+        raise FileRejected("UNPARSABLE_CSV", f"{key}: cannot read the header line ({fields}){hint}")
+    header = [f.decode("utf-8").strip().lower() for f in fields]
+    if all(h == "" for h in header):
+        raise FileRejected("EMPTY_FILE", f"{key}: no header line")
+    dupes = sorted({h for h in header if header.count(h) > 1})
+    if dupes:
+        raise FileRejected("DUPLICATE_COLUMNS", f"{key}: header repeats column(s) {_names(dupes)}")
+    _require_columns(key, contract, header)
+    return header
+
+
+class RawReader:
+    """Streams one object's rows as RawBatch blocks; whole-file faults raise FileRejected.
+
+    Faults found at the start (encoding, header, format) raise from ``open_raw``; faults only
+    known later (truncated gzip, size limits, a JSON Lines file without a required key) raise
+    while iterating, so the caller must be ready to discard what it already wrote.
+    """
+
+    def __init__(
+        self, chunks: Iterable[bytes], key: str, contract: DatasetContract, limits: IngestLimits
+    ) -> None:
+        self.key = key
+        self.contract = contract
+        self.limits = limits
+        self.compression, inflated = inflate(chunks, key, limits)
+        head = b""
+        stream = iter(inflated)
+        for chunk in stream:
+            head += chunk
+            if len(head) >= 4:
+                break
+        skip = check_start(head, key)
+        self._items = blocks(_prepend(head, stream), limits, skip)
+        self._first: Block | LongLine | None = next(self._items, None)
+        while isinstance(self._first, Block) and not self._first.data.strip():
+            following = next(self._items, None)  # blank so far: the first line with content decides
+            if following is None:
+                self._first = None
+                break
+            self._first = _join(self._first, following)
+        if self._first is None:
+            raise FileRejected("EMPTY_FILE", f"{key}: no content after decompression")
+        sniff = self._first.data[:4096] if isinstance(self._first, Block) else self._first.sample
+        self.format = _detect_format(key, sniff, contract)
+        self.wanted = [c.name for c in contract.input_columns]
+        self.rows_in = 0
+        if self.format == "csv":
+            self.header = self._csv_header()
+            present = [h for h in self.header if h in self.wanted]
+            self._csv = CsvBlockReader(self.header, present, limits)
+            self.ignored_columns = [h for h in self.header if h not in self.wanted]
+        else:
+            self.header = []
+            self._json = JsonBlockReader(self.wanted, limits)
+            self.ignored_columns = []
+
+    def _csv_header(self) -> list[str]:
+        first = self._first
+        if isinstance(first, LongLine):
+            raise FileRejected(
+                "UNPARSABLE_CSV",
+                f"{self.key}: header line is longer than {self.limits.max_line_bytes:,} bytes",
             )
-            continue
-        obj = {str(k).strip().lower(): v for k, v in obj.items()}  # as CSV headers are read
-        seen.update(obj.keys())
-        rows.append(line_no)
-        for col in wanted:
-            values[col].append(_json_text(obj.get(col)))
-    if not rows and not pre_rejects:
-        raise FileRejected("EMPTY_FILE", f"{key}: no JSON lines")
-    normalised = {s.strip().lower() for s in seen}
-    if rows:
-        _require_columns(key, contract, sorted(normalised))
-    columns = {c: pa.array(v, type=pa.string()) for c, v in values.items() if c in seen}
-    ignored = sorted(seen - set(wanted))
-    return RawBatch(
-        columns, np.array(rows, dtype=np.int64), pre_rejects, "jsonl", "none", sorted(seen), ignored
-    )
+        assert first is not None
+        end = first.data.find(b"\n")
+        line = first.data if end < 0 else first.data[:end]
+        if len(line) > self.limits.max_line_bytes:
+            raise FileRejected(
+                "UNPARSABLE_CSV",
+                f"{self.key}: header line is longer than {self.limits.max_line_bytes:,} bytes",
+            )
+        header = _read_header(self.key, line, self.contract)
+        self._first = Block(2, first.data[end + 1 :] if end >= 0 else b"")
+        return header
+
+    def batches(self) -> Iterator[RawBatch]:
+        pending: list[RowReject] = []
+        items: Iterator[Block | LongLine] = _prepend_item(self._first, self._items)
+        for item in items:
+            if isinstance(item, LongLine):
+                pending.append(
+                    _line_reject(item.line, item.sample, "line_too_long", len(self.header), item.length)
+                )
+                continue
+            if not item.data:
+                continue
+            if self.format == "csv":
+                columns, rows, rejects = self._csv.read(item)
+            else:
+                columns, rows, rejects = self._json.read(item)
+            if pending:
+                rejects = sorted(pending + rejects, key=lambda r: r.source_row)
+                pending = []
+            batch = RawBatch(
+                columns, rows, rejects, self.format, self.compression, self.header, self.ignored_columns
+            )
+            self.rows_in += batch.rows_in
+            yield batch
+        if pending:
+            if self.format == "csv":
+                empty = {c: pa.array([], type=pa.binary()) for c in self._csv.wanted}
+            else:
+                empty = {c: pa.array([], type=pa.string()) for c in self.wanted}
+            batch = RawBatch(
+                empty,
+                np.array([], dtype=np.int64),
+                pending,
+                self.format,
+                self.compression,
+                self.header,
+                self.ignored_columns,
+            )
+            self.rows_in += batch.rows_in
+            yield batch
+        self._finish()
+
+    def _finish(self) -> None:
+        if self.format == "jsonl":
+            seen = self._json.seen
+            self.header = sorted(seen)
+            self.ignored_columns = [c[:100] for c in sorted(seen - set(self.wanted))[:MAX_SHOWN_COLUMNS]]
+            if self.rows_in == 0:
+                raise FileRejected("EMPTY_FILE", f"{self.key}: no JSON lines")
+            if seen:
+                _require_columns(self.key, self.contract, self.header)
+        elif self.rows_in == 0:
+            raise FileRejected("NO_DATA_ROWS", f"{self.key}: header only, no data rows")
 
 
-def _blank(data: bytes) -> bool:
-    """``not data.strip()`` without copying the body when its first byte is already not blank."""
-    return not data[:1].strip() and not data.strip()
+def _join(first: Block, following: Block | LongLine) -> Block | LongLine:
+    """A blank first block and what follows it (a long line there is the first content)."""
+    if isinstance(following, LongLine):
+        return following
+    return Block(first.first_line, first.data + following.data)
 
 
-def read_raw(data: bytes, key: str, contract: DatasetContract) -> RawBatch:
-    """Decompress, check encoding, split into columns. Raises FileRejected for whole-file faults."""
+def _prepend(head: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    if head:
+        yield head
+    yield from rest
+
+
+def _prepend_item(
+    first: Block | LongLine | None, rest: Iterator[Block | LongLine]
+) -> Iterator[Block | LongLine]:
+    if first is not None:
+        yield first
+    yield from rest
+
+
+def open_raw(
+    chunks: Iterable[bytes], key: str, contract: DatasetContract, limits: IngestLimits | None = None
+) -> RawReader:
+    """A streaming reader over the object's chunks (raises FileRejected for faults at its start)."""
+    return RawReader(chunks, key, contract, limits or IngestLimits())
+
+
+def read_raw(
+    data: bytes, key: str, contract: DatasetContract, limits: IngestLimits | None = None
+) -> RawBatch:
+    """The whole object as one batch: the streaming reader, drained (tests and small files)."""
     if not data:
         raise FileRejected("EMPTY_FILE", f"{key}: object is empty (0 bytes)")
-    payload, compression = decompress(data, key)
-    if _blank(payload):
-        raise FileRejected("EMPTY_FILE", f"{key}: no content after decompression")
-    payload = check_encoding(payload, key)  # first: a byte-order mark would hide a JSON "{"
-    fmt = detect_format(key, payload, contract)
-    batch = _read_csv(payload, key, contract) if fmt == "csv" else _read_jsonl(payload, key, contract)
-    batch.compression = compression
-    if batch.rows_in == 0:
-        raise FileRejected("NO_DATA_ROWS", f"{key}: header only, no data rows")
-    return batch
+    reader = open_raw([data], key, contract, limits)
+    parts = list(reader.batches())
+    names = parts[0].columns.keys() if parts else []
+    columns = {
+        name: pa.concat_arrays([p.columns[name] for p in parts]) if parts else pa.array([]) for name in names
+    }
+    rows = np.concatenate([p.row_numbers for p in parts]) if parts else np.array([], dtype=np.int64)
+    rejects = [r for p in parts for r in p.pre_rejects]
+    return RawBatch(
+        columns, rows, rejects, reader.format, reader.compression, reader.header, reader.ignored_columns
+    )

@@ -1,19 +1,27 @@
 """Ingest one raw object: read, validate, stage valid rows, quarantine the rest, announce.
 
+Streamed end to end: the object is read in chunks (gzip inflated on the fly), validated one
+batch of whole lines at a time, valid rows written as Parquet row groups (a new part past
+``limits.part_max_bytes``), rejected rows appended to the quarantine JSON Lines file. Memory
+follows the batch size, not the file size (uniqueness adds 12 bytes per distinct key).
+
 Every input row ends up either staged or in the quarantine file; whole-file faults quarantine
-the object itself. The handler never crashes on bad data: only infrastructure errors raise.
+the object itself, also when found late (a truncated gzip): what was already written is
+discarded first. The handler never crashes on bad data: only infrastructure errors (S3, the
+bus) raise, so that Lambda retries them.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from datapipe import layout
@@ -27,18 +35,30 @@ from datapipe.events import (
     RowCounts,
     S3Location,
     SourceObject,
+    StagedLocation,
+    StagedPart,
 )
-from datapipe.ingest.reader import FileRejected, RowReject, read_raw
-from datapipe.ingest.validation import Lineage, ValidationResult, validate
-from datapipe.ports import EventBus, Notifier, ObjectStore
+from datapipe.ingest.limits import IngestLimits
+from datapipe.ingest.profile import FileProfile
+from datapipe.ingest.reader import FileRejected, RowReject, open_raw
+from datapipe.ingest.source import RawCounter
+from datapipe.ingest.validation import FileContext, Lineage, validate
+from datapipe.ports import EventBus, Notifier, ObjectStore, ObjectWriter
+from datapipe.reference.fx import FxRates, load_published
 from datapipe.settings import Settings
 
 UNKNOWN_DATASET = "unknown"
 TOP_REASONS = 5
+HASH_REST_UP_TO = 256 * 1024**2  # after an early fault, finish hashing the source up to this size
+COPY_OBJECT_MAX = 5 * 1024**3  # CopyObject's limit: larger quarantined files are referenced, not copied
 
 
 class RowCountMismatch(AssertionError):
-    """rows_in != rows_valid + rows_rejected: a bug, never bad data; fail loudly."""
+    """rows_in != rows_valid + rows_rejected: a bug, never bad data."""
+
+
+class _InfraError(Exception):
+    """An error of the store while streaming: re-raised as the original, for Lambda to retry."""
 
 
 @dataclass
@@ -65,6 +85,8 @@ class IngestReport:
     manifest: dict[str, str] | None = None
     quarantine: dict[str, str] | None = None
     top_reject_reasons: list[dict[str, Any]] = field(default_factory=list)
+    format: str | None = None
+    staged_parts: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -77,10 +99,7 @@ class IngestDeps:
     notifier: Notifier
     settings: Settings
     registry: ContractRegistry
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+    limits: IngestLimits = field(default_factory=IngestLimits)
 
 
 def _reject_line(reject: RowReject, key: str) -> dict[str, Any]:
@@ -106,11 +125,167 @@ def top_reasons(by_rule: Counter[str], limit: int = TOP_REASONS) -> list[RejectR
     return [RejectReason(reason=r, rows=n) for r, n in by_rule.most_common(limit)]
 
 
+class _HashingWriter:
+    """An ObjectWriter that also counts and hashes what goes through it (a Parquet sink)."""
+
+    def __init__(self, inner: ObjectWriter) -> None:
+        self._inner = inner
+        self._sha = hashlib.sha256()
+        self.bytes = 0
+        self.closed = False
+
+    def write(self, data: bytes | memoryview) -> int:
+        chunk = bytes(data)
+        try:
+            self._inner.write(chunk)
+        except Exception as exc:
+            raise _InfraError(str(exc)) from exc
+        self._sha.update(chunk)
+        self.bytes += len(chunk)
+        return len(chunk)
+
+    def tell(self) -> int:
+        return self.bytes
+
+    def flush(self) -> None:
+        return None
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def finish(self) -> None:
+        try:
+            self._inner.close()
+        except Exception as exc:
+            raise _InfraError(str(exc)) from exc
+        self.closed = True
+
+    def abort(self) -> None:
+        self._inner.abort()
+        self.closed = True
+
+    @property
+    def sha256(self) -> str:
+        return self._sha.hexdigest()
+
+
+class StagedWriter:
+    """Valid rows as Parquet row groups, split into parts past ``part_max_bytes``."""
+
+    def __init__(self, store: ObjectStore, bucket: str, dataset: str, run: str, part_max_bytes: int) -> None:
+        self._store, self._bucket, self._dataset, self._run = store, bucket, dataset, run
+        self._limit = part_max_bytes
+        self._sink: _HashingWriter | None = None
+        self._writer: pq.ParquetWriter | None = None
+        self._rows = 0
+        self.parts: list[dict[str, Any]] = []
+
+    def write(self, table: pa.Table) -> None:
+        if table.num_rows == 0:
+            return
+        if self._writer is None:
+            key = layout.staged_part_key(self._dataset, self._run, len(self.parts))
+            self._key = key
+            self._sink = _HashingWriter(
+                self._store.open_write(self._bucket, key, "application/vnd.apache.parquet")
+            )
+            self._writer = pq.ParquetWriter(self._sink, table.schema, compression="snappy")
+            self._rows = 0
+        self._writer.write_table(table)
+        self._rows += table.num_rows
+        assert self._sink is not None
+        if self._sink.bytes >= self._limit:
+            self._close_part()
+
+    def _close_part(self) -> None:
+        assert self._writer is not None and self._sink is not None
+        self._writer.close()
+        self._sink.finish()
+        self.parts.append(
+            {"key": self._key, "rows": self._rows, "bytes": self._sink.bytes, "sha256": self._sink.sha256}
+        )
+        self._writer = None
+        self._sink = None
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._close_part()
+
+    def abort(self) -> None:
+        """Discards every part: the open one is aborted, finished ones are deleted."""
+        if self._sink is not None:
+            self._sink.abort()
+        self._writer = None
+        self._sink = None
+        if self.parts:
+            self._store.delete(self._bucket, [p["key"] for p in self.parts])
+        self.parts = []
+
+
+class RejectWriter:
+    """Rejected rows as JSON Lines, appended per batch; the object exists only if one row does."""
+
+    def __init__(self, store: ObjectStore, location: S3Location, source_key: str) -> None:
+        self._store, self.location, self._key = store, location, source_key
+        self._sink: _HashingWriter | None = None
+
+    def write(self, rejects: list[RowReject]) -> None:
+        if not rejects:
+            return
+        if self._sink is None:
+            self._sink = _HashingWriter(
+                self._store.open_write(self.location.bucket, self.location.key, "application/x-ndjson")
+            )
+        lines = [json.dumps(_reject_line(r, self._key), default=str) for r in rejects]
+        self._sink.write(("\n".join(lines) + "\n").encode())
+
+    @property
+    def written(self) -> bool:
+        return self._sink is not None
+
+    @property
+    def sha256(self) -> str | None:
+        return self._sink.sha256 if self._sink else None
+
+    def close(self) -> None:
+        if self._sink is not None and not self._sink.closed:
+            self._sink.finish()
+
+    def abort(self) -> None:
+        if self._sink is not None and not self._sink.closed:
+            self._sink.abort()
+        elif self._sink is not None:
+            self._store.delete(self.location.bucket, [self.location.key])
+        self._sink = None
+
+
+def _guarded(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """The store's chunks, with its errors marked as infrastructure errors."""
+    while True:
+        try:
+            chunk = next(chunks)
+        except StopIteration:
+            return
+        except Exception as exc:
+            raise _InfraError(str(exc)) from exc
+        yield chunk
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 15] + " ... (truncated)"
+
+
 def ingest_object(ref: ObjectRef, deps: IngestDeps, now: datetime | None = None) -> IngestReport:
     now = now or datetime.now(UTC)
+    limits = deps.limits
+    for name in ("curated_bucket", "quarantine_bucket"):
+        deps.settings.require(name)  # configuration, not data: raise before reading anything
     contract = deps.registry.for_key(ref.key)
     dataset = contract.name if contract else UNKNOWN_DATASET
-    obj = deps.store.get(ref.bucket, ref.key, ref.version_id)
+    obj = deps.store.open_read(ref.bucket, ref.key, ref.version_id)
     run = layout.run_id(dataset, ref.key, obj.etag or ref.etag or ref.version_id or "untagged")
     source = SourceObject(
         bucket=ref.bucket,
@@ -120,84 +295,105 @@ def ingest_object(ref: ObjectRef, deps: IngestDeps, now: datetime | None = None)
         size=obj.size,
         arrived_at=obj.last_modified or now,
     )
-    if contract is None:
-        known = ", ".join(c.raw_prefix for c in deps.registry)
-        return _quarantine_file(
-            FileRejected(
-                "UNKNOWN_PREFIX", f"{ref.key}: no dataset contract for this prefix (known prefixes: {known})"
-            ),
-            dataset,
-            run,
-            source,
-            obj.body,
-            deps,
-            now,
-        )
+    counter = RawCounter()
+    chunks = counter.wrap(_guarded(obj.chunks))
     try:
-        batch = read_raw(obj.body, ref.key, contract)
+        if contract is None:
+            known = ", ".join(c.raw_prefix for c in deps.registry)
+            raise FileRejected(
+                "UNKNOWN_PREFIX", f"{ref.key}: no dataset contract for this prefix (known prefixes: {known})"
+            )
+        if obj.size == 0:
+            raise FileRejected("EMPTY_FILE", f"{ref.key}: object is empty (0 bytes)")
+        if obj.size > limits.max_object_bytes:
+            raise FileRejected(
+                "FILE_TOO_LARGE", f"{ref.key}: {obj.size:,} bytes, over the {limits.max_object_bytes:,} limit"
+            )
+        return _ingest_stream(contract, run, source, chunks, counter, deps, now)
     except FileRejected as exc:
-        return _quarantine_file(exc, dataset, run, source, obj.body, deps, now)
-
-    lineage = Lineage(ref.key, source.version_id or "", source.etag, run)
-    result = validate(batch, contract, lineage)
-    if result.rows_in != result.rows_valid + result.rows_rejected:
-        raise RowCountMismatch(
-            f"{ref.key}: rows_in={result.rows_in} valid={result.rows_valid} rejected={result.rows_rejected}"
+        return _quarantine_file(exc, dataset, run, source, chunks, counter, deps, now)
+    except _InfraError as exc:
+        raise exc.__cause__ or exc from None
+    except Exception as exc:  # a bug: quarantined with its type, never a crash loop on the same file
+        bug = FileRejected(
+            "INTERNAL_ERROR", f"{ref.key}: ingest failed unexpectedly ({type(exc).__name__}: {exc})"
         )
-    return _stage(
-        contract,
-        run,
-        source,
-        obj.body,
-        batch.format,
-        batch.compression,
-        batch.ignored_columns,
-        result,
-        deps,
-        now,
-    )
+        return _quarantine_file(bug, dataset, run, source, chunks, counter, deps, now)
+    finally:
+        if obj.close is not None:
+            obj.close()
 
 
-def _stage(
+def _ingest_stream(
     contract: DatasetContract,
     run: str,
     source: SourceObject,
-    raw: bytes,
-    fmt: str,
-    compression: str,
-    ignored_columns: list[str],
-    result: ValidationResult,
+    chunks: Iterator[bytes],
+    counter: RawCounter,
     deps: IngestDeps,
     now: datetime,
 ) -> IngestReport:
     s = deps.settings
     curated = s.require("curated_bucket")
     quarantine = s.require("quarantine_bucket")
-    counts = RowCounts(
-        rows_in=result.rows_in, rows_valid=result.rows_valid, rows_rejected=result.rows_rejected
+    lineage = Lineage(source.key, source.version_id or "", source.etag, run)
+    staged = StagedWriter(deps.store, curated, contract.name, run, deps.limits.part_max_bytes)
+    rejects = RejectWriter(
+        deps.store,
+        S3Location(bucket=quarantine, key=layout.rejected_rows_key(contract.name, now, run)),
+        source.key,
     )
-    reasons = top_reasons(result.rejects_by_rule)
+    profile = FileProfile(contract)
+    fx = FxRates.reference()
+    if any(r.kind == "max_in_base_currency" for r in contract.row_rules):
+        try:
+            fx = load_published(deps.store, curated)
+        except Exception as exc:
+            raise _InfraError(str(exc)) from exc
+    ctx = FileContext(arrival=source.arrived_at, fx=fx)
+    try:
+        reader = open_raw(chunks, source.key, contract, deps.limits)
+        for batch in reader.batches():
+            result = validate(batch, contract, lineage, ctx)
+            if result.rows_in != result.rows_valid + result.rows_rejected:
+                raise RowCountMismatch(
+                    f"rows_in={result.rows_in} valid={result.rows_valid} rejected={result.rows_rejected}"
+                )
+            staged.write(result.valid)
+            rejects.write(result.rejects)
+            profile.add(result)
+        staged.close()
+        rejects.close()
+    except BaseException:
+        staged.abort()
+        rejects.abort()
+        raise
+    return _announce(contract, run, source, reader, counter, staged, rejects, profile, deps, now)
 
-    rejects_loc: S3Location | None = None
-    rejects_sha = None
-    if result.rejects:
-        body = (
-            "\n".join(json.dumps(_reject_line(r, source.key), default=str) for r in result.rejects).encode()
-            + b"\n"
-        )
-        rejects_loc = S3Location(bucket=quarantine, key=layout.rejected_rows_key(contract.name, now, run))
-        deps.store.put(rejects_loc.bucket, rejects_loc.key, body, "application/x-ndjson")
-        rejects_sha = _sha256(body)
 
-    staged_loc = S3Location(bucket=curated, key=layout.staged_key(contract.name, run))
-    staged_sha = None
-    if result.rows_valid:
-        buf = io.BytesIO()
-        pq.write_table(result.valid, buf, compression="snappy")
-        staged = buf.getvalue()
-        deps.store.put(staged_loc.bucket, staged_loc.key, staged, "application/vnd.apache.parquet")
-        staged_sha = _sha256(staged)
-
+def _announce(
+    contract: DatasetContract,
+    run: str,
+    source: SourceObject,
+    reader: Any,
+    counter: RawCounter,
+    staged: StagedWriter,
+    rejects: RejectWriter,
+    profile: FileProfile,
+    deps: IngestDeps,
+    now: datetime,
+) -> IngestReport:
+    s = deps.settings
+    curated = s.require("curated_bucket")
+    counts = RowCounts(
+        rows_in=profile.rows_in, rows_valid=profile.rows_valid, rows_rejected=profile.rows_rejected
+    )
+    reasons = top_reasons(profile.by_rule)
+    rejects_loc = rejects.location if rejects.written else None
+    parts = [StagedPart(key=p["key"], rows=p["rows"], bytes=p["bytes"]) for p in staged.parts]
+    staged_loc = StagedLocation(
+        bucket=curated, key=parts[0].key if parts else layout.staged_key(contract.name, run), parts=parts
+    )
     manifest_loc = S3Location(bucket=curated, key=layout.manifest_key(contract.name, run))
     manifest = {
         "dataset": contract.name,
@@ -205,18 +401,22 @@ def _stage(
         "run_id": run,
         "created_at": now.isoformat(),
         "source": source.model_dump(mode="json"),
-        "format": fmt,
-        "compression": compression,
+        "format": reader.format,
+        "compression": reader.compression,
         "counts": counts.model_dump(),
-        "rejects_by_rule": dict(result.rejects_by_rule.most_common()),
-        "null_counts": result.null_counts,
-        "ignored_columns": ignored_columns,
-        "staged": staged_loc.model_dump() if result.rows_valid else None,
+        "rejects_by_rule": dict(profile.by_rule.most_common()),
+        "null_counts": profile.null_counts,
+        "ignored_columns": reader.ignored_columns,
+        "staged": {"bucket": curated, "key": parts[0].key} if parts else None,
+        "staged_parts": [{"bucket": curated, **p} for p in staged.parts],
         "rejects": rejects_loc.model_dump() if rejects_loc else None,
+        "profiles": profile.columns(),
+        "partitions": profile.partitions(),
+        "limits": asdict(deps.limits),
         "checksums": {
-            "source_sha256": _sha256(raw),
-            "staged_sha256": staged_sha,
-            "rejects_sha256": rejects_sha,
+            "source_sha256": counter.sha256,
+            "staged_sha256": staged.parts[0]["sha256"] if len(staged.parts) == 1 else None,
+            "rejects_sha256": rejects.sha256,
         },
     }
     deps.store.put(
@@ -225,7 +425,6 @@ def _stage(
         json.dumps(manifest, indent=2, default=str).encode(),
         "application/json",
     )
-
     report = IngestReport(
         status="STAGED",
         dataset=contract.name,
@@ -234,17 +433,21 @@ def _stage(
         rows_in=counts.rows_in,
         rows_valid=counts.rows_valid,
         rows_rejected=counts.rows_rejected,
-        staged=staged_loc.model_dump() if result.rows_valid else None,
+        staged=S3Location(bucket=curated, key=staged_loc.key).model_dump() if parts else None,
         manifest=manifest_loc.model_dump(),
         quarantine=rejects_loc.model_dump() if rejects_loc else None,
         top_reject_reasons=[r.model_dump() for r in reasons],
+        format=reader.format,
+        staged_parts=[{"bucket": curated, **p} for p in staged.parts],
     )
-    if result.rows_valid == 0:
+    if counts.rows_valid == 0:
         assert rejects_loc is not None
         report.status = "ALL_ROWS_REJECTED"
         report.reason_code = "ALL_ROWS_REJECTED"
-        report.reason = f"{source.key}: all {counts.rows_in} rows rejected; top reasons: " + ", ".join(
-            f"{r.reason} ({r.rows})" for r in reasons
+        report.reason = _cut(
+            f"{source.key}: all {counts.rows_in} rows rejected; top reasons: "
+            + ", ".join(f"{r.reason} ({r.rows})" for r in reasons),
+            deps.limits.max_reason_chars,
         )
         detail = DatasetQuarantinedDetail(
             dataset=contract.name,
@@ -266,8 +469,8 @@ def _stage(
         dataset=contract.name,
         schema_version=contract.schema_version,
         run_id=run,
-        format=fmt,
-        compression=compression,
+        format=reader.format,
+        compression=reader.compression,
         source=source,
         staged=staged_loc,
         manifest=manifest_loc,
@@ -284,34 +487,57 @@ def _quarantine_file(
     dataset: str,
     run: str,
     source: SourceObject,
-    raw: bytes,
+    chunks: Iterator[bytes],
+    counter: RawCounter,
     deps: IngestDeps,
     now: datetime,
 ) -> IngestReport:
     """Copy the object as-is to quarantine beside a reason file, alert ops, announce."""
     s = deps.settings
     bucket = s.require("quarantine_bucket")
+    message = _cut(exc.message, deps.limits.max_reason_chars)
+    if source.size <= HASH_REST_UP_TO:  # finish reading for the checksum (cheap at this size)
+        try:
+            for _ in chunks:
+                pass
+        except _InfraError as err:
+            raise err.__cause__ or err from None
+        except Exception:  # the rest of a broken stream does not matter here
+            pass
+    full = counter.bytes == source.size
     prefix = layout.quarantined_file_prefix(dataset, now, run)
-    file_key = prefix + source.key.rsplit("/", 1)[-1]
-    deps.store.copy(source.bucket, source.key, bucket, file_key, source.version_id)
+    file_key = prefix + source.key.rsplit("/", 1)[-1][:200]
+    copied = source.size <= COPY_OBJECT_MAX
+    if copied:
+        deps.store.copy(source.bucket, source.key, bucket, file_key, source.version_id)
     reason = {
         "dataset": dataset,
         "run_id": run,
         "reason_code": exc.code,
-        "reason": exc.message,
+        "reason": message,
         "source": source.model_dump(mode="json"),
-        "source_sha256": _sha256(raw),
+        "source_sha256": counter.sha256 if full else None,
         "quarantined_at": now.isoformat(),
-        "quarantined_object": {"bucket": bucket, "key": file_key},
+        "quarantined_object": {"bucket": bucket, "key": file_key}
+        if copied
+        else {
+            "bucket": source.bucket,
+            "key": source.key,
+            "note": "larger than CopyObject allows: left in place",
+        },
     }
     deps.store.put(bucket, prefix + "reason.json", json.dumps(reason, indent=2).encode(), "application/json")
-    loc = S3Location(bucket=bucket, key=file_key)
+    loc = (
+        S3Location(bucket=bucket, key=file_key)
+        if copied
+        else S3Location(bucket=source.bucket, key=source.key)
+    )
     detail = DatasetQuarantinedDetail(
         dataset=dataset,
         run_id=run,
         stage="ingest",
         reason_code=exc.code,
-        reason=exc.message,
+        reason=message,
         source=source,
         quarantine=loc,
     )
@@ -325,6 +551,6 @@ def _quarantine_file(
         run_id=run,
         key=source.key,
         reason_code=exc.code,
-        reason=exc.message,
+        reason=message,
         quarantine=loc.model_dump(),
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -16,12 +17,20 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from datapipe.contracts import ColumnSpec, DatasetContract
+from datapipe.contracts import ColumnSpec, DatasetContract, RowRule
 from datapipe.ingest.reader import RawBatch, RowReject
+from datapipe.ingest.unique import SeenKeys, fingerprints
+from datapipe.reference import CURRENCY_MINOR_UNITS, reference_set
+from datapipe.reference.codes import DESCRIPTIONS
+from datapipe.reference.fx import FxRates
 
 INT_RE = r"^[+-]?\d{1,18}$"
 FLOAT_RE = r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$"
-TIMESTAMP_RE = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|\+00:00)$"
+TIMESTAMP_RE = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-](0\d|1[0-4]):[0-5]\d)$"
+DATE_RE = r"^\d{4}-\d{2}-\d{2}$"
+# Publishable range: Parquet holds more, but publish goes through pandas (nanoseconds: 1677-2262);
+# a year-0000 value once passed ingest and crashed publish.
+EARLIEST, LATEST = datetime(1900, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC)
 BOOL_TRUE = ["true", "1", "yes"]
 BOOL_FALSE = ["false", "0", "no"]
 
@@ -40,6 +49,19 @@ class Lineage:
     source_version: str
     source_etag: str
     ingest_run_id: str
+
+
+@dataclass
+class FileContext:
+    """What validation carries from one batch of a file to the next, and what row rules need
+    besides the row: when the file arrived (clock skew, maximum age) and the USD rates."""
+
+    arrival: datetime | None = None
+    fx: FxRates = field(default_factory=FxRates.reference)
+    seen: dict[str, SeenKeys] = field(default_factory=dict)
+
+    def seen_keys(self, column: str) -> SeenKeys:
+        return self.seen.setdefault(column, SeenKeys())
 
 
 @dataclass
@@ -74,6 +96,7 @@ def arrow_type(col: ColumnSpec) -> pa.DataType:
         "decimal": pa.decimal128(col.precision, col.scale),
         "float": pa.float64(),
         "timestamp": pa.timestamp("us", tz="UTC"),
+        "date": pa.date32(),
         "bool": pa.bool_(),
     }[col.type]
 
@@ -234,15 +257,38 @@ def _parse(col: ColumnSpec, text: pa.Array) -> tuple[pa.Array, np.ndarray, str]:
         ok = pc.or_(is_true, is_false)
         values = pc.if_else(ok, is_true, pa.scalar(None, pa.bool_()))
         return values, _mask(pc.and_(present, pc.invert(ok))), "not a boolean (true/false)"
-    if col.type == "timestamp":
-        shape_ok = pc.match_substring_regex(text, TIMESTAMP_RE)
-        head = pc.utf8_slice_codeunits(pc.if_else(shape_ok, text, pa.scalar(None, pa.string())), 0, 19)
+    if col.type in ("timestamp", "date"):
+        is_ts = col.type == "timestamp"
+        shape_ok = pc.match_substring_regex(text, TIMESTAMP_RE if is_ts else DATE_RE)
+        shaped = pc.if_else(shape_ok, text, pa.scalar(None, pa.string()))
+        head = (
+            pc.utf8_slice_codeunits(shaped, 0, 19)
+            if is_ts
+            else pc.binary_join_element_wise(shaped, "T00:00:00", "")
+        )
         parsed = pc.strptime(head, format="%Y-%m-%dT%H:%M:%S", unit="s", error_is_null=True)
         # strptime is lenient (Feb 30 -> Mar 2, 12:00:61 -> 12:01:01): the parsed fields must equal
         # the written ones, which proves the calendar date and time exist.
         ok = _fields_as_written(parsed, head)
-        values = pc.cast(pc.if_else(pa.array(ok), text, pa.scalar(None, pa.string())), target)
-        what = "not an ISO 8601 UTC timestamp (YYYY-MM-DDThh:mm:ss[.ffffff]Z)"
+        kept = pc.if_else(pa.array(ok), shaped if is_ts else head, pa.scalar(None, pa.string()))
+        values = pc.cast(kept, target if is_ts else pa.timestamp("s"))
+        stamp = values if is_ts else pc.assume_timezone(values, "UTC")
+        in_range = _mask(
+            pc.and_(
+                pc.greater_equal(stamp, pa.scalar(EARLIEST, stamp.type)),
+                pc.less(stamp, pa.scalar(LATEST, stamp.type)),
+            )
+        )
+        ok &= in_range | ~_mask(pc.is_valid(values))
+        values = pc.if_else(pa.array(ok), values, pa.scalar(None, values.type))
+        if not is_ts:
+            values = pc.cast(values, pa.date32())
+        what = (
+            "not an ISO 8601 timestamp with Z or an offset (YYYY-MM-DDThh:mm:ss[.ffffff]Z|+hh:mm), "
+            "years 1900-2199"
+            if is_ts
+            else "not an ISO 8601 date (YYYY-MM-DD), years 1900-2199"
+        )
         return values, _mask(present) & ~ok, what
     pattern, what = {
         "int": (INT_RE, "not an integer"),
@@ -286,6 +332,16 @@ def _constraints(col: ColumnSpec, text: pa.Array, values: pa.Array) -> list[_Fai
             )
         if col.non_zero:
             failures.append(_Failure(col.name, "non_zero", _mask(pc.equal(numeric, 0)), "must not be zero"))
+    if col.type == "string":
+        too_long = _mask(pc.greater(pc.utf8_length(text), col.max_length))
+        if too_long.any():
+            failures.append(
+                _Failure(col.name, "too_long", too_long, f"longer than {col.max_length} characters")
+            )
+    if col.reference is not None:
+        codes = pa.array(sorted(reference_set(col.reference)), type=pa.string())
+        unknown = _mask(pc.and_(pc.is_valid(text), pc.invert(pc.is_in(text, value_set=codes))))
+        failures.append(_Failure(col.name, "reference", unknown, f"not {DESCRIPTIONS[col.reference]}"))
     not_allowed: np.ndarray | None = None
     if col.allowed is not None:
         allowed = pa.array(list(col.allowed), type=pa.string())
@@ -382,13 +438,18 @@ def _check_column(col: ColumnSpec, raw: pa.Array | None, n: int) -> _Checked:
     return text, values, failures, codes
 
 
-def validate(batch: RawBatch, contract: DatasetContract, lineage: Lineage) -> ValidationResult:
+def validate(
+    batch: RawBatch, contract: DatasetContract, lineage: Lineage, ctx: FileContext | None = None
+) -> ValidationResult:
+    """One batch: typed valid rows and one reject per invalid row. ``ctx`` carries uniqueness
+    from the file's earlier batches (a fresh one when the batch is the whole file)."""
+    ctx = ctx or FileContext()
     n = batch.num_rows
     failures: list[_Failure] = []
     typed: dict[str, pa.Array] = {}
     texts: dict[str, pa.Array] = {}
     codes: dict[str, pa.Array] = {}
-    for col in contract.columns:
+    for col in contract.input_columns:
         text, values, column_failures, codes_or_none = _check_column(col, batch.columns.get(col.name), n)
         texts[col.name] = text
         typed[col.name] = values
@@ -396,15 +457,29 @@ def validate(batch: RawBatch, contract: DatasetContract, lineage: Lineage) -> Va
         if codes_or_none is not None:
             codes[col.name] = codes_or_none
 
+    for col in contract.columns:
+        if col.derived is not None:
+            typed[col.name] = _derive(col, texts, n)
+    failures.extend(row_rule_failures(contract, texts, typed, failures, ctx))
+
     invalid = np.zeros(n, dtype=bool)
     for f in failures:
         invalid |= f.mask
     first_seen: dict[str, np.ndarray] = {}
     for name in contract.unique_columns:
         dup, first_of = _duplicates(codes[name], ~invalid)
+        first_row = np.where(first_of >= 0, batch.row_numbers[np.maximum(first_of, 0)], -1)
+        # across batches: the surviving keys against every key kept earlier in the file
+        keep = np.flatnonzero(~invalid & ~dup & _mask(pc.is_valid(typed[name])))
+        if len(keep):
+            taken = texts[name].take(pa.array(keep, type=pa.int64()))
+            earlier = ctx.seen_keys(name).first_rows(fingerprints(taken), batch.row_numbers[keep])
+            hit = earlier >= 0
+            dup[keep[hit]] = True
+            first_row[keep[hit]] = earlier[hit]
         if dup.any():
             failures.append(_Failure(name, "unique", dup, "duplicate value"))
-            first_seen[name] = first_of
+            first_seen[name] = first_row
             invalid |= dup
 
     rejects = list(batch.pre_rejects)
@@ -418,7 +493,7 @@ def validate(batch: RawBatch, contract: DatasetContract, lineage: Lineage) -> Va
     columns: dict[str, Any] = {name: typed[name].filter(keep) for name in contract.column_names}
     for part in contract.partitions:
         source = columns[part.source]
-        columns[part.name] = _date_text(source)
+        columns[part.name] = source.cast(pa.string()) if pa.types.is_date(source.type) else _date_text(source)
     kept_rows = batch.row_numbers[~invalid]
     m = len(kept_rows)
     columns["lineage_source_key"] = pa.repeat(pa.scalar(lineage.source_key, pa.string()), m)
@@ -429,6 +504,143 @@ def validate(batch: RawBatch, contract: DatasetContract, lineage: Lineage) -> Va
     valid = pa.table(columns)
     nulls = {name: int(valid.column(name).null_count) for name in contract.column_names}
     return ValidationResult(valid, rejects, batch.rows_in, by_rule, nulls)
+
+
+def _derive(col: ColumnSpec, texts: dict[str, pa.Array], n: int) -> pa.Array:
+    """A derived column: ``utc_offset_minutes:<timestamp column>`` is the offset the source wrote
+    (+05:30 -> 330, -08:00 -> -480), null for Z or an unparsable value."""
+    kind, _, source = (col.derived or "").partition(":")
+    assert kind == "utc_offset_minutes", kind
+    text = texts.get(source)
+    if text is None:
+        return pa.nulls(n, type=pa.int64())
+    zone = pc.extract_regex(text, r"(?P<sign>[+-])(?P<hh>\d\d):(?P<mm>\d\d)$")
+    hh = pc.cast(pc.struct_field(zone, "hh"), pa.int64())
+    mm = pc.cast(pc.struct_field(zone, "mm"), pa.int64())
+    minutes = pc.add(pc.multiply(hh, 60), mm)
+    negative = pc.equal(pc.struct_field(zone, "sign"), "-")
+    signed = pc.if_else(negative, pc.negate(minutes), minutes)
+    return pc.if_else(pc.is_valid(zone), signed, pa.scalar(None, pa.int64()))
+
+
+def _present(arr: pa.Array) -> np.ndarray:
+    return _mask(pc.is_valid(arr))
+
+
+def _in(arr: pa.Array, values: tuple[str, ...] | list[str]) -> np.ndarray:
+    return _mask(pc.is_in(arr, value_set=pa.array(list(values), type=pa.string())))
+
+
+def row_rule_failures(
+    contract: DatasetContract,
+    texts: dict[str, pa.Array],
+    typed: dict[str, pa.Array],
+    earlier: list[_Failure],
+    ctx: FileContext,
+) -> list[_Failure]:
+    """Every row rule as a mask over the batch. A rule judges only values that passed their own
+    column's checks (a malformed amount is reported once, as a type error, not also as a sign)."""
+    column_bad: dict[str, np.ndarray] = {}
+    for f in earlier:
+        if f.column is not None:
+            column_bad[f.column] = column_bad.get(f.column, False) | f.mask
+    n = len(next(iter(typed.values()))) if typed else 0
+
+    def ok(name: str | None) -> np.ndarray:
+        """Rows whose value of ``name`` is present and passed its column's checks."""
+        if name is None:
+            return np.zeros(n, dtype=bool)
+        good = _present(typed[name])
+        bad = column_bad.get(name)
+        return good & ~bad if isinstance(bad, np.ndarray) else good
+
+    out: list[_Failure] = []
+    for rule in contract.row_rules:
+        mask, message = _row_rule(rule, texts, typed, ok, ctx, n)
+        if mask is not None and mask.any():
+            out.append(_Failure(rule.column, rule.name, mask, message))
+    return out
+
+
+def _row_rule(
+    rule: RowRule, texts: dict[str, pa.Array], typed: dict[str, pa.Array], ok: Any, ctx: FileContext, n: int
+) -> tuple[np.ndarray | None, str]:
+    col = typed[rule.column]
+    if rule.kind == "sign_by_category":
+        assert rule.category_column is not None
+        values = pc.cast(col, pa.float64())
+        judged = ok(rule.column) & ok(rule.category_column)
+        bad = np.zeros(n, dtype=bool)
+        category = typed[rule.category_column]
+        wrong: list[str] = []
+        for sign in ("positive", "negative", "non_zero"):
+            cats = [c for c, s in rule.signs if s == sign]
+            if not cats:
+                continue
+            test = {"positive": pc.less_equal, "negative": pc.greater_equal, "non_zero": pc.equal}[sign]
+            hit = judged & _in(category, cats) & _mask(test(values, 0))
+            if hit.any():
+                wrong.append(sign.replace("_", "-"))
+            bad |= hit
+        signs = ", ".join(f"{c} {s.replace('_', '-')}" for c, s in rule.signs)
+        return bad, f"sign does not match {rule.category_column} ({signs})"
+    if rule.kind == "required_when":
+        assert rule.category_column is not None
+        missing = ~_present(col) & ok(rule.category_column) & _in(typed[rule.category_column], rule.values)
+        return missing, f"required when {rule.category_column} is one of {list(rule.values)}"
+    if rule.kind == "not_equal":
+        assert rule.other_column is not None
+        same = ok(rule.column) & ok(rule.other_column) & _mask(pc.equal(col, typed[rule.other_column]))
+        return same, f"must differ from {rule.other_column}"
+    if rule.kind == "currency_minor_units":
+        assert rule.currency_column is not None
+        judged = ok(rule.column) & ok(rule.currency_column)
+        decimals = pc.utf8_length(
+            pc.struct_field(pc.extract_regex(texts[rule.column], r"\.(?P<frac>\d*?)0*$"), "frac")
+        )
+        decimals = pc.fill_null(decimals, 0)
+        known = sorted(CURRENCY_MINOR_UNITS)
+        minor = pc.take(
+            pa.array([CURRENCY_MINOR_UNITS[c] for c in known], type=pa.int32()),
+            pc.index_in(typed[rule.currency_column], value_set=pa.array(known, type=pa.string())),
+        )
+        too_many = judged & _mask(pc.greater(decimals, minor))
+        return too_many, "more decimals than the currency's ISO 4217 minor units"
+    if rule.kind == "max_in_base_currency":
+        assert rule.currency_column is not None and rule.date_column is not None
+        judged = ok(rule.column) & ok(rule.currency_column) & ok(rule.date_column)
+        usd = ctx.fx.to_usd_array(
+            pc.abs(pc.cast(col, pa.float64())), typed[rule.currency_column], typed[rule.date_column]
+        )
+        no_rate = judged & ~_present(usd)
+        over = judged & _mask(pc.greater(usd, float(rule.value or 0)))
+        limit = f"{rule.value:,.0f}" if rule.value is not None else "?"
+        if no_rate.any():  # reported under the same rule: the limit cannot be checked
+            return over | no_rate, f"above {limit} USD, or no USD rate known for the currency on that date"
+        return over, f"above the {limit} USD limit once converted"
+    if rule.kind == "reference_when":
+        assert rule.category_column is not None and rule.reference is not None
+        applies = ok(rule.category_column) & _in(typed[rule.category_column], rule.values)
+        codes = sorted(reference_set(rule.reference))
+        valid = _present(col) & _in(col, codes)
+        return applies & ~valid, (
+            f"must be {DESCRIPTIONS[rule.reference]} when {rule.category_column} is {list(rule.values)}"
+        )
+    if rule.kind in ("not_after_arrival", "max_age"):
+        if ctx.arrival is None:
+            return None, ""
+        judged = ok(rule.column)
+        if rule.kind == "not_after_arrival":
+            limit_at = ctx.arrival + timedelta(minutes=rule.tolerance_minutes)
+            late = judged & _mask(pc.greater(col, pa.scalar(limit_at, col.type)))
+            return (
+                late,
+                f"after the file arrived ({ctx.arrival:%Y-%m-%dT%H:%M}Z) + {rule.tolerance_minutes:g} min",
+            )
+        oldest = ctx.arrival - timedelta(days=rule.max_age_days)
+        old = judged & _mask(pc.less(col, pa.scalar(oldest, col.type)))
+        return old, f"more than {rule.max_age_days:g} days before the file arrived"
+    raise ValueError(f"unknown row rule kind {rule.kind}")
 
 
 _DAY = {"s": 86_400, "ms": 86_400_000, "us": 86_400_000_000, "ns": 86_400_000_000_000}
@@ -468,7 +680,7 @@ def _row_rejects(
     for f in failures:
         rows = np.flatnonzero(f.mask)
         if f.rule == "unique" and f.column is not None:
-            first_rows = batch.row_numbers[first_seen[f.column][rows]].tolist()
+            first_rows = first_seen[f.column][rows].tolist()
             messages = [f"duplicate value, first seen at row {r}" for r in first_rows]
         else:
             messages = [f.message] * len(rows)

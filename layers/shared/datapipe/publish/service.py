@@ -7,7 +7,6 @@ that run's files in the partitions it touches, so the same staged file never dou
 
 from __future__ import annotations
 
-import io
 import json
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -15,13 +14,13 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from datapipe import layout
 from datapipe.contracts import DatasetContract
 from datapipe.events import DatasetStagedDetail
 from datapipe.ports import ObjectStore
 from datapipe.quality.checks import column_profile
+from datapipe.staging import read_staged
 
 
 class SchemaEvolutionError(ValueError):
@@ -79,7 +78,7 @@ def publish(
 ) -> PublishResult:
     import awswrangler as wr
 
-    staged = pq.read_table(io.BytesIO(store.get(detail.staged.bucket, detail.staged.key).body))
+    staged = read_staged(store, detail.staged)  # every part
     partition_cols = [p.name for p in contract.partitions]
     table_name = contract.name
     path = f"s3://{curated_bucket}/{layout.curated_prefix(contract.name)}"

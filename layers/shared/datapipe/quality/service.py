@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import io
 import json
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from datapipe import layout
 from datapipe.contracts import ContractRegistry, DatasetContract
@@ -15,6 +13,7 @@ from datapipe.events import DatasetStagedDetail
 from datapipe.ports import ObjectStore
 from datapipe.quality import checks
 from datapipe.quality.checks import Assessment, CheckResult
+from datapipe.staging import read_staged
 
 SUITES = ("schema", "content", "business", "enhanced")
 
@@ -30,8 +29,7 @@ class StagedDataset:
     @property
     def table(self) -> pa.Table:
         if self._table is None:
-            obj = self._store.get(self.detail.staged.bucket, self.detail.staged.key)
-            self._table = pq.read_table(io.BytesIO(obj.body))
+            self._table = read_staged(self._store, self.detail.staged)  # every part
         return self._table
 
     @property
