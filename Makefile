@@ -9,7 +9,7 @@ export PYTHONPATH := $(CURDIR)/layers/shared:$(CURDIR)
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: venv demo test lint typecheck validate unit integration e2e bench fuzz invoke build clean
+.PHONY: venv demo test lint typecheck validate unit integration e2e bench fuzz invoke schedule build clean
 
 venv: $(STAMP)
 
@@ -50,9 +50,24 @@ fuzz: venv
 bench: venv
 	$(PY) -m offline_runtime.bench $(BENCH_ARGS)
 
-# Offline equivalent of `sam local invoke FUNCTION -e EVENT`: make invoke FN=IngestFunction EVENT=events/ingest_object_created.json
+# Offline `sam local invoke` (no Docker) for any SAM template:
+#   make invoke FN=IngestFunction EVENT=events/ingest_transactions_csv.json
+#   make invoke TEMPLATE=tests/apps/orders/template.yaml FN=OrderFlow EVENT=tests/apps/orders/events/order_flow.json
+# Options: DATA=<file> (uploaded under the event's S3 key), FAULTS=<rules> (e.g. s3:PutObject:InternalError:always),
+# CONCURRENCY=<n>, PARAMS="Key=Value ...". With this project's template, sample objects come from events/data and
+# staged-dataset inputs are produced by running the real ingest first.
+TEMPLATE ?= template.yaml
 invoke: venv
-	$(PY) -m offline_runtime.cli.invoke $(FN) -e $(EVENT)
+	$(PY) -m offline_runtime.cli.invoke $(FN) -e $(EVENT) --template $(TEMPLATE) \
+	  $(if $(DATA),--data $(DATA)) $(if $(FAULTS),--fault '$(FAULTS)') --concurrency $(or $(CONCURRENCY),1) \
+	  $(foreach p,$(PARAMS),--param $(p)) \
+	  $(if $(filter template.yaml ./template.yaml,$(TEMPLATE)),--data-dir events/data --prepare offline_runtime.scenario.fixtures:prepare) \
+	  $(INVOKE_ARGS)
+
+# Fire a schedule offline: make schedule NAME=DailyReportFunctionEndOfDay DATE=2026-11-22 [TEMPLATE=...]
+schedule: venv
+	$(PY) -m offline_runtime.cli.schedule $(NAME) --template $(TEMPLATE) $(if $(DATE),--date $(DATE)) \
+	  $(if $(AT),--at $(AT)) $(foreach p,$(PARAMS),--param $(p)) $(SCHEDULE_ARGS)
 
 build: venv
 	$(VENV)/bin/sam build --template template.yaml

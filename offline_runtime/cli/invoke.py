@@ -38,7 +38,8 @@ from typing import Any
 
 from offline_runtime.emulator.cloudformation import StackError
 from offline_runtime.emulator.session import disable_rules, localise, put_event_objects, state_path
-from offline_runtime.emulator.stack import OfflineStack, offline_aws
+from offline_runtime.emulator.session import offline_aws
+from offline_runtime.emulator.stack import OfflineStack
 
 Hook = Callable[[OfflineStack, Any, "Path | None"], None]
 INVOCABLE = ("AWS::Lambda::Function", "AWS::StepFunctions::StateMachine")

@@ -32,6 +32,7 @@ def offline_aws(
     echo_logs: bool = False,
     concurrency: int = 1,
     stack_name: str = "offline",
+    only: list[str] | None = None,
 ) -> Iterator[OfflineStack]:
     with _offline_aws(
         template or default_template(),
@@ -39,6 +40,7 @@ def offline_aws(
         echo_logs=echo_logs,
         concurrency=concurrency,
         stack_name=stack_name,
+        only=only,
     ) as stack:
         yield stack
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -84,21 +85,38 @@ def test_validators(quiet_stack: OfflineStack, fn: str, suite: str) -> None:
     assert all(0.0 <= c["score"] <= 1.0 for c in r["checks"])
 
 
+def _sample(name: str) -> Any:
+    return json.loads((EVENTS / name).read_text())
+
+
 def test_final_validation(quiet_stack: OfflineStack) -> None:
     r = run(quiet_stack, "FinalValidatorFunction", "validators_final.json")
-    assert 0.9 < r["score"] <= 1.0 and r["critical_failed"] is False
+    scores = {
+        c["name"]: c["score"]
+        for p in [
+            _sample("validators_final.json")["schema_result"],
+            *_sample("validators_final.json")["parallel"],
+        ]
+        for c in p["checks"]
+    }
+    assert {c["name"]: c["score"] for c in r["checks"]} == scores  # every check of the input, assessed
+    assert 0.0 <= r["score"] <= 1.0 and min(scores.values()) <= r["score"] <= max(scores.values())
 
 
 def test_publish(quiet_stack: OfflineStack) -> None:
     r = run(quiet_stack, "PublishFunction", "publish.json")
-    assert r["table"] == "transactions" and r["partitions"] == ["event_date=2026-11-21"]
-    assert r["rows_published"] == 37
+    staged = _sample("publish.json")["staged"]
+    day = staged["source"]["key"].split("/")[1]
+    assert r["table"] == "transactions" and r["partitions"] == [f"event_date={day}"]
+    assert r["rows_published"] == staged["counts"]["rows_valid"]
 
 
 def test_quarantine(quiet_stack: OfflineStack) -> None:
     r = run(quiet_stack, "QuarantineFunction", "quarantine_gate.json")
     assert r["stage"] == "quality_gate" and r["reason_code"] == "QUALITY_BELOW_THRESHOLD"
-    assert "validity" in r["reason"]
+    quality = _sample("quarantine_gate.json")["quality"]
+    assert f"quality score {quality['score']:.3f}" in r["reason"]
+    assert all(name in r["reason"] for name in quality["failed_checks"])  # the reason names what failed
 
 
 def test_state_machine_input(quiet_stack: OfflineStack) -> None:
@@ -112,7 +130,8 @@ def test_state_machine_input(quiet_stack: OfflineStack) -> None:
 def test_apply_movements(quiet_stack: OfflineStack) -> None:
     r = run(quiet_stack, "ApplyMovementsFunction", "apply_movements_dataset_published.json")
     # no stock master data in this account: every movement is reported as an unknown item
-    assert r["movements"] == 26 and r["unknown"] == 26 and r["applied"] == 0
+    published = _sample("apply_movements_dataset_published.json")["detail"]["rows_published"]
+    assert r["movements"] == published and r["unknown"] == published and r["applied"] == 0
     assert r["unknown_report"]["key"].startswith("inventory/unknown_items/")
 
 
@@ -145,7 +164,9 @@ def test_audit_trail(quiet_stack: OfflineStack) -> None:
 
 def test_fraud_scoring(quiet_stack: OfflineStack) -> None:
     r = run(quiet_stack, "FraudScoringFunction", "fraud_scoring_dataset_published.json")
-    assert r["transactions_scored"] == 37 and sum(r["scored_by_severity"].values()) >= r["alerts"]
+    published = _sample("fraud_scoring_dataset_published.json")["detail"]
+    assert r["transactions_scored"] == published["rows_published"]
+    assert sum(r["scored_by_severity"].values()) >= r["alerts"]
 
 
 def test_fraud_realtime(quiet_stack: OfflineStack) -> None:
