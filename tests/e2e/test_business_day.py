@@ -8,11 +8,13 @@ from __future__ import annotations
 import json
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import awswrangler as wr
 import pytest
 
+from datapipe.contracts import default_registry
 from offline_runtime.cli.demo import seed_inventory
 from offline_runtime.emulator.session import drain, observe_topic, queue_arn
 from offline_runtime.emulator.stack import OfflineStack
@@ -94,9 +96,10 @@ def test_curated_tables_hold_exactly_the_published_rows(stack: OfflineStack, day
         assert len(frame) == rows, table
         assert frame["lineage_source_key"].str.startswith(f"{table}/").all()
         partitions = wr.catalog.get_partitions(database=db, table=table)
-        assert sorted(v[0] for v in partitions.values()) == sorted(frame["event_date"].astype(str).unique())
+        column = default_registry().get(table).partitions[0].name  # event_date, rate_day (fx_rates)
+        assert sorted(v[0] for v in partitions.values()) == sorted(frame[column].astype(str).unique())
     types = wr.catalog.get_table_types(database=db, table="transactions")
-    assert types["amount"] == "decimal(18,2)" and types["event_time"] == "timestamp"
+    assert types["amount"] == "decimal(18,4)" and types["event_time"] == "timestamp"
 
 
 def test_rejected_rows_are_in_quarantine_with_reasons(stack: OfflineStack, day_run: dict[str, Any]) -> None:
@@ -191,7 +194,7 @@ def test_daily_report_numbers_come_from_the_real_data(stack: OfflineStack, day_r
     mine = frame[frame["lineage_ingest_run_id"].isin(runs)]
     assert report["report_date"] == today.isoformat()
     assert report["transactions"] == len(mine) == sum(p["rows_published"] for p in published_tx)
-    assert report["sales"] == str(sum(mine["amount"]))
+    assert Decimal(report["sales"]) == sum(mine["amount"]).quantize(Decimal("0.01"))
     cases = Counter(e["detail"]["severity"] for e in events if e["detail-type"] == "FraudCaseOpened")
     assert report["fraud_cases_by_severity"] == dict(cases)
     staged = {e["detail"]["run_id"]: e["detail"] for e in events if e["detail-type"] == "DatasetStaged"}
