@@ -58,7 +58,7 @@ bench: venv
 # staged-dataset inputs are produced by running the real ingest first.
 TEMPLATE ?= template.yaml
 invoke: venv
-	$(PY) -m offline_runtime.cli.invoke $(FN) -e $(EVENT) --template $(TEMPLATE) \
+	$(PY) -m offline_runtime.cli.invoke $(FN) -e $(EVENT) --template $(TEMPLATE) --server \
 	  $(if $(DATA),--data $(DATA)) $(if $(FAULTS),--fault '$(FAULTS)') --concurrency $(or $(CONCURRENCY),1) \
 	  $(foreach p,$(PARAMS),--param $(p)) \
 	  $(if $(filter template.yaml ./template.yaml,$(TEMPLATE)),--data-dir events/data --prepare offline_runtime.scenario.fixtures:prepare) \

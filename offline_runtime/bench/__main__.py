@@ -127,6 +127,38 @@ def _decimal_re(precision: int, scale: int) -> str:
     return rf"^[+-]?\d{{1,{precision - scale}}}(\.\d{{1,{scale}}})?$"
 
 
+def _pandas_typed(col: Any, s: Any, present: Any, failures: list[tuple[str, str, Any]]) -> Any:
+    """A column parsed to its type, its type/range failures appended (pandas, as a user writes it)."""
+    import pandas as pd
+
+    value: Any = s
+    if col.type in ("int", "decimal", "float"):
+        shape = {"int": INT_RE, "float": FLOAT_RE}.get(col.type) or _decimal_re(col.precision, col.scale)
+        ok = s.str.match(shape, na=False)
+        failures.append((col.name, "type", present & ~ok))
+        value = pd.to_numeric(s.where(ok), errors="coerce")
+        if col.exclusive_minimum is not None:
+            failures.append((col.name, "range", value <= col.exclusive_minimum))
+        if col.minimum is not None:
+            failures.append((col.name, "range", value < col.minimum))
+        if col.maximum is not None:
+            failures.append((col.name, "range", value > col.maximum))
+        if col.non_zero:
+            failures.append((col.name, "non_zero", value == 0))
+        if col.type == "int":
+            value = value.astype("Int64")
+    elif col.type == "timestamp":
+        ok = s.str.match(TIMESTAMP_RE, na=False)
+        value = pd.to_datetime(s.where(ok), errors="coerce", utc=True, format="ISO8601")
+        failures.append((col.name, "type", present & value.isna()))
+    elif col.type == "bool":
+        lowered = s.str.lower()
+        is_true, is_false = lowered.isin(BOOL_TRUE), lowered.isin(BOOL_FALSE)
+        failures.append((col.name, "type", present & ~(is_true | is_false)))
+        value = is_true.where(is_true | is_false).astype("boolean")
+    return value
+
+
 def run_pandas(data: bytes, contract: DatasetContract) -> dict[str, Any]:
     """The same rules written the way a pandas user would: string frame, per-column masks."""
     import pandas as pd
@@ -150,31 +182,7 @@ def run_pandas(data: bytes, contract: DatasetContract) -> dict[str, Any]:
         failures.append((col.name, "encoding", s.str.contains("\ufffd", regex=False, na=False)))
         if col.required:
             failures.append((col.name, "required", ~present))
-        value: Any = s
-        if col.type in ("int", "decimal", "float"):
-            shape = {"int": INT_RE, "float": FLOAT_RE}.get(col.type) or _decimal_re(col.precision, col.scale)
-            ok = s.str.match(shape, na=False)
-            failures.append((col.name, "type", present & ~ok))
-            value = pd.to_numeric(s.where(ok), errors="coerce")
-            if col.exclusive_minimum is not None:
-                failures.append((col.name, "range", value <= col.exclusive_minimum))
-            if col.minimum is not None:
-                failures.append((col.name, "range", value < col.minimum))
-            if col.maximum is not None:
-                failures.append((col.name, "range", value > col.maximum))
-            if col.non_zero:
-                failures.append((col.name, "non_zero", value == 0))
-            if col.type == "int":
-                value = value.astype("Int64")
-        elif col.type == "timestamp":
-            ok = s.str.match(TIMESTAMP_RE, na=False)
-            value = pd.to_datetime(s.where(ok), errors="coerce", utc=True, format="ISO8601")
-            failures.append((col.name, "type", present & value.isna()))
-        elif col.type == "bool":
-            lowered = s.str.lower()
-            is_true, is_false = lowered.isin(BOOL_TRUE), lowered.isin(BOOL_FALSE)
-            failures.append((col.name, "type", present & ~(is_true | is_false)))
-            value = is_true.where(is_true | is_false).astype("boolean")
+        value = _pandas_typed(col, s, present, failures)
         if col.allowed is not None:
             failures.append((col.name, "allowed_values", present & ~s.isin(list(col.allowed))))
         if col.pattern is not None and col.type == "string":

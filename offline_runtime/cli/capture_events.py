@@ -51,7 +51,11 @@ def generate(day: date, data: Path) -> dict[str, bytes]:
     tx, _ = datagen.transactions_csv("S001", "CA", day, 40, accounts, rng, 0.08)
     inv, _ = datagen.inventory_csv("S001", day, 30, rng, 0.05)
     broken, _ = datagen.transactions_csv("S013", "TX", day, 50, accounts, rng, 0.0)
-    files = {"pos-S001.csv": tx, "movements-S001.csv": inv, "pos-S013-upload.csv.gz": gzip.compress(broken, mtime=0)[:400]}
+    files = {
+        "pos-S001.csv": tx,
+        "movements-S001.csv": inv,
+        "pos-S013-upload.csv.gz": gzip.compress(broken, mtime=0)[:400],
+    }
     for name, body in files.items():
         (data / name).write_bytes(body)
     return files
@@ -104,7 +108,9 @@ def capture(day: date, root: Path = EVENTS) -> list[str]:
 
 def _capture_state_machine(stack: OfflineStack, example: Exampler, dump: Any) -> None:
     sfn = stack.client("stepfunctions")
-    for execution in sfn.list_executions(stateMachineArn=stack.outputs["PipelineStateMachineArn"])["executions"]:
+    for execution in sfn.list_executions(stateMachineArn=stack.outputs["PipelineStateMachineArn"])[
+        "executions"
+    ]:
         desc = sfn.describe_execution(executionArn=execution["executionArn"])
         given = json.loads(desc["input"])
         print(desc["status"], given["detail"]["dataset"], state_path(execution["executionArn"], stack))
@@ -135,7 +141,9 @@ def _capture_state_machine(stack: OfflineStack, example: Exampler, dump: Any) ->
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--day", help="business day of the samples (default: yesterday, UTC)")
     args = parser.parse_args(argv)
     day = date.fromisoformat(args.day) if args.day else datetime.now(UTC).date() - timedelta(days=1)

@@ -10,24 +10,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import sys
 import time
 import warnings
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import boto3
-
 from offline_runtime.emulator.session import drain, observe_topic
 from offline_runtime.emulator.stack import OfflineStack
-from offline_runtime.scenario.datagen import RawFile, business_day, inventory_master
+from offline_runtime.scenario.datagen import RawFile
+from offline_runtime.scenario.day import DEMO_PARAMETERS, OBSERVER, load_day, realtime_burst, seed_inventory
 from offline_runtime.scenario.project import ROOT, observe_bus, offline_aws
 
-OBSERVER = "demo-observer"
 DECISION_LABEL = {
     "publish": "published",
     "enhanced_publish": "published after enhanced validation",
@@ -204,113 +201,6 @@ def _export(stack: OfflineStack, out_dir: Path) -> None:
                 path.write_bytes(s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read())
 
 
-DEMO_PARAMETERS = {
-    # reserved example endpoints: offline they land in the SNS outbox (stack.sns.outbox)
-    "PagerPhoneNumber": "+15555550100",
-    "FraudTeamEmail": "fraud-team@example.com",
-    "StoreManagerEmail": "store-managers@example.com",
-    "OpsAlertEmail": "data-ops@example.com",
-}
-
-
-def seed_inventory(stack: OfflineStack, stores: list[str], seed: int = 42) -> int:
-    """The stock master data the warehouse system loads before the day (one item per product)."""
-    table = boto3.resource("dynamodb", region_name=stack.region).Table(stack.outputs["InventoryTableName"])
-    items = inventory_master(stores, random.Random(seed))
-    with table.batch_writer() as batch:
-        for item in items:
-            batch.put_item(Item=item)
-    stack.wait_idle(300)
-    return len(items)
-
-
-def load_day(
-    stack: OfflineStack, day: date, stores: int, progress: bool = False, seed: bool = True
-) -> tuple[list[RawFile], list[dict[str, Any]]]:
-    """Seed stock, upload a generated day to the raw bucket, wait until everything settled."""
-    started = time.monotonic()
-    bus_q = observe_bus(stack, f"{OBSERVER}-{time.time_ns()}")
-    store_ids = [f"S{i:03d}" for i in range(1, stores + 1)]
-    seed_inventory(stack, store_ids)
-    files = business_day(day, stores=stores)
-    raw = stack.outputs["RawBucketName"]
-    s3 = stack.client("s3")
-    for f in files:
-        s3.put_object(Bucket=raw, Key=f.key, Body=f.body)
-    events: list[dict[str, Any]] = []
-    last = 0.0
-    while True:
-        events += drain(stack, bus_q)
-        kinds = Counter(e["detail-type"] for e in events)
-        done = kinds["DatasetPublished"] + kinds["DatasetQuarantined"]
-        idle = stack.delivery is not None and stack.delivery.idle and stack.running_executions() == 0
-        if progress and (time.monotonic() - last > 3 or (idle and done >= len(files))):
-            say(
-                f"      {time.monotonic() - started:6.1f}s  staged {kinds['DatasetStaged']:>3}  "
-                f"published {kinds['DatasetPublished']:>3}  quarantined {kinds['DatasetQuarantined']:>3}"
-                f"  / {len(files)} files · fraud cases {kinds['FraudCaseOpened']:>4} · "
-                f"low stock {kinds['LowStockDetected']:>3} · POs {kinds['PurchaseOrderCreated']:>3}"
-            )
-            last = time.monotonic()
-        if idle and done >= len(files):
-            break
-        time.sleep(0.5)
-    stack.wait_idle(600)
-    events += drain(stack, bus_q)
-    return files, events
-
-
-def realtime_burst(stack: OfflineStack, when: datetime) -> list[dict[str, Any]]:
-    """Card authorisations arriving one by one on the bus: a stolen-card burst and a big
-    out-of-state purchase, next to ordinary ones."""
-    base = {
-        "account_id": "ACC900001",
-        "card_id": "CARD900001",
-        "customer_id": "CUS900001",
-        "store_id": None,
-        "currency": "USD",
-        "channel": "ONLINE",
-        "home_state": "CA",
-        "account_type": "credit",
-    }
-    txns = []
-    for i, (amount, category, state, minutes) in enumerate(
-        [
-            ("23.40", "GROCERY", "CA", 0),
-            ("149.00", "ELECTRONICS", "CA", 1),
-            ("310.00", "ELECTRONICS", "NV", 3),
-            ("890.00", "JEWELRY", "NV", 4),
-            ("2750.00", "ELECTRONICS", "NV", 6),
-        ]
-    ):
-        t = when + timedelta(minutes=minutes)
-        txns.append(
-            {
-                **base,
-                "transaction_id": f"RT{when:%Y%m%d}{i:04d}",
-                "merchant": f"{category.title()} Outlet",
-                "merchant_category": category,
-                "amount": amount,
-                "location_state": state,
-                "event_time": t.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            }
-        )
-    events = stack.client("events")
-    for txn in txns:
-        events.put_events(
-            Entries=[
-                {
-                    "Source": stack.params["PaymentsEventSource"],
-                    "DetailType": "TransactionReceived",
-                    "EventBusName": stack.outputs["PipelineBusName"],
-                    "Detail": json.dumps(txn),
-                }
-            ]
-        )
-        stack.wait_idle(60)
-    return txns
-
-
 SEVERITIES = ["CRITICAL", "HIGH", "MEDIUM", "LOW"]
 
 
@@ -371,7 +261,7 @@ def _print_inventory(stack: OfflineStack, events: list[dict[str, Any]]) -> list[
     notices = [m for m in stack.sns.outbox if m.topic_arn == stack.outputs["StoreManagerTopicArn"]]
     say("")
     say("Inventory: published movements -> DynamoDB (atomic ADD, once) -> stream -> low-stock -> orders")
-    totals = Counter()
+    totals: Counter[str] = Counter()
     for a in applied:
         totals.update({k: a[k] for k in ("movements", "applied", "duplicates", "unknown")})
     say(
@@ -402,7 +292,7 @@ def run(day: datetime, stores: int, out_dir: Path) -> int:
     started = time.monotonic()
     say("Retail/banking data pipeline — offline demo (moto as the local AWS; template.yaml as deployed)")
     say("[1/7] deploying template.yaml into moto ...")
-    with offline_aws(root=ROOT, parameters=DEMO_PARAMETERS) as stack:
+    with offline_aws(parameters=DEMO_PARAMETERS) as stack:
         say(
             f"      stack '{stack.stack_name}' with {len(stack.physical)} resources "
             f"in {time.monotonic() - started:.1f}s"

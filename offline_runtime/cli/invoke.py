@@ -1,9 +1,9 @@
 """Offline `sam local invoke`, without Docker: run one function or state machine of any SAM template.
 
     python -m offline_runtime.cli.invoke IngestFunction -e events/ingest_transactions_csv.json
-    python -m offline_runtime.cli.invoke PriceFunction -e price.json --template tests/apps/orders/template.yaml
+    python -m offline_runtime.cli.invoke PriceFunction -e price.json -t tests/apps/orders/template.yaml
     python -m offline_runtime.cli.invoke IngestFunction -e s3-event.json --data ./my-file.csv
-    python -m offline_runtime.cli.invoke OrderFlow -e order.json --template app/template.yaml --fault dynamodb:PutItem
+    python -m offline_runtime.cli.invoke OrderFlow -e order.json -t app/template.yaml --fault dynamodb:PutItem
 
 Deploys the template into moto (only the resource and what it references), puts in place what the
 event refers to, runs it in-process with its template environment and prints the result (stdout)
@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 import time
 import warnings
@@ -37,8 +38,13 @@ from pathlib import Path
 from typing import Any
 
 from offline_runtime.emulator.cloudformation import StackError
-from offline_runtime.emulator.session import disable_rules, localise, put_event_objects, state_path
-from offline_runtime.emulator.session import offline_aws
+from offline_runtime.emulator.session import (
+    disable_rules,
+    localise,
+    offline_aws,
+    put_event_objects,
+    state_path,
+)
 from offline_runtime.emulator.stack import OfflineStack
 
 Hook = Callable[[OfflineStack, Any, "Path | None"], None]
@@ -154,11 +160,21 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--prepare", action="append", default=[], help="hook module:function(stack, event, data)")
     p.add_argument("--no-prepare", action="store_true", help="put nothing in place, run the event as given")
     p.add_argument("--quiet", action="store_true", help="result only, no logs")
+    p.add_argument("--server", action="store_true", help="run in the project's warm server (see cli.server)")
+    p.add_argument("--no-server", action="store_true", help=argparse.SUPPRESS)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser().parse_args(argv)
+    if args.server and not args.no_server and not os.environ.get("OFFLINE_NO_SERVER"):
+        from offline_runtime.cli import server
+
+        reply = server.call(Path.cwd(), [a for a in argv if a != "--server"])
+        sys.stdout.write(reply["stdout"])
+        sys.stderr.write(reply["stderr"])
+        return int(reply["code"])
     warnings.filterwarnings("ignore")
     return run(args)
 

@@ -175,7 +175,7 @@ class Stack:
             fn, arg = next(iter(expr.items()))
             if fn == "Fn::Equals":
                 a, b = (self.resolve(x) for x in arg)
-                return _scalar(a) == _scalar(b)
+                return bool(_scalar(a) == _scalar(b))
             if fn == "Fn::Not":
                 return not self._condition(arg[0], lookup)
             if fn == "Fn::And":

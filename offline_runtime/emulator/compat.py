@@ -39,12 +39,12 @@ def patches(clock: Clock) -> list[Patch]:
 def _sqs_default_size() -> Patch:
     original = Queue.__init__
 
-    def __init__(queue: Queue, name: str, region: str, account_id: str, **kwargs: Any) -> None:
+    def queue_init(queue: Queue, name: str, region: str, account_id: str, **kwargs: Any) -> None:
         kwargs.setdefault("MaximumMessageSize", SQS_DEFAULT_MAX_MESSAGE)
         original(queue, name, region, account_id, **kwargs)
 
     return AttributePatch(
-        Queue, "__init__", __init__, "AWS's default MaximumMessageSize is 256 KiB; moto's 1 MiB"
+        Queue, "__init__", queue_init, "AWS's default MaximumMessageSize is 256 KiB; moto's 1 MiB"
     )
 
 
@@ -155,6 +155,35 @@ def _stepfunctions_time(clock: Clock) -> list[Patch]:
 
 
 # -- DynamoDB: TransactWriteItems ---------------------------------------------------------------
+def _transaction_key(table: Any, op_type: str, op: dict[str, Any]) -> dict[str, Any]:
+    if op_type != "Put":
+        return dict(op["Key"])
+    attrs = op["Item"]
+    key = {table.hash_key_attr: attrs[table.hash_key_attr]}
+    if table.range_key_attr is not None:
+        key[table.range_key_attr] = attrs[table.range_key_attr]
+    return key
+
+
+def _condition_failure(backend: Any, op: dict[str, Any], key: dict[str, Any]) -> tuple[Any, Any, Any] | None:
+    """The CancellationReason of an item whose condition fails (None: it holds, or there is none)."""
+    condition = op.get("ConditionExpression")
+    if condition is None:
+        return None
+    from moto.dynamodb.comparisons import get_filter_expression as filter_expression
+
+    current = backend.get_item(op["TableName"], key)
+    expr = filter_expression(
+        condition, op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
+    )
+    if expr.expr(current):
+        return None
+    old = None
+    if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current:
+        old = current.to_json()["Attributes"]
+    return ("ConditionalCheckFailed", "The conditional request failed", old)
+
+
 def _transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
     """TransactWriteItems as AWS runs it: all conditions first, then all writes, or nothing.
 
@@ -183,32 +212,15 @@ def _transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> No
         if op_type not in {"ConditionCheck", "Put", "Delete", "Update"}:
             errors.append(("ValidationError", "Unsupported transaction operation", None))
             continue
-        table = self.get_table(op["TableName"])
-        if op_type == "Put":
-            attrs = op["Item"]
-            key = {table.hash_key_attr: attrs[table.hash_key_attr]}
-            if table.range_key_attr is not None:
-                key[table.range_key_attr] = attrs[table.range_key_attr]
-        else:
-            key = op["Key"]
+        key = _transaction_key(self.get_table(op["TableName"]), op_type, op)
         marker = (str(op["TableName"]), str(dict(sorted(key.items()))))
         if marker in seen:
             raise MultipleTransactionsException()
         seen.add(marker)
-        current = self.get_item(op["TableName"], key)
-        condition = op.get("ConditionExpression")
-        if condition is not None:
-            from moto.dynamodb.comparisons import get_filter_expression as filter_expression
-
-            expr = filter_expression(
-                condition, op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
-            )
-            if not expr.expr(current):
-                old = None
-                if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current:
-                    old = current.to_json()["Attributes"]
-                errors.append(("ConditionalCheckFailed", "The conditional request failed", old))
-                continue
+        failure = _condition_failure(self, op, key)
+        if failure is not None:
+            errors.append(failure)
+            continue
         errors.append((None, None, None))
         plan.append((op_type, op, key))
     if any(code is not None for code, _, _ in errors):

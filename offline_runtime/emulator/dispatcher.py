@@ -106,13 +106,18 @@ class Dispatcher:
                 due = self._heap[0].due if self._heap else None
                 running = self._running
             busy_elsewhere = extra_busy()
-            if running == 0 and runnable is None and due is not None and not busy_elsewhere:
-                if not self.paused:
-                    self.clock.advance_to(due)
-                    with self._cond:
-                        self._cond.notify_all()
-                    quiet = 0
-                    continue
+            if (
+                running == 0
+                and runnable is None
+                and due is not None
+                and not busy_elsewhere
+                and not self.paused
+            ):
+                self.clock.advance_to(due)  # only waiting is left: skip to when it is due
+                with self._cond:
+                    self._cond.notify_all()
+                quiet = 0
+                continue
             if running == 0 and due is None and not busy_elsewhere:
                 quiet += 1
                 if quiet >= 2:

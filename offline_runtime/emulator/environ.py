@@ -101,12 +101,12 @@ class _InheritingThreadInit:
     def patched_init(self) -> Any:
         original_init = self.init
 
-        def __init__(thread: threading.Thread, *args: Any, **kwargs: Any) -> None:
+        def thread_init(thread: threading.Thread, *args: Any, **kwargs: Any) -> None:
             original_init(thread, *args, **kwargs)
             parent = _overlay()
             thread._offline_overlay = dict(parent) if parent is not None else None  # type: ignore[attr-defined]
 
-        return __init__
+        return thread_init
 
     def patched_run(self) -> Any:
         original_run = self.run

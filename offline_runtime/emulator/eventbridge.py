@@ -95,6 +95,10 @@ def _json_path(event: dict[str, Any], path: str) -> Any:
     return value
 
 
+def _with_ingestion_time(event: dict[str, Any]) -> Any:
+    return {**event, "ingestion-time": event.get("ingestion-time", event.get("time"))}
+
+
 def target_input(target: dict[str, Any], event: dict[str, Any]) -> Any:
     if "Input" in target:
         return json.loads(target["Input"])
@@ -106,7 +110,7 @@ def target_input(target: dict[str, Any], event: dict[str, Any]) -> Any:
             input_template=transformer.get("InputTemplate"),
             input_paths_map=transformer.get("InputPathsMap", {}),
             # moto's parser also offers the predefined <aws.events.event.ingestion-time>
-            event={**event, "ingestion-time": event.get("ingestion-time", event.get("time"))},
+            event=_with_ingestion_time(event),
         )
     return event
 

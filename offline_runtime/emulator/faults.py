@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import botocore.handlers
-from botocore.awsrequest import AWSResponse
+from botocore.awsrequest import AWSResponse, HTTPHeaders
 
 # HTTP status AWS returns for the usual codes (anything else: 400 for client errors)
 _STATUS = {
@@ -101,7 +101,7 @@ class FaultRule:
             "Error": {"Code": self.error_code, "Message": message},
             "ResponseMetadata": _metadata(status),
         }
-        return AWSResponse("https://offline.invalid/", status, {}, _EmptyBody()), parsed
+        return AWSResponse("https://offline.invalid/", status, HTTPHeaders(), _EmptyBody()), parsed
 
 
 def _metadata(status: int) -> dict[str, Any]:

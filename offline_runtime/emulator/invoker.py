@@ -217,7 +217,9 @@ def send_to_destination(
     """SQS / SNS / Lambda / EventBridge destination of a failure or success record."""
     parsed = parse_arn(arn)
     text = body if isinstance(body, str) else json.dumps(body, default=str)
-    attrs = {k: {"DataType": "String", "StringValue": v} for k, v in (attributes or {}).items()}
+    attrs: dict[str, Any] = {
+        k: {"DataType": "String", "StringValue": v} for k, v in (attributes or {}).items()
+    }
     if parsed.service == "sqs":
         sqs = boto3.client("sqs", region_name=region)
         url = sqs.get_queue_url(QueueName=parsed.resource_id, QueueOwnerAWSAccountId=parsed.account)[

@@ -324,7 +324,8 @@ class LambdaRuntime:
                 elif invocation_type == "RequestResponse" and len(payload.encode()) > MAX_SYNC_RESPONSE:
                     errored, error_type = True, "Function.ResponseSizeTooLarge"
                     payload = _error_payload(
-                        f"Response payload size exceeded maximum allowed payload size ({MAX_SYNC_RESPONSE} bytes).",
+                        "Response payload size exceeded maximum allowed payload size "
+                        f"({MAX_SYNC_RESPONSE} bytes).",
                         error_type,
                         request_id,
                     )

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 import botocore.handlers
-from botocore.awsrequest import AWSResponse
+from botocore.awsrequest import AWSResponse, HTTPHeaders
 
 KB256 = 256 * 1024
 SYNC_INVOKE = 6 * 1024 * 1024
@@ -41,7 +41,7 @@ class LimitExceeded:
             "Error": {"Code": self.code, "Message": self.message},
             "ResponseMetadata": _metadata(self.status),
         }
-        return AWSResponse("https://offline.invalid/", self.status, {}, _EmptyBody()), parsed
+        return AWSResponse("https://offline.invalid/", self.status, HTTPHeaders(), _EmptyBody()), parsed
 
 
 def _utf8(value: Any) -> int:
@@ -104,7 +104,7 @@ def _queue_limit(params: dict[str, Any]) -> int:
         for region in list(sqs_backends[account]):
             queue = sqs_backends[account][region].queues.get(name)
             if queue is not None:
-                return int(queue.maximum_message_size)
+                return int(queue.maximum_message_size)  # type: ignore[attr-defined]  # set from attributes
     return KB256
 
 

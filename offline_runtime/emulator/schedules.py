@@ -49,10 +49,10 @@ class ScheduleError(ValueError):
 
 def _values(field: str, low: int, high: int, names: dict[str, int] | None = None) -> set[int]:
     out: set[int] = set()
-    for part in field.split(","):
-        step = 1
-        if "/" in part:
-            part, step_text = part.split("/", 1)
+    for item in field.split(","):
+        part, step = item, 1
+        if "/" in item:
+            part, step_text = item.split("/", 1)
             step = int(step_text)
         if part in ("*", "?"):
             start, end = low, high
@@ -146,8 +146,8 @@ def _dow_matches(field: str, day: date) -> bool:
             if aws_dow == _number(weekday, _DAYS) and (day.day - 1) // 7 + 1 == int(nth):
                 return True
         elif part.endswith("L") and part != "L":
-            weekday = _number(part[:-1], _DAYS)
-            if aws_dow == weekday and day.day + 7 > calendar.monthrange(day.year, day.month)[1]:
+            last_weekday = _number(part[:-1], _DAYS)
+            if aws_dow == last_weekday and day.day + 7 > calendar.monthrange(day.year, day.month)[1]:
                 return True
         elif aws_dow in _values(part, 1, 7, _DAYS):
             return True

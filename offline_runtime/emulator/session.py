@@ -101,9 +101,16 @@ def queue_arn(stack: OfflineStack, url: str) -> str:
     )
 
 
+def _observer_queue(stack: OfflineStack, name: str) -> str:
+    """A test observer's queue keeps messages 14 days (SQS's maximum): firing next Sunday's schedule
+    moves the emulated clock days ahead, past SQS's default retention of 4 days."""
+    attributes = {"MessageRetentionPeriod": "1209600"}
+    return str(stack.client("sqs").create_queue(QueueName=name, Attributes=attributes)["QueueUrl"])
+
+
 def observe_bus(stack: OfflineStack, name: str, bus: str, pattern: dict[str, Any] | None = None) -> str:
     """An SQS queue receiving a bus's events (everything, or what ``pattern`` matches)."""
-    url = str(stack.client("sqs").create_queue(QueueName=name)["QueueUrl"])
+    url = _observer_queue(stack, name)
     events = stack.client("events")
     events.put_rule(
         Name=name, EventBusName=bus, EventPattern=json.dumps(pattern or {"account": [stack.account]})
@@ -116,7 +123,7 @@ def observe_bus(stack: OfflineStack, name: str, bus: str, pattern: dict[str, Any
 
 def observe_topic(stack: OfflineStack, topic_arn: str, name: str) -> str:
     """An SQS queue subscribed to an SNS topic (moto's own delivery, filter policies included)."""
-    url = str(stack.client("sqs").create_queue(QueueName=name)["QueueUrl"])
+    url = _observer_queue(stack, name)
     stack.client("sns").subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn(stack, url))
     return url
 
@@ -218,5 +225,7 @@ def put_event_objects(
                 f"; the bucket is not versioned, so the event's version {ref['version_id']} cannot resolve"
             )
         if ref["etag"] and ref["etag"].strip('"') != etag:
-            said += f"; its ETag is {etag}, the event says {ref['etag']} (a handler comparing them will see a different object)"
+            said += (
+                f"; its ETag is {etag}, the event says {ref['etag']} (a handler comparing them sees a change)"
+            )
         say(said)

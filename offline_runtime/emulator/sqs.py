@@ -20,6 +20,7 @@ enforced per queue (``limits``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from dataclasses import dataclass, field
@@ -192,7 +193,8 @@ class SqsPoller:
             mapping.waited = True  # the batching window: wait once for the batch to fill
             return mapping.window_s
         mapping.waited = False
-        messages = backend.receive_message(queue.name, mapping.batch_size, 0, queue.visibility_timeout)
+        visibility = int(queue.visibility_timeout)  # type: ignore[attr-defined]  # set from attributes
+        messages = backend.receive_message(queue.name, mapping.batch_size, 0, visibility)
         if not messages:
             return self._when_visible(queue)
         self._deliver(mapping, queue, messages)
@@ -246,13 +248,11 @@ def _passes(filters: list[Any], record: dict[str, Any]) -> bool:
     from moto.events.models import EventPattern
 
     candidate = dict(record)
-    try:
+    with contextlib.suppress(TypeError, ValueError):  # a body that is not JSON is matched as a string
         candidate["body"] = json.loads(record["body"])
-    except (TypeError, ValueError):
-        pass
+    event: Any = candidate
     return any(
-        EventPattern.load(p if isinstance(p, str) else json.dumps(p)).matches_event(candidate)
-        for p in filters
+        EventPattern.load(p if isinstance(p, str) else json.dumps(p)).matches_event(event) for p in filters
     )
 
 

@@ -31,7 +31,7 @@ from typing import Any
 
 import boto3
 from moto import mock_aws
-from moto.core import DEFAULT_ACCOUNT_ID
+from moto.core.models import DEFAULT_ACCOUNT_ID
 
 from offline_runtime.emulator import compat, environ, faults, limits, resources
 from offline_runtime.emulator.athena import OfflineAthena
@@ -62,7 +62,9 @@ def _share_botocore_loader() -> None:
     it with the session's. Sharing one loader halves that work (~0.5 s of JSON per fresh process)."""
     import moto.core.utils
 
-    session = boto3.DEFAULT_SESSION or boto3.setup_default_session() or boto3.DEFAULT_SESSION
+    if boto3.DEFAULT_SESSION is None:
+        boto3.setup_default_session()
+    session = boto3.DEFAULT_SESSION
     assert session is not None
     loader = session._session.get_component("data_loader")
     moto.core.utils.create_loader = lambda *_, **__: loader  # type: ignore[attr-defined]
@@ -232,7 +234,8 @@ class OfflineStack:
         return dict(self.cfn.context.get("unapplied_bucket_policies", {}))
 
     def client(self, service: str) -> Any:
-        return boto3.client(service, region_name=self.region)
+        make: Any = boto3.client  # the service name is data here, not a literal
+        return make(service, region_name=self.region)
 
     def function_arn(self, logical: str) -> str:
         return str(self.cfn.resources[logical].attributes["Arn"])
@@ -314,7 +317,7 @@ def offline_aws(
     only: list[str] | None = None,
 ) -> Iterator[OfflineStack]:
     """A fresh offline account (moto) with ``template`` deployed (or only what ``only`` needs)."""
-    with mock_aws(config=MOTO_CONFIG):  # type: ignore[arg-type]
+    with mock_aws(config=MOTO_CONFIG):  # type: ignore[call-overload]  # moto's DefaultConfig is a TypedDict
         stack = OfflineStack(
             template,
             parameters=parameters,

@@ -60,7 +60,8 @@ def _staged_detail(event: Any) -> dict[str, Any] | None:
     if not isinstance(event, dict):
         return None
     if isinstance(event.get("staged"), dict) and isinstance(event["staged"].get("source"), dict):
-        return event["staged"]
+        staged: dict[str, Any] = event["staged"]
+        return staged
     detail = event.get("detail")
     if (
         isinstance(detail, dict)
@@ -92,10 +93,14 @@ def prepare(stack: OfflineStack, event: Any, data: Path | None = None) -> None:
     )
     if errored or not isinstance(report, dict) or report.get("run_id") != staged.get("run_id"):
         raise RuntimeError(
-            f"ingest of {src['key']} gave run {report.get('run_id') if isinstance(report, dict) else None!r}, "
-            f"the event expects {staged.get('run_id')!r}: the event's staged keys will not resolve "
-            f"(different data? regenerate events with offline_runtime.cli.capture_events)\n{json.dumps(report)}\n{logs}"
+            f"ingest of {src['key']} gave run {_run_id(report)!r}, the event expects "
+            f"{staged.get('run_id')!r}: the event's staged keys will not resolve (different data? regenerate "
+            f"the samples with offline_runtime.cli.capture_events)\n{json.dumps(report)}\n{logs}"
         )
+
+
+def _run_id(report: Any) -> Any:
+    return report.get("run_id") if isinstance(report, dict) else None
 
 
 prepare.needs = ["IngestFunction"]  # type: ignore[attr-defined]

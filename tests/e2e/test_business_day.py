@@ -15,10 +15,10 @@ import awswrangler as wr
 import pytest
 
 from datapipe.contracts import default_registry
-from offline_runtime.cli.demo import seed_inventory
 from offline_runtime.emulator.session import drain, observe_topic, queue_arn
 from offline_runtime.emulator.stack import OfflineStack
 from offline_runtime.scenario.datagen import RawFile, business_day
+from offline_runtime.scenario.day import seed_inventory
 from offline_runtime.scenario.project import observe_bus
 
 DAY = datetime.now(UTC).date() - timedelta(days=1)

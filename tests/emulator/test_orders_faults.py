@@ -110,12 +110,14 @@ def test_parameters_conditions_and_mappings_follow_the_values_given() -> None:
             FunctionName=prod.physical["SlowFunction"]
         )
         assert concurrency["ReservedConcurrentExecutions"] == 10  # Fn::If [IsProd, 10, 2]
-    with pytest.raises(StackError, match=r"parameter Env: 'qa' is not one of"):
-        with offline_aws(TEMPLATE, parameters={"Env": "qa"}):
-            pass
-    with pytest.raises(StackError, match="below MinValue"):
-        with offline_aws(TEMPLATE, parameters={"LargeOrderAmount": "0"}):
-            pass
+    qa, low = {"Env": "qa"}, {"LargeOrderAmount": "0"}
+    with (
+        pytest.raises(StackError, match=r"parameter Env: 'qa' is not one of"),
+        offline_aws(TEMPLATE, parameters=qa),
+    ):
+        pass
+    with pytest.raises(StackError, match="below MinValue"), offline_aws(TEMPLATE, parameters=low):
+        pass
 
 
 def test_unsupported_types_are_reported_not_fatal(tmp_path: Any) -> None:

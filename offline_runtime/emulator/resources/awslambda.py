@@ -54,7 +54,8 @@ class Function(Provider):
             code_dir = _inline_code(stack, logical, code["ZipFile"], handler)
         else:
             code_dir = None  # code in S3 only: the function exists but cannot run here
-        layers, external = [], []
+        layers: list[str] = []
+        external: list[str] = []
         for arn in props.get("Layers") or []:
             (layers if arn in stack.context.get("local_layer_arns", set()) else external).append(arn)
         kwargs: dict[str, Any] = {
@@ -102,7 +103,7 @@ class Function(Provider):
         from moto.awslambda.utils import get_backend
 
         fn = get_backend(stack.account, stack.region).get_function(name)
-        fn.dead_letter_config = props.get("DeadLetterConfig") or None
+        fn.dead_letter_config = props.get("DeadLetterConfig") or None  # type: ignore[attr-defined]
         log_group = (props.get("LoggingConfig") or {}).get("LogGroup")
         if log_group:
             fn.logs_group_name = log_group

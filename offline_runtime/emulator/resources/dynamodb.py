@@ -16,7 +16,7 @@ from offline_runtime.emulator.resources.base import client, tags_list
 
 
 def _index(index: dict[str, Any], provisioned: bool) -> dict[str, Any]:
-    out = {k: index[k] for k in ("IndexName", "KeySchema", "Projection") if k in index}
+    out: dict[str, Any] = {k: index[k] for k in ("IndexName", "KeySchema", "Projection") if k in index}
     if provisioned and "ProvisionedThroughput" in index:
         out["ProvisionedThroughput"] = {k: int(v) for k, v in index["ProvisionedThroughput"].items()}
     return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from offline_runtime.emulator.cloudformation import (
@@ -25,10 +26,8 @@ class LogGroup(Provider):
             kwargs["kmsKeyId"] = props["KmsKeyId"]
         if props.get("Tags"):
             kwargs["tags"] = tags_map(props["Tags"])
-        try:
-            logs.create_log_group(**kwargs)
-        except logs.exceptions.ResourceAlreadyExistsException:
-            pass  # the Lambda runtime may have made a function's group first
+        with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+            logs.create_log_group(**kwargs)  # the Lambda runtime may have made a function's group first
         if props.get("RetentionInDays"):
             logs.put_retention_policy(logGroupName=name, retentionInDays=int(props["RetentionInDays"]))
         return Created(name, {"Arn": f"arn:aws:logs:{stack.region}:{stack.account}:log-group:{name}:*"})

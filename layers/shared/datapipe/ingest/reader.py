@@ -430,19 +430,22 @@ class JsonBlockReader:
             texts = [_json_text(folded.get(c)) for c in self.wanted]
         except RecursionError:
             return "malformed_json", "invalid JSON: nested too deeply"
-        if SURROGATE_ESCAPE.search(line):
-            try:
-                for k in folded:
-                    k.encode("utf-8")
-                for t in texts:
-                    if t is not None:
-                        t.encode("utf-8")
-            except UnicodeEncodeError:
-                return "encoding", "lone UTF-16 surrogate escape (\\ud800-\\udfff): not valid Unicode"
+        if SURROGATE_ESCAPE.search(line) and not _encodable([*folded, *(t for t in texts if t is not None)]):
+            return "encoding", "lone UTF-16 surrogate escape (\\ud800-\\udfff): not valid Unicode"
         self.seen.update(folded)
         for c, t in zip(self.wanted, texts, strict=True):
             values[c].append(t)
         return None
+
+
+def _encodable(texts: list[str]) -> bool:
+    """False when a decoded JSON string holds a lone surrogate (json accepts "\\ud800")."""
+    try:
+        for text in texts:
+            text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 # --- the streaming reader ----------------------------------------------------------------------

@@ -19,9 +19,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             if "order_id" not in order:
                 raise ValueError("no order_id")
         except ValueError:
-            print(
-                f"poison message {record['messageId']} (receive #{record['attributes']['ApproximateReceiveCount']})"
-            )
+            receives = record["attributes"]["ApproximateReceiveCount"]
+            print(f"poison message {record['messageId']} (receive #{receives})")
             failures.append({"itemIdentifier": record["messageId"]})
             continue
         sfn.start_execution(
