@@ -68,6 +68,10 @@ class _Handler(socketserver.StreamRequestHandler):
     def handle(self) -> None:
         request = json.loads(self.rfile.readline())
         self.server.last_call = time.monotonic()
+        if request.get("stop"):
+            self.wfile.write(json.dumps({"stopped": True}).encode() + b"\n")
+            self.server.stopping = True
+            return
         if snapshot(self.server.root) != self.server.sources:
             self.wfile.write(json.dumps({"stale": True}).encode() + b"\n")
             self.server.stopping = True
@@ -145,14 +149,21 @@ def call(root: Path, argv: list[str], start_timeout_s: float = 30.0) -> dict[str
     raise RuntimeError("the offline runtime server kept reporting stale sources")
 
 
-def _send(root: Path, argv: list[str]) -> dict[str, Any] | None:
+def stop(root: Path) -> None:
+    """Ask the project's server (if one runs) to exit, and wait until it has."""
+    if _send(root, [], stop=True) is not None:
+        _wait_gone(socket_path(root))
+
+
+def _send(root: Path, argv: list[str], stop: bool = False) -> dict[str, Any] | None:
     path = socket_path(root)
     if not path.exists():
         return None
+    request = {"stop": True} if stop else {"argv": argv, "cwd": os.getcwd()}
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.connect(str(path))
-            sock.sendall(json.dumps({"argv": argv, "cwd": os.getcwd()}).encode() + b"\n")
+            sock.sendall(json.dumps(request).encode() + b"\n")
             data = b""
             while not data.endswith(b"\n"):
                 chunk = sock.recv(1 << 20)
@@ -175,7 +186,7 @@ def _start_and_send(root: Path, argv: list[str], timeout_s: float) -> dict[str, 
         stderr=log,
         stdin=subprocess.DEVNULL,
         start_new_session=True,
-        env=os.environ.copy(),
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)},  # what this process imports
     )
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
