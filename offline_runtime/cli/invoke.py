@@ -35,19 +35,12 @@ import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from offline_runtime.emulator.cloudformation import StackError
-from offline_runtime.emulator.session import (
-    disable_rules,
-    localise,
-    offline_aws,
-    put_event_objects,
-    state_path,
-)
-from offline_runtime.emulator.stack import OfflineStack
+if TYPE_CHECKING:  # the emulator is imported in run(): the warm server's client stays light
+    from offline_runtime.emulator.stack import OfflineStack
 
-Hook = Callable[[OfflineStack, Any, "Path | None"], None]
+Hook = Callable[["OfflineStack", Any, "Path | None"], None]
 INVOCABLE = ("AWS::Lambda::Function", "AWS::StepFunctions::StateMachine")
 
 
@@ -63,9 +56,9 @@ def _fault_rules(stack: OfflineStack, specs: list[str]) -> None:
 
 
 def _print_result(stack: OfflineStack, target: str, event: Any, quiet: bool) -> int:
-    if stack.resource_types[target] == "AWS::StepFunctions::StateMachine":
-        from offline_runtime.emulator.session import run_state_machine
+    from offline_runtime.emulator.session import run_state_machine, state_path
 
+    if stack.resource_types[target] == "AWS::StepFunctions::StateMachine":
         desc = run_state_machine(stack, target, event)
         if not quiet:
             for inv in stack.lambdas.invocations:
@@ -93,6 +86,9 @@ def _print_result(stack: OfflineStack, target: str, event: Any, quiet: bool) -> 
 
 
 def run(args: argparse.Namespace) -> int:
+    from offline_runtime.emulator.cloudformation import StackError
+    from offline_runtime.emulator.session import disable_rules, localise, offline_aws, put_event_objects
+
     def say(message: str) -> None:
         print(f"[offline] {message}", file=sys.stderr)
 
