@@ -288,11 +288,16 @@ def _print_inventory(stack: OfflineStack, events: list[dict[str, Any]]) -> list[
     return problems
 
 
-def run(day: datetime, stores: int, out_dir: Path) -> int:
+def run(day: datetime, stores: int, out_dir: Path, concurrency: int = 1, faults: str = "") -> int:
     started = time.monotonic()
     say("Retail/banking data pipeline — offline demo (moto as the local AWS; template.yaml as deployed)")
     say("[1/7] deploying template.yaml into moto ...")
-    with offline_aws(parameters=DEMO_PARAMETERS) as stack:
+    with offline_aws(parameters=DEMO_PARAMETERS, concurrency=concurrency) as stack:
+        if faults:
+            rules = stack.faults.parse(faults)
+            say(
+                f"      faults injected: {', '.join(f'{r.service}.{r.operation} {r.error_code}' for r in rules)}"
+            )
         say(
             f"      stack '{stack.stack_name}' with {len(stack.physical)} resources "
             f"in {time.monotonic() - started:.1f}s"
@@ -444,6 +449,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--day", help="business day YYYY-MM-DD (default: yesterday, UTC)")
     parser.add_argument("--stores", type=int, default=60)
     parser.add_argument("--out", type=Path, default=ROOT / "out" / "demo")
+    parser.add_argument("--concurrency", type=int, default=1, help="asynchronous deliveries at once")
+    parser.add_argument("--fault", default="", help="fault rules, e.g. sns:PublishBatch:InternalError:3")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
     day = (
@@ -452,7 +459,7 @@ def main(argv: list[str] | None = None) -> int:
         else datetime.now(UTC) - timedelta(days=1)
     )
     args.out.mkdir(parents=True, exist_ok=True)
-    return run(day, args.stores, args.out)
+    return run(day, args.stores, args.out, args.concurrency, args.fault)
 
 
 if __name__ == "__main__":

@@ -186,7 +186,10 @@ def _start_and_send(root: Path, argv: list[str], timeout_s: float) -> dict[str, 
         stderr=log,
         stdin=subprocess.DEVNULL,
         start_new_session=True,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)},  # what this process imports
+        env={
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
+        },  # what this process imports
     )
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

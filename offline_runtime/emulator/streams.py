@@ -31,6 +31,9 @@ from offline_runtime.emulator.lambda_runtime import LambdaRuntime, Throttled
 from offline_runtime.emulator.patches import AttributePatch, Patch
 
 
+FIRST_SEQUENCE = 100_000_000_000_000_000_000  # 21 digits, as DynamoDB Streams' numbers have
+
+
 @dataclass
 class StreamFailure:
     function_arn: str
@@ -77,6 +80,7 @@ class StreamPoller:
         self._scheduled: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
         self._held = 0
+        self._sequence: dict[str, int] = {}
 
     def patches(self) -> list[Patch]:
         poller = self
@@ -84,7 +88,7 @@ class StreamPoller:
         def send_dynamodb_items(
             backend: LambdaBackend, function_arn: str, items: list[Any], source: str
         ) -> str:
-            records = [_record(i, backend.region_name, source) for i in items]
+            records = [poller.numbered(_record(i, backend.region_name, source)) for i in items]
             poller.enqueue(function_arn, source, records)
             return "queued"  # truthy: moto clears its shard buffer, the poller owns the records now
 
@@ -96,6 +100,16 @@ class StreamPoller:
                 "moto invokes stream functions inside the write and ignores the answer",
             )
         ]
+
+    def numbered(self, record: dict[str, Any]) -> dict[str, Any]:
+        """A unique, increasing SequenceNumber per stream, as AWS gives: moto numbers a record by the
+        length of its shard buffer, which it empties after each delivery, so every record it hands
+        a mapping carries the same number (and checkpointing on it would be meaningless)."""
+        with self._lock:
+            self._sequence[record["eventSourceARN"]] = self._sequence.get(record["eventSourceARN"], 0) + 1
+            number = self._sequence[record["eventSourceARN"]]
+        record["dynamodb"] = {**record["dynamodb"], "SequenceNumber": str(FIRST_SEQUENCE + number * 100)}
+        return record
 
     def enqueue(self, function_arn: str, source: str, records: list[dict[str, Any]]) -> None:
         key = (function_arn, source)

@@ -155,3 +155,10 @@ def test_powertools_metrics_share_one_metric_set_per_process_unless_isolated() -
         for t in threads:
             t.join()
     assert seen == {"fn#0": ["m_fn#0"], "other#0": ["m_other#0"]}
+
+
+def test_moto_gives_every_stream_record_of_a_mapping_the_same_sequence_number() -> None:
+    from moto.dynamodb.models.table import StreamShard
+
+    source = inspect.getsource(StreamShard.add)
+    assert "seq = len(self.items) + self.starting_sequence_number" in source and "self.items = []" in source

@@ -131,3 +131,22 @@ def test_unsupported_types_are_reported_not_fatal(tmp_path: Any) -> None:
     with offline_aws(template) as stack:
         assert stack.cfn.unsupported == {"Api": "AWS::ApiGateway::RestApi"}
         assert stack.outputs["TopicArn"].startswith("arn:aws:sns:")
+
+
+def test_dynamodb_stream_of_another_template_in_batches_with_a_parked_poison_record(
+    fresh_orders: OfflineStack,
+) -> None:
+    stack = fresh_orders
+    ddb = stack.client("dynamodb")
+    table = stack.outputs["OrdersTableName"]
+    with stack.streams.paused():  # written together: delivered as one batch, as the poller reads them
+        for pk in ("a-1", "poison-1", "b-1"):
+            ddb.put_item(TableName=table, Item={"pk": {"S": pk}, "status": {"S": "NEW"}})
+    stack.wait_idle()
+    changes = drain(stack, stack.outputs["LedgerQueueUrl"])
+    # the batch stops at the poison record (checkpoint); b-1 comes again with each retry and, once
+    # MaximumRetryAttempts (1) is used up, the rest of the batch is parked — as the Lambda poller does
+    assert [c["pk"] for c in changes] == ["a-1", "b-1", "b-1"]  # a-1 once; b-1 again after the checkpoint
+    (parked,) = drain(stack, stack.outputs["LedgerFailureQueueUrl"])
+    assert parked["requestContext"]["condition"] == "RetryAttemptsExhausted"
+    assert parked["DDBStreamBatchInfo"]["batchSize"] == 2  # poison-1 and the record after it
