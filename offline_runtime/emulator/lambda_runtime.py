@@ -14,7 +14,8 @@ keeps per function:
   captured per invocation, its Powertools metric set (``compat``) are per environment.
 - **serial or concurrent**: with ``concurrent=False`` one invocation runs at a time (deterministic);
   with ``concurrent=True`` invocations overlap where AWS would run them concurrently.
-- **logs** of every invocation go to CloudWatch Logs (moto) as AWS writes them (START/END/REPORT).
+- **logs** of every invocation go to CloudWatch Logs (moto) as AWS writes them (START/END/REPORT),
+  and the Embedded Metric Format lines among them become CloudWatch metric data (``metrics``).
 - **limits**: a response over 6 MB fails as ``Function.ResponseSizeTooLarge``; a handler that
   returns after its timeout is reported ``Sandbox.Timedout`` (named divergence: AWS would have
   stopped it; here its side effects up to the end happened).
@@ -33,6 +34,7 @@ import traceback
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -168,6 +170,7 @@ class LambdaRuntime:
         self.echo_logs = echo_logs
         self.log_tail = log_tail
         self.invocations: list[Invocation] = []
+        self.metrics: list[MetricPoint] = []  # every EMF metric the handlers logged, as CloudWatch got it
         self.async_invoke: Callable[[LambdaFunction, Any], None] | None = None  # set by the stack
         self._pools: dict[str, list[ExecutionEnvironment]] = {}
         self._pool_lock = threading.Lock()
@@ -356,6 +359,7 @@ class LambdaRuntime:
             )
         )
         self._to_cloudwatch(fn, request_id, logs)
+        self.metrics.extend(emf_to_cloudwatch(fn, logs))
         if self.echo_logs:
             self._stdout.real.write(logs)
         return payload, errored, logs
@@ -393,6 +397,66 @@ class LambdaRuntime:
         events = [{"timestamp": now, "message": line} for line in logs.splitlines() if line]
         if events:
             backend.put_log_events(fn.logs_group_name, stream, events)
+
+
+@dataclass
+class MetricPoint:
+    namespace: str
+    name: str
+    dimensions: dict[str, str]
+    values: list[float]
+    unit: str | None
+    function: str
+
+
+def emf_to_cloudwatch(fn: LambdaFunction, logs: str) -> list[MetricPoint]:
+    """The Embedded Metric Format lines of an invocation's logs, turned into metric data as the
+    CloudWatch Logs pipeline does on AWS: one datum per metric and dimension set."""
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    points: list[MetricPoint] = []
+    for line in logs.splitlines():
+        if not line.startswith("{") or '"_aws"' not in line:
+            continue
+        try:
+            document = json.loads(line)
+            directives = document["_aws"]["CloudWatchMetrics"]
+            moment = datetime.fromtimestamp(float(document["_aws"]["Timestamp"]) / 1000, UTC).replace(
+                tzinfo=None
+            )
+        except (ValueError, KeyError, TypeError):
+            continue  # not EMF after all (CloudWatch ignores it too)
+        for directive in directives:
+            for dimension_set in directive.get("Dimensions") or [[]]:
+                dimensions = {d: str(document.get(d, "")) for d in dimension_set}
+                for metric in directive.get("Metrics", []):
+                    raw = document.get(metric["Name"])
+                    values = [float(v) for v in (raw if isinstance(raw, list) else [raw]) if v is not None]
+                    if not values:
+                        continue
+                    points.append(
+                        MetricPoint(
+                            directive["Namespace"],
+                            metric["Name"],
+                            dimensions,
+                            values,
+                            metric.get("Unit"),
+                            fn.function_name,
+                        )
+                    )
+                    cloudwatch_backends[fn.account_id][fn.region].put_metric_data(
+                        directive["Namespace"],
+                        [
+                            {
+                                "MetricName": metric["Name"],
+                                "Dimensions": [{"Name": k, "Value": v} for k, v in dimensions.items()],
+                                "Values": values,
+                                "Unit": metric.get("Unit"),
+                                "Timestamp": moment,
+                            }
+                        ],
+                    )
+    return points
 
 
 def _error_payload(message: str, error_type: str, request_id: str, trace: list[str] | None = None) -> str:

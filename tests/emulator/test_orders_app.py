@@ -85,3 +85,22 @@ def test_schedule_times_are_utc_moments() -> None:
         "cron(0 3 L * ? *)", datetime(2028, 2, 1, tzinfo=UTC), datetime(2028, 3, 2, tzinfo=UTC)
     )
     assert [m.date().isoformat() for m in last] == ["2028-02-29"]  # leap year
+
+
+def test_embedded_metric_format_lines_become_cloudwatch_metrics(orders: OfflineStack) -> None:
+    from datetime import timedelta
+
+    for amount in ("10", "30"):
+        _, errored, _ = orders.invoke("PriceFunction", {"order_id": "m", "items": [{"price": amount}]})
+        assert not errored
+    stats = orders.client("cloudwatch").get_metric_statistics(
+        Namespace="Orders",
+        MetricName="OrderValue",
+        Dimensions=[{"Name": "service", "Value": "price"}],
+        StartTime=datetime.now(UTC) - timedelta(hours=1),
+        EndTime=datetime.now(UTC) + timedelta(minutes=5),
+        Period=3600,
+        Statistics=["Sum", "SampleCount", "Maximum"],
+    )["Datapoints"]
+    assert sum(d["Sum"] for d in stats) >= 40 and max(d["Maximum"] for d in stats) >= 30
+    assert {p.name for p in orders.lambdas.metrics if p.namespace == "Orders"} == {"OrderValue"}
