@@ -295,9 +295,8 @@ def run(day: datetime, stores: int, out_dir: Path, concurrency: int = 1, faults:
     with offline_aws(parameters=DEMO_PARAMETERS, concurrency=concurrency) as stack:
         if faults:
             rules = stack.faults.parse(faults)
-            say(
-                f"      faults injected: {', '.join(f'{r.service}.{r.operation} {r.error_code}' for r in rules)}"
-            )
+            injected = ", ".join(f"{r.service}.{r.operation} {r.error_code}" for r in rules)
+            say(f"      faults injected: {injected}")
         say(
             f"      stack '{stack.stack_name}' with {len(stack.physical)} resources "
             f"in {time.monotonic() - started:.1f}s"

@@ -30,7 +30,6 @@ from offline_runtime.emulator.invoker import send_to_destination
 from offline_runtime.emulator.lambda_runtime import LambdaRuntime, Throttled
 from offline_runtime.emulator.patches import AttributePatch, Patch
 
-
 FIRST_SEQUENCE = 100_000_000_000_000_000_000  # 21 digits, as DynamoDB Streams' numbers have
 
 
