@@ -2,7 +2,9 @@
 
 S3 objects named by an event are uploaded from ``events/data/<file name>``; inputs that carry a
 staged dataset are produced by running the real ingest on their source object first (run ids
-are deterministic per key and content, so the keys in the event match).
+are deterministic per key and content, so the keys in the event match); a fraud alert
+notification gets its stored alert record (``events/data/fraud-alert-<transaction id>.json``)
+put into the FraudAlerts table, where case management reads the ids the message does not carry.
 """
 
 from __future__ import annotations
@@ -64,7 +66,39 @@ def _staged_detail(event: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
+def _alert_transactions(event: dict[str, Any]) -> list[str]:
+    """Transaction ids of the SNS fraud alert messages in ``event`` (none for anything else)."""
+    out: list[str] = []
+    records = event.get("Records")
+    for record in records if isinstance(records, list) else []:
+        sns = record.get("Sns") if isinstance(record, dict) else None
+        if not isinstance(sns, dict) or "FraudAlertsTopic" not in str(sns.get("TopicArn", "")):
+            continue
+        try:
+            message = json.loads(sns.get("Message") or "")
+        except ValueError:
+            continue  # the handler reports a malformed message itself
+        if isinstance(message, dict) and isinstance(message.get("transaction_id"), str):
+            out.append(message["transaction_id"])
+    return out
+
+
+def seed_alerts(stack: OfflineStack, event: dict[str, Any], data_dir: Path = DATA) -> None:
+    table = stack.physical.get("FraudAlertsTable")
+    for transaction_id in _alert_transactions(event):
+        path = data_dir / f"fraud-alert-{transaction_id}.json"
+        if table and path.exists():
+            record = json.loads(path.read_text())
+            item = {
+                k: {"L": [{"S": str(x)} for x in v]} if isinstance(v, list) else {"S": str(v)}
+                for k, v in record.items()
+                if v is not None
+            }
+            stack.client("dynamodb").put_item(TableName=table, Item=item)
+
+
 def prepare(stack: OfflineStack, event: dict[str, Any]) -> None:
+    seed_alerts(stack, event)
     if event.get("source") == "aws.s3" and "detail" in event:
         ensure_object(stack, event["detail"]["bucket"]["name"], event["detail"]["object"]["key"])
         return
