@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from datapipe.audit import AUDIT_TABLE, audit_key, audit_line, partition_values
@@ -15,7 +16,7 @@ from datapipe.observability import instruments
 from datapipe.settings import AuditTrailSettings
 
 obs = instruments()
-logger = obs.logger
+logger, metrics = obs.logger, obs.metrics
 settings = AuditTrailSettings.from_env()
 
 
@@ -38,5 +39,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     key = audit_key(event)
     a.store.put(settings.curated_bucket, key, audit_line(event), "application/json")
     a.partitions.ensure(list(partition_values(event)))
+    metrics.add_metric(name="EventsAudited", unit=MetricUnit.Count, value=1)
     logger.debug("audited", extra={"key": key, "detail_type": event["detail-type"]})
     return {"key": key}

@@ -85,6 +85,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         case = case_for(record, index, a)
         if not a.cases.open({k: v for k, v in case.items() if v is not None}):
             logger.info("case already open", extra={"case_id": case["case_id"]})
+            metrics.add_metric(name="FraudAlertsRedelivered", unit=MetricUnit.Count, value=1)
             continue
         a.bus.put(
             FRAUD_CASE_OPENED,

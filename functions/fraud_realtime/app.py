@@ -81,6 +81,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     recent = card_history(a, txn)
     median, history = a.profiles.get(txn.account_id)
     alert = score_event(txn.model_dump(), recent, median, history, policy)
+    metrics.add_metric(name="TransactionsScored", unit=MetricUnit.Count, value=1)
     if alert is None or not publishable(alert):
         return {
             "transaction_id": txn.transaction_id,

@@ -52,7 +52,7 @@ def adapters() -> Adapters:
     )
 
 
-processor = ReasonedBatchProcessor(EventType.DynamoDBStreams, logger, lambda: adapters().failures)
+processor = ReasonedBatchProcessor(EventType.DynamoDBStreams, logger, lambda: adapters().failures, metrics)
 
 
 @tracer.capture_method

@@ -9,8 +9,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from datapipe.aws import S3ObjectStore
-from datapipe.contracts import default_registry
-from datapipe.envelopes import PublishInput, parse
+from datapipe.envelopes import PublishInput, contract_of, parse
 from datapipe.observability import instruments
 from datapipe.publish.service import publish
 from datapipe.settings import PublishSettings
@@ -29,7 +28,7 @@ def store() -> S3ObjectStore:
 @obs.handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     parsed = parse(PublishInput, event, "publish input")
-    contract = default_registry().get(parsed.staged.dataset)
+    contract = contract_of(parsed.staged.dataset, "publish input")
     result = publish(
         parsed.staged,
         contract,

@@ -53,7 +53,7 @@ def adapters() -> Adapters:
     )
 
 
-processor = ReasonedBatchProcessor(EventType.SQS, logger, lambda: adapters().failures)
+processor = ReasonedBatchProcessor(EventType.SQS, logger, lambda: adapters().failures, metrics)
 
 
 @tracer.capture_method

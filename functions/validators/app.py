@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from datapipe.aws import S3ObjectStore
 from datapipe.contracts import default_registry
-from datapipe.envelopes import FinalInput, SuiteInput, parse
+from datapipe.envelopes import FinalInput, SuiteInput, contract_of, parse
 from datapipe.observability import instruments
 from datapipe.quality.service import StagedDataset, assess_payloads, run_suite, suite_payload
 from datapipe.settings import ValidatorSettings
@@ -39,6 +39,7 @@ def _emit(dataset: str, checks: list[dict[str, Any]]) -> None:
 
 def _suite(suite: str, event: dict[str, Any]) -> dict[str, Any]:
     parsed = parse(SuiteInput, event, f"{suite} validation input")
+    contract_of(parsed.staged.dataset, f"{suite} validation input")
     staged = StagedDataset(parsed.staged, store(), default_registry())
     history_bucket = settings.curated_bucket if suite == "enhanced" else None
     payload = suite_payload(suite, run_suite(suite, staged, store(), history_bucket))
@@ -71,7 +72,7 @@ def enhanced_handler(event: dict[str, Any], context: LambdaContext) -> dict[str,
 def final_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Aggregate score and critical veto; the state machine's Choice applies the thresholds."""
     parsed = parse(FinalInput, event, "final validation input")
-    contract = default_registry().get(parsed.staged.dataset)
+    contract = contract_of(parsed.staged.dataset, "final validation input")
     assessment = assess_payloads(contract, [parsed.schema_result, *parsed.parallel])
     metrics.add_dimension(name="dataset", value=parsed.staged.dataset)
     metrics.add_metric(name="quality_score", unit=MetricUnit.NoUnit, value=assessment.score)

@@ -12,6 +12,7 @@ from datetime import date
 from functools import cache
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from datapipe.aws import EventBridgeBus, S3ObjectStore, SnsNotifier
@@ -32,7 +33,7 @@ from datapipe.reports import (
 from datapipe.settings import WeeklyReportSettings
 
 obs = instruments()
-logger = obs.logger
+logger, metrics = obs.logger, obs.metrics
 settings = WeeklyReportSettings.from_env()
 
 
@@ -83,6 +84,7 @@ def blocked(a: Adapters, week_ending: date, problems: dict[str, str]) -> dict[st
         f"[{settings.stage}] weekly report blocked: {len(problems)} daily report(s) missing", detail, "HIGH"
     )
     a.bus.put(WEEKLY_REPORT_BLOCKED, detail)
+    metrics.add_metric(name="WeeklyReportBlocked", unit=MetricUnit.Count, value=1)
     logger.warning("weekly report blocked", extra=detail)
     return {"status": "BLOCKED", **detail}
 
@@ -98,6 +100,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     a.store.put(
         settings.curated_bucket, weekly_key(week_ending, "summary.json"), to_json(report), "application/json"
     )
-    a.bus.put(WEEKLY_REPORT_NO_DATA if report["status"] == NO_DATA else WEEKLY_REPORT_READY, report)
+    no_data = report["status"] == NO_DATA
+    a.bus.put(WEEKLY_REPORT_NO_DATA if no_data else WEEKLY_REPORT_READY, report)
+    metrics.add_metric(
+        name="WeeklyReportNoData" if no_data else "WeeklyReportReady", unit=MetricUnit.Count, value=1
+    )
     logger.info("weekly report", extra={k: v for k, v in report.items() if k != "daily_sales"})
     return report

@@ -21,7 +21,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -75,11 +76,16 @@ class ReasonedBatchProcessor(BatchProcessor):
     which every record failed."""
 
     def __init__(
-        self, event_type: EventType, logger: Logger, failures: Callable[[], FailedRecords | None]
+        self,
+        event_type: EventType,
+        logger: Logger,
+        failures: Callable[[], FailedRecords | None],
+        metrics: Metrics | None = None,
     ) -> None:
         super().__init__(event_type=event_type, raise_on_entire_batch_failure=False)
         self._log = logger
         self._failures = failures
+        self._metrics = metrics
 
     def failure_handler(self, record: Any, exception: Any) -> Any:
         entry = super().failure_handler(record, exception)
@@ -93,6 +99,8 @@ class ReasonedBatchProcessor(BatchProcessor):
             "failed_at": datetime.now(UTC).isoformat(),
         }
         self._log.error("record failed", extra=detail)
+        if self._metrics is not None:
+            self._metrics.add_metric(name="RecordsFailed", unit=MetricUnit.Count, value=1)
         sink = self._failures()
         if sink is not None and detail.get("record_id"):
             try:

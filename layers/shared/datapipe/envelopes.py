@@ -21,6 +21,7 @@ from aws_lambda_powertools.utilities.parser.models import (
 )
 from pydantic import BaseModel, ConfigDict, Field, Json, StringConstraints, ValidationError, field_validator
 
+from datapipe.contracts import ContractError, DatasetContract, default_registry
 from datapipe.events import DatasetPublishedDetail, DatasetStagedDetail
 from datapipe.inventory.stock import LowStockDetected
 
@@ -86,6 +87,14 @@ def expect(what: str, field: str, actual: Any, expected: str) -> None:
     """Routing a template's rule already guarantees; checked so a misrouted event says so."""
     if actual != expected:
         raise InvalidEvent(what, [(field, f"expected {expected!r}, got {str(actual)[:100]!r}")])
+
+
+def contract_of(dataset: str, what: str, field: str = "staged.dataset") -> DatasetContract:
+    """The contract of a dataset an event names; an unknown dataset is an invalid event."""
+    try:
+        return default_registry().get(dataset)
+    except ContractError as exc:
+        raise InvalidEvent(what, [(field, str(exc))]) from None
 
 
 def _kind(value: Any) -> str:

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from datapipe.envelopes import InvalidEvent
@@ -48,6 +49,7 @@ class Instruments:
             try:
                 return fn(event, context)
             except InvalidEvent as exc:
+                self.metrics.add_metric(name="InvalidEvents", unit=MetricUnit.Count, value=1)
                 self.logger.error(
                     "invalid event",
                     extra={"error_type": "InvalidEvent", "field": exc.field, "problems": exc.problems_dict()},
