@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from datapipe.envelopes import InvalidEvent
+from offline_runtime.emulator.session import drain, observe_bus, observe_topic
 from tests.handlers.direct import DirectHandler, direct_handler, eventbridge, sample
 
 
@@ -86,3 +88,42 @@ def test_an_s3_notification_not_via_eventbridge_names_what_is_missing(ingest: Di
 def test_an_eventbridge_event_of_another_source_is_ignored(ingest: DirectHandler) -> None:
     r = ingest(eventbridge("DatasetStaged", "retail.datapipe", {"dataset": "transactions"}))
     assert r["status"] == "IGNORED" and "retail.datapipe" in r["reason"]
+
+
+def test_an_alert_over_the_sns_limit_is_truncated_with_a_pointer_to_the_full_one(
+    ingest: DirectHandler,
+) -> None:
+    # GIVEN a raw file whose ~200 KB header lacks the required columns (the alert would be ~310 KB)
+    stack = ingest.stack
+    raw, key = stack.outputs["RawBucketName"], "transactions/2026-11-21/wide-header.csv"
+    header = ",".join(f"column_{i:06d}_{'x' * 12}" for i in range(10_000))
+    s3 = stack.client("s3")
+    etag = s3.put_object(Bucket=raw, Key=key, Body=(header + "\n" + "1," * 9_999 + "1\n").encode())["ETag"]
+    ops = observe_topic(stack, stack.outputs["OpsTopicArn"], "direct-ingest-ops")
+    bus = observe_bus(stack, "direct-ingest-bus")
+    event = sample(stack, "ingest_transactions_csv.json", prepare=False)
+    event["detail"]["object"].update(key=key, etag=etag.strip('"'), size=len(header))
+    # WHEN ingest quarantines it
+    r = ingest(event)
+    stack.wait_idle(60)
+    # THEN the operators get an alert within SNS's limit, which points at the full one in S3
+    assert r["status"] == "FILE_QUARANTINED" and len(r["reason"]) > 262_144
+    (alert,) = drain(stack, ops)
+    assert len(alert["Message"].encode()) <= 262_144
+    body = json.loads(alert["Message"])
+    assert body["truncated"] is True and body["reason_code"] == r["reason_code"]
+    pointer = body["full_payload"]
+    assert pointer["bucket"] == stack.outputs["QuarantineBucketName"] and pointer["key"].startswith(
+        "oversize/"
+    )
+    full = json.loads(s3.get_object(Bucket=pointer["bucket"], Key=pointer["key"])["Body"].read())
+    assert full["reason"] == r["reason"] and pointer["bytes"] > 262_144
+    # AND so does the DatasetQuarantined event on the bus (EventBridge's 256 KB entry limit)
+    (event,) = [e for e in drain(stack, bus) if e["detail-type"] == "DatasetQuarantined"]
+    assert len(json.dumps(event["detail"]).encode()) <= 262_144
+    assert event["detail"]["truncated"] is True and event["detail"]["run_id"] == r["run_id"]
+    full_event = s3.get_object(Bucket=pointer["bucket"], Key=event["detail"]["full_payload"]["key"])
+    assert json.loads(full_event["Body"].read())["reason"] == r["reason"]
+    # AND the log line stays within a CloudWatch log event
+    (logged,) = ingest.logged("file quarantined")
+    assert len(json.dumps(logged).encode()) < 65_536 and logged["reason"].endswith("characters]")

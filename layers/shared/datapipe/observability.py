@@ -3,7 +3,8 @@
 Each handler module calls ``instruments()`` once at import (one execution environment, one set):
 service name, namespace and level come from the function's POWERTOOLS_* variables. Log records
 go through ``PiiMaskingFormatter``: any field named like a card, account or customer id is
-masked (``datapipe.pii``) whatever the call site passed, nested values included.
+masked (``datapipe.pii``) whatever the call site passed, nested values included; call sites
+still log ids only where they need to (the logging layer is the net, not the plan).
 ``Instruments.handler`` stacks the Powertools decorators in one order for all handlers and logs
 an ``InvalidEvent`` (the field and why) before the Lambda runtime reports it.
 """
@@ -27,11 +28,25 @@ R = TypeVar("R")
 Handler = Callable[[Any, LambdaContext], R]
 
 
+MAX_LOGGED_STRING = 8192  # a CloudWatch log event holds 256 KB; one field never fills it
+
+
+def _capped(value: Any) -> Any:
+    if isinstance(value, str) and len(value) > MAX_LOGGED_STRING:
+        return f"{value[:MAX_LOGGED_STRING]}… [{len(value)} characters]"
+    if isinstance(value, dict):
+        return {k: _capped(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_capped(v) for v in value]
+    return value
+
+
 class PiiMaskingFormatter(LambdaPowertoolsFormatter):
-    """Powertools' JSON formatter, with card/account/customer ids masked in the whole record."""
+    """Powertools' JSON formatter, with card/account/customer ids masked in the whole record (and
+    very long strings cut, so one line stays one CloudWatch log event)."""
 
     def serialize(self, log: Any) -> str:
-        return super().serialize(redact(log))
+        return super().serialize(_capped(redact(log)))
 
 
 @dataclass(frozen=True)
