@@ -62,7 +62,7 @@ def test_an_event_that_is_not_an_object_says_so(event: Any) -> None:
 def test_json_bodies_are_parsed_with_the_path_of_the_body() -> None:
     with pytest.raises(InvalidEvent) as err:
         parse_json(LowStockEvent, '{"detail-type": "LowStockDetected"}', prefix="body")
-    assert {"body.detail", "body.id", "body.time"} <= set(err.value.problems_dict())
+    assert set(err.value.problems_dict()) == {"body.detail"}
     with pytest.raises(InvalidEvent) as err:
         parse_json(LowStockEvent, b"\xff\xfe", prefix="body")
     assert err.value.field == "body"

@@ -151,11 +151,15 @@ class TransactionReceivedEvent(EventBridgeModel):  # type: ignore[misc]
     detail: RealtimeTransaction  # type: ignore[assignment]
 
 
-class LowStockEvent(EventBridgeModel):  # type: ignore[misc]
-    """A LowStockDetected event as the reorder queue receives it (the rule sends the whole event)."""
+class LowStockEvent(BaseModel):
+    """A LowStockDetected event as the reorder queue receives it (the rule sends the whole event).
+    Only what the order is made of is required: the envelope's other fields are not read."""
 
-    detail_type: Literal["LowStockDetected"] = Field(alias="detail-type")  # type: ignore[assignment]
-    detail: LowStockDetected  # type: ignore[assignment]
+    model_config = ConfigDict(populate_by_name=True)
+
+    id: str | None = None
+    detail_type: Literal["LowStockDetected"] = Field(alias="detail-type")
+    detail: LowStockDetected
 
 
 # ---------------------------------------------------------------------------- SNS
