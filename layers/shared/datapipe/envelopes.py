@@ -10,7 +10,7 @@ Messages name fields and pydantic's reason only, never the offending value (it m
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 from aws_lambda_powertools.utilities.parser import parse as powertools_parse
 from aws_lambda_powertools.utilities.parser.models import (
@@ -21,11 +21,14 @@ from aws_lambda_powertools.utilities.parser.models import (
 )
 from pydantic import BaseModel, ConfigDict, Field, Json, StringConstraints, ValidationError, field_validator
 
-from datapipe.contracts import ContractError, DatasetContract, default_registry
 from datapipe.events import DatasetPublishedDetail, DatasetStagedDetail
 from datapipe.inventory.stock import LowStockDetected
 
+if TYPE_CHECKING:
+    from datapipe.contracts import DatasetContract
+
 M = TypeVar("M", bound=BaseModel)
+LAZY = ConfigDict(defer_build=True)  # a model's validator is built when its handler first parses
 NonEmpty = Annotated[str, StringConstraints(min_length=1)]
 
 
@@ -90,7 +93,10 @@ def expect(what: str, field: str, actual: Any, expected: str) -> None:
 
 
 def contract_of(dataset: str, what: str, field: str = "staged.dataset") -> DatasetContract:
-    """The contract of a dataset an event names; an unknown dataset is an invalid event."""
+    """The contract of a dataset an event names; an unknown dataset is an invalid event.
+    (The registry loads on first use: the functions that never read a contract skip it.)"""
+    from datapipe.contracts import ContractError, default_registry
+
     try:
         return default_registry().get(dataset)
     except ContractError as exc:
@@ -105,15 +111,21 @@ def _kind(value: Any) -> str:
 class AnyEventBridgeEvent(EventBridgeModel):  # type: ignore[misc]
     """Any EventBridge event: the envelope only (detail kept as a dict)."""
 
+    model_config = LAZY
+
     detail: dict[str, Any]  # type: ignore[assignment]
 
 
 class ObjectCreatedEvent(S3EventNotificationEventBridgeModel):  # type: ignore[misc]
+    model_config = LAZY
+
     detail_type: Literal["Object Created"] = Field(alias="detail-type")  # type: ignore[assignment]
 
 
 class DatasetPublishedEvent(EventBridgeModel):  # type: ignore[misc]
     """The EventBridge envelope of DatasetPublished."""
+
+    model_config = LAZY
 
     detail_type: Literal["DatasetPublished"] = Field(alias="detail-type")  # type: ignore[assignment]
     detail: DatasetPublishedDetail  # type: ignore[assignment]
@@ -121,6 +133,8 @@ class DatasetPublishedEvent(EventBridgeModel):  # type: ignore[misc]
 
 class ScheduledEvent(EventBridgeModel):  # type: ignore[misc]
     """What a scheduled rule sends its targets; ``time`` is the scheduled time."""
+
+    model_config = LAZY
 
     detail_type: Literal["Scheduled Event"] = Field(alias="detail-type")  # type: ignore[assignment]
     detail: dict[str, Any]  # type: ignore[assignment]
@@ -130,7 +144,7 @@ class RealtimeTransaction(BaseModel):
     """A card authorisation (TransactionReceived): the fields the real-time scorer relies on are
     required and typed; the rest pass through to the rules as they came."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     transaction_id: NonEmpty
     account_id: NonEmpty
@@ -147,6 +161,8 @@ class RealtimeTransaction(BaseModel):
 
 
 class TransactionReceivedEvent(EventBridgeModel):  # type: ignore[misc]
+    model_config = LAZY
+
     detail_type: Literal["TransactionReceived"] = Field(alias="detail-type")  # type: ignore[assignment]
     detail: RealtimeTransaction  # type: ignore[assignment]
 
@@ -155,7 +171,7 @@ class LowStockEvent(BaseModel):
     """A LowStockDetected event as the reorder queue receives it (the rule sends the whole event).
     Only what the order is made of is required: the envelope's other fields are not read."""
 
-    model_config = ConfigDict(populate_by_name=True)
+    model_config = ConfigDict(populate_by_name=True, defer_build=True)
 
     id: str | None = None
     detail_type: Literal["LowStockDetected"] = Field(alias="detail-type")
@@ -167,10 +183,14 @@ class AlertReference(BaseModel):
     """What case management reads from a fraud alert message: which transaction. Everything else
     (the ids a case needs) comes from the stored alert record, not from the message."""
 
+    model_config = LAZY
+
     transaction_id: NonEmpty
 
 
 class SnsAttribute(BaseModel):
+    model_config = LAZY
+
     Type: str
     Value: str
 
@@ -179,6 +199,8 @@ class FraudAlertNotification(SnsNotificationModel):  # type: ignore[misc]
     """SNS notification carrying a fraud alert. The sample events SAM generates (and AWS test
     invokes) carry ``UnsubscribeUrl: "EXAMPLE"``: not parsed as URLs, they are never used."""
 
+    model_config = LAZY
+
     UnsubscribeUrl: str  # type: ignore[assignment]
     SigningCertUrl: str | None = None  # type: ignore[assignment]
     Message: Json[AlertReference]  # type: ignore[assignment]
@@ -186,30 +208,42 @@ class FraudAlertNotification(SnsNotificationModel):  # type: ignore[misc]
 
 
 class FraudAlertRecord(SnsRecordModel):  # type: ignore[misc]
+    model_config = LAZY
+
     Sns: FraudAlertNotification  # type: ignore[assignment]
 
 
 class FraudAlertSnsEvent(BaseModel):
+    model_config = LAZY
+
     Records: list[FraudAlertRecord] = Field(min_length=1)
 
 
 # ---------------------------------------------------------------------------- Step Functions tasks
 class SuiteInput(BaseModel):
+    model_config = LAZY
+
     staged: DatasetStagedDetail
 
 
 class FinalInput(BaseModel):
+    model_config = LAZY
+
     staged: DatasetStagedDetail
     schema_result: dict[str, Any]
     parallel: list[dict[str, Any]]
 
 
 class PublishInput(BaseModel):
+    model_config = LAZY
+
     staged: DatasetStagedDetail
     quality_score: float | None = None
 
 
 class QuarantineInput(BaseModel):
+    model_config = LAZY
+
     staged: DatasetStagedDetail
     stage: str = "quality_gate"
     reason_code: NonEmpty

@@ -177,6 +177,7 @@ class FunctionSettings(BaseModel):
         populate_by_name=True,
         str_strip_whitespace=True,
         regex_engine="python-re",
+        defer_build=True,  # each function builds the validator of its own class only
     )
 
     @classmethod
