@@ -78,6 +78,30 @@ def environment(values: dict[str, str | None]) -> Iterator[None]:
                 os.environ[k] = v
 
 
+_POWERTOOLS_MARKS = ("init", "powertools_handler", "powertools_buffer_config", "powertools_buffer_cache")
+
+
+@contextlib.contextmanager
+def service_logger_restored(service: str | None) -> Iterator[None]:
+    """The stdlib logger a Powertools Logger configures (one per service name, process-wide) put
+    back as it was: a handler module imported here binds its log handler to the stdout of the
+    moment, and the offline runtime, importing the same function later, would reuse that handler
+    instead of binding its own capture."""
+    std = logging.getLogger(service or "service_undefined")
+    handlers, level = list(std.handlers), std.level
+    marks = {k: std.__dict__[k] for k in _POWERTOOLS_MARKS if k in std.__dict__}
+    try:
+        yield
+    finally:
+        std.handlers[:] = handlers
+        std.setLevel(level)
+        for key in _POWERTOOLS_MARKS:
+            if key in marks:
+                setattr(std, key, marks[key])
+            else:
+                std.__dict__.pop(key, None)
+
+
 def import_app(path: Path, env: dict[str, str | None]) -> ModuleType:
     """Import ``path`` as a fresh module under ``env`` (cold start: settings are read here)."""
     name = f"direct_{path.parent.name}_{next(_COUNTER)}"
@@ -153,17 +177,16 @@ def direct_handler(
     path, attr = function_source(logical_id)
     stack.wait_idle(60)  # nothing else swaps the environment while the module is imported
     env: dict[str, str | None] = {**deployed_environment(stack, logical_id), **(overrides or {})}
-    module = import_app(path, env)
-    handler = DirectHandler(stack, logical_id, module, attr)
-    capture = logging.StreamHandler(handler.tap)
-    capture.setFormatter(module.logger.registered_formatter)
-    stdlib_logger = logging.getLogger(module.logger.name)
-    stdlib_logger.addHandler(capture)
-    try:
-        yield handler
-    finally:
-        stdlib_logger.removeHandler(capture)
-        sys.modules.pop(module.__name__, None)
+    with service_logger_restored(env.get("POWERTOOLS_SERVICE_NAME")):
+        module = import_app(path, env)
+        handler = DirectHandler(stack, logical_id, module, attr)
+        capture = logging.StreamHandler(handler.tap)
+        capture.setFormatter(module.logger.registered_formatter)
+        logging.getLogger(module.logger.name).addHandler(capture)
+        try:
+            yield handler
+        finally:
+            sys.modules.pop(module.__name__, None)
 
 
 def sample(stack: Any, name: str, prepare: bool = True) -> Any:

@@ -14,11 +14,24 @@ from typing import Any
 import pytest
 
 from datapipe.settings import FunctionSettings, InvalidSettings
-from tests.handlers.direct import TEMPLATE, function_source, import_app
+from tests.handlers.direct import (
+    TEMPLATE,
+    function_source,
+    service_logger_restored,
+)
+from tests.handlers.direct import (
+    import_app as _import_app,
+)
 
 FUNCTIONS = sorted(k for k, v in TEMPLATE["Resources"].items() if v["Type"] == "AWS::Serverless::Function")
 PARAMETERS = TEMPLATE["Parameters"]
 RESOURCES = TEMPLATE["Resources"]
+
+
+def import_app(path: Any, env: dict[str, str | None]) -> Any:
+    """Import with the function's loggers put back afterwards (see ``service_logger_restored``)."""
+    with service_logger_restored(env.get("POWERTOOLS_SERVICE_NAME")):
+        return _import_app(path, env)
 
 
 def _placeholder(variable: str, value: Any) -> str | None:
