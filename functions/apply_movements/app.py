@@ -7,45 +7,67 @@ operators are told, and the counts travel on InventoryMovementsApplied.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from datapipe.aws import EventBridgeBus, S3ObjectStore, SnsNotifier
+from datapipe.envelopes import DatasetPublishedEvent, expect, parse
 from datapipe.events import INVENTORY_MOVEMENTS_APPLIED
 from datapipe.inventory import DynamoStockLedger, apply_movements
-from datapipe.settings import Settings
-from datapipe.staging import DatasetPublishedEvent, read_staged
+from datapipe.observability import instruments
+from datapipe.payloads import PayloadOffload
+from datapipe.settings import ApplyMovementsSettings
+from datapipe.staging import read_staged
 
-settings = Settings.from_env()
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()
+obs = instruments()
+logger, metrics = obs.logger, obs.metrics
+settings = ApplyMovementsSettings.from_env()
+DATASET = "inventory_movements"
+
+
+@dataclass(frozen=True)
+class Adapters:
+    store: S3ObjectStore
+    ledger: DynamoStockLedger
+    bus: EventBridgeBus
+    ops: SnsNotifier
 
 
 @cache
-def adapters() -> tuple[S3ObjectStore, DynamoStockLedger, EventBridgeBus]:
+def adapters() -> Adapters:
     """Clients made once per execution environment, on first use (not at import)."""
-    return (
-        S3ObjectStore(),
-        DynamoStockLedger(settings.require("inventory_table"), settings.require("movement_ledger_table")),
-        EventBridgeBus(settings.require("event_bus_name"), settings.event_source),
+    store = S3ObjectStore()
+    offload = PayloadOffload(store, settings.quarantine_bucket)
+    return Adapters(
+        store=store,
+        ledger=DynamoStockLedger(settings.inventory_table, settings.movement_ledger_table),
+        bus=EventBridgeBus(settings.event_bus_name, settings.event_source, offload),
+        ops=SnsNotifier(settings.ops_topic_arn, offload),
     )
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-@event_parser(model=DatasetPublishedEvent)
-def lambda_handler(event: DatasetPublishedEvent, context: LambdaContext) -> dict[str, Any]:
-    published = event.detail
-    store, ledger, bus = adapters()
-    table = read_staged(store, published.staged)
-    report = apply_movements(table, ledger)
+def report_unknown(a: Adapters, run_id: str, unknown: list[Any], summary: dict[str, Any]) -> None:
+    """Movements for items the inventory does not know: listed in quarantine, operators told."""
+    key = f"inventory/unknown_items/{run_id}.jsonl"
+    lines = [json.dumps({"store_id": s, "product_id": p, "movement_ids": ids}) for s, p, ids in unknown]
+    a.store.put(settings.quarantine_bucket, key, ("\n".join(lines) + "\n").encode(), "application/x-ndjson")
+    summary["unknown_report"] = {"bucket": settings.quarantine_bucket, "key": key}
+    a.ops.notify(
+        f"[{settings.stage}] {summary['unknown']} stock movements for unknown items", summary, "HIGH"
+    )
+    logger.warning("movements for unknown store/product", extra=summary)
+
+
+@obs.handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    published = parse(DatasetPublishedEvent, event, "DatasetPublished event").detail
+    expect("DatasetPublished event", "detail.dataset", published.dataset, DATASET)
+    a = adapters()
+    report = apply_movements(read_staged(a.store, published.staged), a.ledger)
     summary: dict[str, Any] = {
         "dataset": published.dataset,
         "run_id": published.run_id,
@@ -57,24 +79,8 @@ def lambda_handler(event: DatasetPublishedEvent, context: LambdaContext) -> dict
         "unknown_items": len(report.unknown),
     }
     if report.unknown:
-        key = f"inventory/unknown_items/{published.run_id}.jsonl"
-        lines = [
-            json.dumps({"store_id": s, "product_id": p, "movement_ids": ids}) for s, p, ids in report.unknown
-        ]
-        store.put(
-            settings.require("quarantine_bucket"),
-            key,
-            ("\n".join(lines) + "\n").encode(),
-            "application/x-ndjson",
-        )
-        summary["unknown_report"] = {"bucket": settings.quarantine_bucket, "key": key}
-        SnsNotifier(settings.require("ops_topic_arn")).notify(
-            f"[{settings.stage}] {report.unknown_movements} stock movements for unknown items",
-            summary,
-            "HIGH",
-        )
-        logger.warning("movements for unknown store/product", extra=summary)
-    bus.put(INVENTORY_MOVEMENTS_APPLIED, summary)
+        report_unknown(a, published.run_id, report.unknown, summary)
+    a.bus.put(INVENTORY_MOVEMENTS_APPLIED, summary)
     metrics.add_metric(name="MovementsApplied", unit=MetricUnit.Count, value=report.applied)
     metrics.add_metric(name="MovementsDuplicate", unit=MetricUnit.Count, value=report.duplicates)
     metrics.add_metric(name="MovementsUnknownItem", unit=MetricUnit.Count, value=report.unknown_movements)

@@ -2,37 +2,43 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
-import boto3
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from datapipe.audit import AUDIT_TABLE, audit_key, audit_line, partition_values
 from datapipe.aws import GluePartitions, S3ObjectStore
-from datapipe.settings import Settings
+from datapipe.envelopes import AnyEventBridgeEvent, parse
+from datapipe.observability import instruments
+from datapipe.settings import AuditTrailSettings
 
-settings = Settings.from_env()
-logger = Logger()
-tracer = Tracer()
-_store: S3ObjectStore | None = None
-_partitions: GluePartitions | None = None
-
-
-def adapters() -> tuple[S3ObjectStore, GluePartitions]:
-    global _store, _partitions
-    if _store is None or _partitions is None:
-        _store = S3ObjectStore()
-        _partitions = GluePartitions(settings.require("glue_database"), AUDIT_TABLE, boto3.client("glue"))
-    return _store, _partitions
+obs = instruments()
+logger, metrics = obs.logger, obs.metrics
+settings = AuditTrailSettings.from_env()
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
+@dataclass(frozen=True)
+class Adapters:
+    store: S3ObjectStore
+    partitions: GluePartitions
+
+
+@cache
+def adapters() -> Adapters:
+    """Clients made once per execution environment, on first use (not at import)."""
+    return Adapters(S3ObjectStore(), GluePartitions(settings.glue_database, AUDIT_TABLE))
+
+
+@obs.handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    store, partitions = adapters()
+    parse(AnyEventBridgeEvent, event, "EventBridge event")  # id, time, detail-type, detail are there
+    a = adapters()
     key = audit_key(event)
-    store.put(settings.require("curated_bucket"), key, audit_line(event), "application/json")
-    partitions.ensure(list(partition_values(event)))
-    logger.debug("audited", extra={"key": key, "detail_type": event.get("detail-type")})
+    a.store.put(settings.curated_bucket, key, audit_line(event), "application/json")
+    a.partitions.ensure(list(partition_values(event)))
+    metrics.add_metric(name="EventsAudited", unit=MetricUnit.Count, value=1)
+    logger.debug("audited", extra={"key": key, "detail_type": event["detail-type"]})
     return {"key": key}

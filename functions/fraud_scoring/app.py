@@ -1,88 +1,94 @@
 """Fraud scoring of a published transactions dataset -> alerts on the fraud SNS topic.
 
 Vectorised over the whole dataset (numpy); each alert says which rules fired. At most one alert
-per transaction (claimed in DynamoDB before publishing); published in batches of ten with
-``severity`` and ``account_type`` message attributes for the subscriptions' filter policies.
+per transaction (claimed in the FraudAlerts table, with its full record, before publishing);
+published in batches with ``severity`` and ``account_type`` message attributes for the
+subscriptions' filter policies. The messages carry masked card/account/customer ids only.
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter
-from decimal import Decimal
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-import boto3
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from datapipe.aws import AlertClaims, S3ObjectStore, SnsBatchPublisher
+from datapipe.aws import AccountProfiles, Alert, FraudAlerts, S3ObjectStore, SnsBatchPublisher
+from datapipe.envelopes import DatasetPublishedEvent, expect, parse
 from datapipe.fraud import policy_from_settings, score_table
-from datapipe.settings import Settings
-from datapipe.staging import DatasetPublishedEvent, read_staged
+from datapipe.observability import instruments
+from datapipe.payloads import PayloadOffload
+from datapipe.settings import FraudScoringSettings
+from datapipe.staging import read_staged
 
-settings = Settings.from_env()
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()
+obs = instruments()
+logger, metrics = obs.logger, obs.metrics
+settings = FraudScoringSettings.from_env()
 policy = policy_from_settings(settings)
+DATASET = "transactions"
 
 
-def update_account_profiles(table: Any, scored: Any, run_id: str) -> int:
+@dataclass(frozen=True)
+class Adapters:
+    store: S3ObjectStore
+    alerts: FraudAlerts
+    profiles: AccountProfiles
+    publisher: SnsBatchPublisher
+
+
+@cache
+def adapters() -> Adapters:
+    """Clients made once per execution environment, on first use (not at import)."""
+    store = S3ObjectStore()
+    return Adapters(
+        store=store,
+        alerts=FraudAlerts(settings.fraud_alerts_table),
+        profiles=AccountProfiles(settings.account_profiles_table),
+        publisher=SnsBatchPublisher(
+            settings.fraud_topic_arn, PayloadOffload(store, settings.quarantine_bucket)
+        ),
+    )
+
+
+def latest_profiles(table: Any, scored: Any) -> dict[str, tuple[float, int]]:
     """The real-time path's "usual amount": each account's median in its latest published dataset."""
     accounts = table.column("account_id").to_pylist()
     latest: dict[str, tuple[float, int]] = {}
     for account, median, history in zip(accounts, scored.account_median, scored.account_history, strict=True):
         if account is not None and not math.isnan(median):  # NaN: no usable history
             latest[account] = (float(median), int(history))
-    profiles = boto3.resource("dynamodb").Table(settings.require("account_profiles_table"))
-    with profiles.batch_writer(overwrite_by_pkeys=["account_id"]) as batch:
-        for account, (median, history) in latest.items():
-            batch.put_item(
-                Item={
-                    "account_id": account,
-                    "median_amount": Decimal(f"{median:.2f}"),
-                    "transactions": history,
-                    "run_id": run_id,
-                }
-            )
-    return len(latest)
+    return latest
 
 
-@cache
-def adapters() -> tuple[S3ObjectStore, AlertClaims, SnsBatchPublisher]:
-    """Clients made once per execution environment, on first use (not at import)."""
-    return (
-        S3ObjectStore(),
-        AlertClaims(settings.require("fraud_alerts_table")),
-        SnsBatchPublisher(settings.require("fraud_topic_arn")),
-    )
-
-
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-@event_parser(model=DatasetPublishedEvent)
-def lambda_handler(event: DatasetPublishedEvent, context: LambdaContext) -> dict[str, Any]:
-    published = event.detail
-    store, claims, publisher = adapters()
-    table = read_staged(store, published.staged)
-    scored = score_table(table, policy)
-    alerts = scored.alerts(table, min_severity=settings.fraud_alert_min_severity)
-    fresh = [a for a in alerts if claims.claim(a.transaction_id, a.severity, a.score, published.run_id)]
-    failed = publisher.publish([(a.transaction_id, a.to_message(), a.message_attributes()) for a in fresh])
-    for transaction_id in failed:
-        claims.release(transaction_id)
-    by_severity = Counter(a.severity for a in fresh if a.transaction_id not in set(failed))
-    profiles = update_account_profiles(table, scored, published.run_id)
+def record_metrics(by_severity: Counter[str], scored_counts: dict[str, int]) -> None:
     for severity, count in by_severity.items():
         metrics.add_metric(name=f"FraudAlerts{severity.title()}", unit=MetricUnit.Count, value=count)
-    counts = scored.severity_counts()
-    for severity, count in counts.items():
+    for severity, count in scored_counts.items():
         metrics.add_metric(name=f"FraudScored{severity.title()}", unit=MetricUnit.Count, value=count)
+
+
+@obs.handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    published = parse(DatasetPublishedEvent, event, "DatasetPublished event").detail
+    expect("DatasetPublished event", "detail.dataset", published.dataset, DATASET)
+    a = adapters()
+    table = read_staged(a.store, published.staged)
+    scored = score_table(table, policy)
+    alerts = scored.alerts(table, min_severity=settings.fraud_alert_min_severity)
+    fresh = [alert for alert in alerts if a.alerts.claim(alert, published.run_id)]
+    failed = a.publisher.publish(
+        [Alert(x.transaction_id, x.to_message(), x.message_attributes()) for x in fresh]
+    )
+    for transaction_id in failed:
+        a.alerts.release(transaction_id)
+    by_severity = Counter(x.severity for x in fresh if x.transaction_id not in set(failed))
+    profiles = a.profiles.put_many(latest_profiles(table, scored), published.run_id)
+    counts = scored.severity_counts()
+    record_metrics(by_severity, counts)
     summary = {
         "run_id": published.run_id,
         "transactions_scored": table.num_rows,

@@ -1,48 +1,65 @@
-"""Ingest: S3 "Object Created" (via EventBridge) -> validated, staged Parquet + quarantine."""
+"""Ingest: S3 "Object Created" (via EventBridge) -> validated, staged Parquet + quarantine.
+
+Any other S3 event (Object Deleted, Object Restore...) that reaches the function is ignored:
+logged and counted (metric ``EventsIgnored``), never staged as a new file.
+"""
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.parser import event_parser
-from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from datapipe.aws import EventBridgeBus, S3ObjectStore, SnsNotifier
 from datapipe.contracts import default_registry
+from datapipe.envelopes import AnyEventBridgeEvent, ObjectCreatedEvent, parse
 from datapipe.ingest.service import IngestDeps, ObjectRef, ingest_object
-from datapipe.settings import Settings
+from datapipe.observability import instruments
+from datapipe.payloads import PayloadOffload
+from datapipe.settings import IngestSettings
 
-settings = Settings.from_env()
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()
-_deps: IngestDeps | None = None
+obs = instruments()
+logger, metrics = obs.logger, obs.metrics
+settings = IngestSettings.from_env()
+OBJECT_CREATED = "Object Created"
 
 
+@cache
 def deps() -> IngestDeps:
-    global _deps
-    if _deps is None:
-        _deps = IngestDeps(
-            store=S3ObjectStore(),
-            bus=EventBridgeBus(settings.require("event_bus_name"), settings.event_source),
-            notifier=SnsNotifier(settings.require("ops_topic_arn")),
-            settings=settings,
-            registry=default_registry(),
-        )
-    return _deps
+    """Clients made once per execution environment, on first use (not at import)."""
+    store = S3ObjectStore()
+    offload = PayloadOffload(store, settings.quarantine_bucket)
+    return IngestDeps(
+        store=store,
+        bus=EventBridgeBus(settings.event_bus_name, settings.event_source, offload),
+        notifier=SnsNotifier(settings.ops_topic_arn, offload),
+        settings=settings.service_settings(),
+        registry=default_registry(),
+    )
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-@event_parser(model=S3EventNotificationEventBridgeModel)
-def lambda_handler(event: S3EventNotificationEventBridgeModel, context: LambdaContext) -> dict[str, Any]:
-    obj = event.detail.object
+def ignored(event: AnyEventBridgeEvent) -> dict[str, Any]:
+    obj = event.detail.get("object")
+    key = obj.get("key") if isinstance(obj, dict) else None
+    reason = f"not an S3 {OBJECT_CREATED} event: {event.source} / {event.detail_type}"
+    logger.warning(
+        "event ignored", extra={"reason": reason, "detail_type": event.detail_type, "source_key": key}
+    )
+    metrics.add_metric(name="EventsIgnored", unit=MetricUnit.Count, value=1)
+    return {"status": "IGNORED", "reason": reason, "detail_type": event.detail_type, "key": key}
+
+
+@obs.handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    envelope = parse(AnyEventBridgeEvent, event, "EventBridge event")
+    if envelope.source != "aws.s3" or envelope.detail_type != OBJECT_CREATED:
+        return ignored(envelope)
+    created = parse(ObjectCreatedEvent, event, "S3 Object Created event")
+    obj = created.detail.object
     ref = ObjectRef(
-        bucket=event.detail.bucket.name,
+        bucket=created.detail.bucket.name,
         key=obj.key,
         version_id=obj.version_id,
         etag=obj.etag,

@@ -1,49 +1,40 @@
-"""Publish: staged Parquet -> curated, partitioned Glue table (awswrangler)."""
+"""Publish: staged Parquet -> curated, partitioned Glue table (awswrangler, in the service)."""
 
 from __future__ import annotations
 
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel
 
 from datapipe.aws import S3ObjectStore
-from datapipe.contracts import default_registry
-from datapipe.events import DatasetStagedDetail
+from datapipe.envelopes import PublishInput, contract_of, parse
+from datapipe.observability import instruments
 from datapipe.publish.service import publish
-from datapipe.settings import Settings
+from datapipe.settings import PublishSettings
 
-settings = Settings.from_env()
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()
-
-
-class PublishInput(BaseModel):
-    staged: DatasetStagedDetail
-    quality_score: float | None = None
+obs = instruments()
+logger, metrics = obs.logger, obs.metrics
+settings = PublishSettings.from_env()
 
 
 @cache
 def store() -> S3ObjectStore:
+    """Made once per execution environment, on first use."""
     return S3ObjectStore()
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
-@metrics.log_metrics
+@obs.handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    parsed = PublishInput.model_validate(event)
-    contract = default_registry().get(parsed.staged.dataset)
+    parsed = parse(PublishInput, event, "publish input")
+    contract = contract_of(parsed.staged.dataset, "publish input")
     result = publish(
         parsed.staged,
         contract,
         store(),
-        curated_bucket=settings.require("curated_bucket"),
-        database=settings.require("glue_database"),
+        curated_bucket=settings.curated_bucket,
+        database=settings.glue_database,
         quality_score=parsed.quality_score,
     )
     metrics.add_dimension(name="dataset", value=contract.name)

@@ -1,56 +1,74 @@
-"""Purchase orders: reorder queue (LowStockDetected events) -> one purchase order per crossing."""
+"""Purchase orders: reorder queue (LowStockDetected events) -> one purchase order per crossing.
+
+A message that is not a LowStockDetected event (not JSON, another detail-type, a field missing)
+fails alone, with its reason logged and kept beside its message id (``datapipe.batch``): after
+the queue's maxReceiveCount it reaches the DLQ under the same id.
+"""
 
 from __future__ import annotations
 
-import json
+from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
-import boto3
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch import EventType
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from datapipe.aws import EventBridgeBus
+from datapipe.aws import EventBridgeBus, PurchaseOrders, S3ObjectStore
+from datapipe.batch import FailedRecords, ReasonedBatchProcessor, process_batch
+from datapipe.envelopes import LowStockEvent, parse_json
 from datapipe.events import PURCHASE_ORDER_CREATED
+from datapipe.observability import instruments
+from datapipe.payloads import PayloadOffload
 from datapipe.purchasing import purchase_order
-from datapipe.settings import Settings
+from datapipe.settings import PurchaseOrderSettings
 
-settings = Settings.from_env()
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()
-processor = BatchProcessor(event_type=EventType.SQS)
-_clients: dict[str, Any] = {}
+obs = instruments()
+logger, tracer, metrics = obs.logger, obs.tracer, obs.metrics
+settings = PurchaseOrderSettings.from_env()
 
 
-def table() -> Any:
-    if "table" not in _clients:
-        _clients["table"] = boto3.resource("dynamodb").Table(settings.require("purchase_orders_table"))
-        _clients["bus"] = EventBridgeBus(settings.require("event_bus_name"), settings.event_source)
-    return _clients["table"]
+@dataclass(frozen=True)
+class Adapters:
+    orders: PurchaseOrders
+    bus: EventBridgeBus
+    failures: FailedRecords
+
+
+@cache
+def adapters() -> Adapters:
+    """Clients made once per execution environment, on first use (not at import)."""
+    store = S3ObjectStore()
+    return Adapters(
+        orders=PurchaseOrders(settings.purchase_orders_table),
+        bus=EventBridgeBus(
+            settings.event_bus_name,
+            settings.event_source,
+            PayloadOffload(store, settings.quarantine_bucket),
+        ),
+        failures=FailedRecords(store, settings.quarantine_bucket, "purchase-orders"),
+    )
+
+
+processor = ReasonedBatchProcessor(EventType.SQS, logger, lambda: adapters().failures, metrics)
 
 
 @tracer.capture_method
 def record_handler(record: SQSRecord) -> None:
-    event = json.loads(record.body)
-    order = purchase_order(event["detail"])
-    orders = table()
-    try:
-        orders.put_item(Item=order, ConditionExpression="attribute_not_exists(po_id)")
-    except orders.meta.client.exceptions.ConditionalCheckFailedException:
+    low = parse_json(LowStockEvent, record.body, "reorder request", prefix="body").detail
+    order = purchase_order(low.to_detail())
+    a = adapters()
+    if not a.orders.create(order):
         logger.info("purchase order exists already", extra={"po_id": order["po_id"]})
         metrics.add_metric(name="DuplicateReorderRequests", unit=MetricUnit.Count, value=1)
         return
-    _clients["bus"].put(PURCHASE_ORDER_CREATED, order)
+    a.bus.put(PURCHASE_ORDER_CREATED, order)
     metrics.add_metric(name="PurchaseOrdersCreated", unit=MetricUnit.Count, value=1)
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
-    )
+@obs.handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    return process_batch(event, record_handler, processor, context, "SQS event")

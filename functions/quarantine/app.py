@@ -5,53 +5,45 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel
 
 from datapipe.aws import S3ObjectStore
-from datapipe.events import DatasetStagedDetail
+from datapipe.envelopes import QuarantineInput, parse
+from datapipe.observability import instruments
 from datapipe.quarantine import describe_quality, quarantine_staged
-from datapipe.settings import Settings
+from datapipe.settings import QuarantineSettings
 
-settings = Settings.from_env()
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()
-
-
-class QuarantineInput(BaseModel):
-    staged: DatasetStagedDetail
-    stage: str = "quality_gate"
-    reason_code: str
-    reason: str | None = None
-    quality: dict[str, Any] | None = None
-    error: dict[str, Any] | None = None
+obs = instruments()
+logger, metrics = obs.logger, obs.metrics
+settings = QuarantineSettings.from_env()
 
 
 @cache
 def store() -> S3ObjectStore:
+    """Made once per execution environment, on first use."""
     return S3ObjectStore()
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    parsed = QuarantineInput.model_validate(event)
-    reason = parsed.reason or ""
+def reason_of(parsed: QuarantineInput) -> str:
+    """The failure path's error (Error: Cause), else the given reason, else the quality verdict."""
     if parsed.error:
-        reason = f"{parsed.error.get('Error', 'Error')}: {parsed.error.get('Cause', '')}"[:2000]
-    elif parsed.quality and not reason:
-        reason = describe_quality(parsed.quality)
+        return f"{parsed.error.get('Error', 'Error')}: {parsed.error.get('Cause', '')}"[:2000]
+    if parsed.reason:
+        return parsed.reason
+    return describe_quality(parsed.quality) if parsed.quality else ""
+
+
+@obs.handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    parsed = parse(QuarantineInput, event, "quarantine input")
     detail = quarantine_staged(
         parsed.staged,
         store(),
-        settings.require("quarantine_bucket"),
+        settings.quarantine_bucket,
         stage=parsed.stage,
         reason_code=parsed.reason_code,
-        reason=reason,
+        reason=reason_of(parsed),
         quality=parsed.quality,
     )
     metrics.add_dimension(name="dataset", value=parsed.staged.dataset)

@@ -675,6 +675,7 @@ def time_fraud_events(events: list[tuple[Any, ...]], repeat: int, warmup: int) -
 STREAM_ENV = {
     "EVENT_BUS_NAME": "bench-bus",
     "EVENT_SOURCE": "retail.datapipe",
+    "QUARANTINE_BUCKET": "bench-quarantine",  # the monitor's settings declare it (failed records)
     "AWS_DEFAULT_REGION": "us-east-1",
     "POWERTOOLS_TRACE_DISABLED": "true",
     "POWERTOOLS_METRICS_NAMESPACE": "bench",

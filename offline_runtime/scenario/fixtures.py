@@ -3,7 +3,9 @@
 S3 objects named by an event are uploaded by the invoke command itself (``--data-dir events/data``).
 Inputs that carry a staged dataset (the state machine's input, the validators', publish's) need the
 staged Parquet and manifest: they are produced by running the real ingest on the source object first
-(run ids are deterministic per key and content, so the keys in the event match).
+(run ids are deterministic per key and content, so the keys in the event match). A fraud alert
+notification gets its stored alert record (``events/data/fraud-alert-<transaction id>.json``) put
+into the FraudAlerts table, where case management reads the ids the message does not carry.
 """
 
 from __future__ import annotations
@@ -72,6 +74,37 @@ def _staged_detail(event: Any) -> dict[str, Any] | None:
     return None
 
 
+def _alert_transactions(event: dict[str, Any]) -> list[str]:
+    """Transaction ids of the SNS fraud alert messages in ``event`` (none for anything else)."""
+    out: list[str] = []
+    records = event.get("Records")
+    for record in records if isinstance(records, list) else []:
+        sns = record.get("Sns") if isinstance(record, dict) else None
+        if not isinstance(sns, dict) or "FraudAlertsTopic" not in str(sns.get("TopicArn", "")):
+            continue
+        try:
+            message = json.loads(sns.get("Message") or "")
+        except ValueError:
+            continue  # the handler reports a malformed message itself
+        if isinstance(message, dict) and isinstance(message.get("transaction_id"), str):
+            out.append(message["transaction_id"])
+    return out
+
+
+def seed_alerts(stack: OfflineStack, event: dict[str, Any], data_dir: Path = DATA) -> None:
+    table = stack.physical.get("FraudAlertsTable")
+    for transaction_id in _alert_transactions(event):
+        path = data_dir / f"fraud-alert-{transaction_id}.json"
+        if table and path.exists():
+            record = json.loads(path.read_text())
+            item = {
+                k: {"L": [{"S": str(x)} for x in v]} if isinstance(v, list) else {"S": str(v)}
+                for k, v in record.items()
+                if v is not None
+            }
+            stack.client("dynamodb").put_item(TableName=table, Item=item)
+
+
 def prepare_event(stack: OfflineStack, event: Any) -> None:
     """What `make invoke` does for a sample event: its S3 objects from events/data, then ``prepare``."""
     from offline_runtime.emulator.session import put_event_objects
@@ -81,7 +114,10 @@ def prepare_event(stack: OfflineStack, event: Any) -> None:
 
 
 def prepare(stack: OfflineStack, event: Any, data: Path | None = None) -> None:
-    """A staged-dataset input: run the real ingest on its source object so its staged keys exist."""
+    """A staged-dataset input: run the real ingest on its source object so its staged keys exist;
+    a fraud alert notification: its stored alert record."""
+    if isinstance(event, dict):
+        seed_alerts(stack, event)
     staged = _staged_detail(event)
     if staged is None:
         return
@@ -103,4 +139,4 @@ def _run_id(report: Any) -> Any:
     return report.get("run_id") if isinstance(report, dict) else None
 
 
-prepare.needs = ["IngestFunction"]  # type: ignore[attr-defined]
+prepare.needs = ["IngestFunction", "FraudAlertsTable"]  # type: ignore[attr-defined]

@@ -5,9 +5,13 @@ Nothing is called directly: files land in the raw bucket and the template's wiri
 
 from __future__ import annotations
 
+import csv
+import gzip
+import io
 import json
+import re
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -15,7 +19,7 @@ import awswrangler as wr
 import pytest
 
 from datapipe.contracts import default_registry
-from offline_runtime.emulator.session import drain, observe_topic, queue_arn
+from offline_runtime.emulator.session import drain, observe_topic
 from offline_runtime.emulator.stack import OfflineStack
 from offline_runtime.scenario.datagen import RawFile, business_day
 from offline_runtime.scenario.day import seed_inventory
@@ -28,13 +32,20 @@ DAY = datetime.now(UTC).date() - timedelta(days=1)
 def day_run(stack: OfflineStack) -> dict[str, Any]:
     bus_q = observe_bus(stack, "e2e-observer")
     ops_q = observe_topic(stack, stack.outputs["OpsTopicArn"], "e2e-ops")
+    fraud_q = observe_topic(stack, stack.outputs["FraudAlertsTopicArn"], "e2e-fraud")
     seed_inventory(stack, [f"S{i:03d}" for i in range(1, 9)])  # the stock master data
     files = business_day(DAY, stores=8, tx_per_store=400, online_rows=500, movements_per_store=60)
     s3 = stack.client("s3")
     for f in files:
         s3.put_object(Bucket=stack.outputs["RawBucketName"], Key=f.key, Body=f.body)
     stack.wait_idle(300)
-    return {"files": files, "events": drain(stack, bus_q), "ops": drain(stack, ops_q), "bus_q": bus_q}
+    return {
+        "files": files,
+        "events": drain(stack, bus_q),
+        "ops": drain(stack, ops_q),
+        "fraud": drain(stack, fraud_q),
+        "bus_q": bus_q,
+    }
 
 
 def outcome_of(f: RawFile, events: list[dict[str, Any]]) -> dict[str, Any]:
@@ -145,8 +156,6 @@ def test_ingest_infrastructure_failure_lands_in_the_dead_letter_queue(stack: Off
     # GIVEN an S3 event for an object that is gone by the time ingest reads it
     dlq = stack.outputs["IngestDeadLetterQueueUrl"]
     drain(stack, dlq)
-    fn = stack.client("lambda").get_function(FunctionName=stack.physical["IngestFunction"])
-    assert fn["Configuration"]["FunctionArn"]
     stack.client("events").put_events(
         Entries=[
             {
@@ -171,7 +180,12 @@ def test_ingest_infrastructure_failure_lands_in_the_dead_letter_queue(stack: Off
     assert record["requestContext"]["condition"] == "RetriesExhausted"
     assert record["requestContext"]["approximateInvokeCount"] == 3
     assert record["requestPayload"]["detail"]["object"]["key"] == "transactions/gone.csv"
-    assert queue_arn(stack, dlq).endswith(dlq.rsplit("/", 1)[1])
+    # ...parked by the function the event was for, in the queue its on-failure destination names
+    assert record["requestContext"]["functionArn"].startswith(stack.function_arn("IngestFunction"))
+    invoke_config = stack.translated["Resources"]["IngestFunctionEventInvokeConfig"]["Properties"]
+    destination = invoke_config["DestinationConfig"]["OnFailure"]["Destination"]
+    assert destination == {"Fn::GetAtt": ["IngestDeadLetterQueue", "Arn"]}
+    assert record["responseContext"]["functionError"] and "NoSuchKey" in json.dumps(record["responsePayload"])
 
 
 def test_daily_report_numbers_come_from_the_real_data(stack: OfflineStack, day_run: dict[str, Any]) -> None:
@@ -205,17 +219,93 @@ def test_daily_report_numbers_come_from_the_real_data(stack: OfflineStack, day_r
     assert report["low_stock_crossings"] == len(low)
 
 
+def _sunday_after(day: date) -> date:
+    """The first Sunday after ``day``: the weekly schedule fires on Sundays only."""
+    return day + timedelta(days=7 - day.isoweekday() % 7)
+
+
 def test_weekly_report_runs_only_with_seven_dailies(stack: OfflineStack, day_run: dict[str, Any]) -> None:
     from datetime import timedelta as td
 
-    after = datetime.now(UTC).date() + td(days=8)  # a week no daily report covers yet
-    sunday = after + td(days=(6 - after.weekday()) % 7)  # the schedule fires on Sundays only
+    today = datetime.now(UTC).date()
     q = observe_bus(stack, "e2e-weekly")
-    stack.schedules.fire_on("WeeklyReportFunctionWeekly", sunday)
+    # a week no other test reports on: blocked without its dailies, no data with them
+    later = _sunday_after(today + td(days=14))
+    stack.schedules.fire_on("WeeklyReportFunctionWeekly", later)
     (blocked,) = [e["detail"] for e in drain(stack, q) if e["detail-type"] == "WeeklyReportBlocked"]
     assert len(blocked["missing_daily_reports"]) == 7
     for back in range(7):  # each daily report covers the day before it runs
+        stack.schedules.fire_on("DailyReportFunctionEndOfDay", later - td(days=back))
+    stack.schedules.fire_on("WeeklyReportFunctionWeekly", later)
+    events = drain(stack, q)
+    assert [e["detail-type"] for e in events].count("DailyReportNoData") == 7
+    (empty,) = [e["detail"] for e in events if e["detail-type"] == "WeeklyReportNoData"]
+    assert len(empty["days"]) == 7 and empty["transactions"] == 0
+    # the week that holds the business day: ready, with the day's transactions in it
+    sunday = _sunday_after(today - td(days=1))  # the report week (Sunday..Saturday before it) of the day
+    for back in range(7):
         stack.schedules.fire_on("DailyReportFunctionEndOfDay", sunday - td(days=back))
     stack.schedules.fire_on("WeeklyReportFunctionWeekly", sunday)
-    (ready,) = [e["detail"] for e in drain(stack, q) if e["detail-type"] == "WeeklyReportReady"]
+    events = drain(stack, q)
+    (daily,) = [e["detail"] for e in events if e["detail-type"] == "DailyReportReady"]
+    (ready,) = [e["detail"] for e in events if e["detail-type"] == "WeeklyReportReady"]
     assert len(ready["days"]) == 7 and ready["week_ending"] == (sunday - td(days=1)).isoformat()
+    assert daily["report_date"] == today.isoformat() and ready["transactions"] == daily["transactions"] > 0
+
+
+def raw_ids(files: list[RawFile]) -> set[str]:
+    """Every card, account and customer id in the day's raw files (readable rows)."""
+    ids: set[str] = set()
+    for f in files:
+        try:
+            text = (gzip.decompress(f.body) if f.key.endswith(".gz") else f.body).decode("utf-8", "replace")
+        except (OSError, EOFError):  # the truncated upload: unreadable, quarantined whole
+            continue
+        if f.key.endswith((".jsonl", ".jsonl.gz")):
+            rows: list[dict[str, Any]] = []
+            for line in text.splitlines():
+                try:
+                    value = json.loads(line)
+                except ValueError:
+                    continue
+                rows.extend([value] if isinstance(value, dict) else [])
+        else:
+            rows = list(csv.DictReader(io.StringIO(text)))
+        for row in rows:
+            ids.update(str(row[c]) for c in ("account_id", "card_id", "customer_id") if row.get(c))
+    return {i for i in ids if len(i) >= 5}
+
+
+def cloudwatch_lines(stack: OfflineStack) -> list[str]:
+    """Every log line the functions wrote, as CloudWatch Logs (moto) holds them."""
+    logs = stack.client("logs")
+    lines: list[str] = []
+    for group in logs.describe_log_groups(logGroupNamePrefix="/aws/lambda/")["logGroups"]:
+        kwargs: dict[str, Any] = {"logGroupName": group["logGroupName"]}
+        while True:
+            page = logs.filter_log_events(**kwargs)
+            lines.extend(e["message"] for e in page["events"])
+            if not page.get("nextToken"):
+                break
+            kwargs["nextToken"] = page["nextToken"]
+    return lines
+
+
+def test_no_raw_card_account_or_customer_id_in_any_log_line_or_alert(
+    stack: OfflineStack, day_run: dict[str, Any]
+) -> None:
+    """Ids are alphanumeric (ACC000123...): each text is cut into its alphanumeric runs and those
+    are looked up among the input's ids (a substring scan of every id over every line would be
+    quadratic); a masked id (*****0123) leaves only its last four characters."""
+    ids = raw_ids(day_run["files"])
+    lines = cloudwatch_lines(stack)
+    alerts = [json.dumps(a) for a in day_run["ops"]] + [json.dumps(a) for a in day_run["fraud"]]
+    assert len(ids) > 1000 and len(lines) > 1000
+    assert len(day_run["fraud"]) > 0 and len(day_run["ops"]) > 0  # there were alerts to leak into
+    # the curated data keeps the ids (masking is for what people read, not for the data)
+    frame = wr.s3.read_parquet(
+        f"s3://{stack.outputs['CuratedBucketName']}/curated/transactions/", dataset=True
+    )
+    assert set(frame["account_id"]) <= ids and len(set(frame["account_id"])) > 100
+    leaked = {token for text in lines + alerts for token in re.findall(r"[A-Za-z0-9]+", text) if token in ids}
+    assert leaked == set()

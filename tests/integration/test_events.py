@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import io
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 
-from offline_runtime.emulator.session import disable_rules, invoke, localise, run_state_machine, state_path
+from datapipe.fraud import SEVERITIES, FraudPolicy, score_records_python, severity
+from offline_runtime.emulator.session import (
+    disable_rules,
+    drain,
+    invoke,
+    localise,
+    run_state_machine,
+    state_path,
+)
 from offline_runtime.emulator.stack import OfflineStack
 from offline_runtime.scenario import fixtures
+from offline_runtime.scenario.project import observe_bus
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 
@@ -81,8 +93,19 @@ def test_ingest_broken_gzip_quarantines_the_file(quiet_stack: OfflineStack) -> N
 )
 def test_validators(quiet_stack: OfflineStack, fn: str, suite: str) -> None:
     r = run(quiet_stack, fn, "validators_suite.json")
-    assert r["suite"] == suite and r["checks"]
-    assert all(0.0 <= c["score"] <= 1.0 for c in r["checks"])
+    assert r["suite"] == suite
+    checks = {c["name"]: c for c in r["checks"]}
+    # the sample file: 40 rows, 3 rejected at ingest, no duplicates, no missing cells
+    expected = {
+        "schema": {"schema": (1.0, True)},
+        "content": {"completeness": (1.0, True), "validity": (37 / 40, False), "uniqueness": (1.0, True)},
+        "business": {"business_rules": (1.0, True)},
+        "enhanced": {"volume": (1.0, True), "distribution": (1.0, True)},  # first load: no baseline
+    }[suite]
+    assert set(expected) <= set(checks), checks
+    for name, (score, passed) in expected.items():
+        assert checks[name]["score"] == pytest.approx(score), name
+        assert checks[name]["passed"] is passed, name
 
 
 def _sample(name: str) -> Any:
@@ -143,18 +166,27 @@ def test_inventory_monitor_emits_only_the_crossing(quiet_stack: OfflineStack) ->
 
 
 def test_purchase_order_from_a_reorder_request(quiet_stack: OfflineStack) -> None:
-    assert run(quiet_stack, "PurchaseOrderFunction", "purchase_orders_reorder_request.json") == {
-        "batchItemFailures": []
-    }
+    bus = observe_bus(quiet_stack, "events-po-observer")
     table = quiet_stack.client("dynamodb")
-    item = table.get_item(
-        TableName=quiet_stack.physical["PurchaseOrdersTable"],
-        Key={"po_id": {"S": "PO-3f2a9c1e5b7d4a6f8e0c1b2a"}},
-    )["Item"]
-    assert item["quantity"] == {"N": "48"}
+    key = {"po_id": {"S": "PO-3f2a9c1e5b7d4a6f8e0c1b2a"}}
+    orders = quiet_stack.physical["PurchaseOrdersTable"]
     assert run(quiet_stack, "PurchaseOrderFunction", "purchase_orders_reorder_request.json") == {
         "batchItemFailures": []
     }
+    first = table.get_item(TableName=orders, Key=key)["Item"]
+    assert {k: first[k] for k in ("crossing_id", "store_id", "product_id", "on_hand_at_detection")} == {
+        "crossing_id": {"S": "3f2a9c1e5b7d4a6f8e0c1b2a"},
+        "store_id": {"S": "S001"},
+        "product_id": {"S": "P0001"},
+        "on_hand_at_detection": {"N": "17"},
+    }
+    # the same request delivered again: answered, but no second order and no second announcement
+    assert run(quiet_stack, "PurchaseOrderFunction", "purchase_orders_reorder_request.json") == {
+        "batchItemFailures": []
+    }
+    assert table.get_item(TableName=orders, Key=key)["Item"]["created_at"] == first["created_at"]
+    created = [e for e in drain(quiet_stack, bus) if e["detail-type"] == "PurchaseOrderCreated"]
+    assert [e["detail"]["po_id"] for e in created] == ["PO-3f2a9c1e5b7d4a6f8e0c1b2a"]
 
 
 def test_audit_trail(quiet_stack: OfflineStack) -> None:
@@ -164,9 +196,26 @@ def test_audit_trail(quiet_stack: OfflineStack) -> None:
 
 def test_fraud_scoring(quiet_stack: OfflineStack) -> None:
     r = run(quiet_stack, "FraudScoringFunction", "fraud_scoring_dataset_published.json")
-    published = _sample("fraud_scoring_dataset_published.json")["detail"]
-    assert r["transactions_scored"] == published["rows_published"]
-    assert sum(r["scored_by_severity"].values()) >= r["alerts"]
+    assert (
+        r["transactions_scored"]
+        == _sample("fraud_scoring_dataset_published.json")["detail"]["rows_published"]
+    )
+    # the per-record Python scorer (an independent implementation) over the same staged rows
+    event = localise(quiet_stack, json.loads((EVENTS / "fraud_scoring_dataset_published.json").read_text()))
+    staged = event["detail"]["staged"]
+    body = quiet_stack.client("s3").get_object(Bucket=staged["bucket"], Key=staged["key"])["Body"].read()
+    records = pq.read_table(io.BytesIO(body)).to_pylist()
+    params = quiet_stack.params
+    policy = FraudPolicy(
+        critical=float(params["CriticalSeverityThreshold"]),
+        high=float(params["HighSeverityThreshold"]),
+        medium=float(params["MediumSeverityThreshold"]),
+    )
+    flagged = Counter(severity(s, policy) for s in score_records_python(records, policy) if s > 0)
+    assert r["scored_by_severity"] == {name: flagged.get(name, 0) for name in SEVERITIES}
+    alerting = SEVERITIES[SEVERITIES.index(quiet_stack.params["FraudAlertMinSeverity"]) :]
+    assert r["alerts"] == sum(flagged[name] for name in alerting) > 0
+    assert r["published"] + r["already_alerted"] == r["alerts"]
 
 
 def test_fraud_realtime(quiet_stack: OfflineStack) -> None:
@@ -175,15 +224,33 @@ def test_fraud_realtime(quiet_stack: OfflineStack) -> None:
 
 
 def test_case_management(quiet_stack: OfflineStack) -> None:
+    # GIVEN no case yet for the alert's transaction (fraud scoring may have opened one through SNS)
+    dynamodb = quiet_stack.client("dynamodb")
+    cases = quiet_stack.physical["FraudCasesTable"]
+    dynamodb.delete_item(TableName=cases, Key={"case_id": {"S": "CASE-T20261121S001000017"}})
+    # WHEN the sample notification arrives, and again
     r = run(quiet_stack, "CaseManagementFunction", "case_management_fraud_alert_sns.json")
-    assert r == {"opened": ["CASE-T20261121S001000017"]}
+    again = run(quiet_stack, "CaseManagementFunction", "case_management_fraud_alert_sns.json")
+    # THEN one case, opened on the account of the stored alert record (the message has none)
+    assert r == {"opened": ["CASE-T20261121S001000017"]} and again == {"opened": []}
+    case = dynamodb.get_item(TableName=cases, Key={"case_id": {"S": "CASE-T20261121S001000017"}})["Item"]
+    assert case["account_id"] == {"S": "ACC000123"} and case["severity"] == {"S": "HIGH"}
 
 
 def test_daily_report(quiet_stack: OfflineStack) -> None:
+    # GIVEN the audit trail holds one event of the day: a low-stock crossing (on_hand 17 > 0)
+    run(quiet_stack, "AuditTrailFunction", "audit_trail_low_stock_event.json")
     r = run(quiet_stack, "DailyReportFunction", "daily_report_schedule.json")
-    assert r["report_date"] == "2026-11-22" and r["location"]["prefix"].startswith("reports/daily/")
+    assert r["report_date"] == "2026-11-22" and r["status"] == "READY"
+    assert (r["low_stock_crossings"], r["stock_outs"], r["transactions"]) == (1, 0, 0)
+    summary = quiet_stack.client("s3").get_object(
+        Bucket=r["location"]["bucket"], Key=r["location"]["prefix"] + "summary.json"
+    )
+    assert json.loads(summary["Body"].read())["low_stock_crossings"] == 1
 
 
 def test_weekly_report_without_its_dailies_is_blocked(quiet_stack: OfflineStack) -> None:
+    run(quiet_stack, "DailyReportFunction", "daily_report_schedule.json")  # 2026-11-22 exists
     r = run(quiet_stack, "WeeklyReportFunction", "weekly_report_schedule.json")
-    assert r["status"] == "BLOCKED" and len(r["missing_daily_reports"]) == 6  # 2026-11-22 exists now
+    assert r["status"] == "BLOCKED" and r["week_ending"] == "2026-11-28"
+    assert r["missing_daily_reports"] == [f"2026-11-{d}" for d in (23, 24, 25, 26, 27, 28)]

@@ -9,6 +9,7 @@ from typing import Any
 import boto3
 import pytest
 
+from datapipe.pii import mask_id
 from offline_runtime.emulator.session import drain
 from offline_runtime.emulator.stack import OfflineStack
 from offline_runtime.scenario.project import observe_bus, offline_aws
@@ -18,20 +19,39 @@ SEVERITIES = ["CRITICAL", "HIGH", "MEDIUM", "LOW"]
 Routed = tuple[OfflineStack, dict[str, Any]]
 
 
+def store_alert(stack: OfflineStack, i: int, severity: str) -> dict[str, Any]:
+    """What fraud scoring does before publishing: the full alert record claimed in FraudAlerts;
+    returns the message it publishes (masked ids only)."""
+    record = {
+        "transaction_id": f"T{i:05d}",
+        "account_id": f"ACC{i:06d}",
+        "card_id": f"CARD{i:06d}",
+        "customer_id": f"CUS{i:06d}",
+        "score": str(round(0.95 - 0.2 * i, 4)),
+        "severity": severity,
+        "rules": ["OUT_OF_STATE_HIGH_AMOUNT"],
+        "reasons": ["test"],
+    }
+    table = boto3.resource("dynamodb", region_name=stack.region).Table(stack.physical["FraudAlertsTable"])
+    table.put_item(Item=record)
+    return {
+        "transaction_id": record["transaction_id"],
+        "account_id_masked": mask_id(record["account_id"]),
+        "card_id_masked": mask_id(record["card_id"]),
+        "score": float(record["score"]),
+        "severity": severity,
+        "rules": record["rules"],
+        "reasons": record["reasons"],
+    }
+
+
 @pytest.fixture(scope="module")
 def routed() -> Iterator[tuple[OfflineStack, dict[str, Any]]]:
     with offline_aws(parameters=ENDPOINTS) as stack:
         bus_q = observe_bus(stack, "fraud-observer")
         sns = stack.client("sns")
         for i, severity in enumerate(SEVERITIES):
-            alert = {
-                "transaction_id": f"T{i:05d}",
-                "account_id": f"ACC{i:05d}",
-                "score": 0.95 - 0.2 * i,
-                "severity": severity,
-                "rules": ["high_amount_out_of_state"],
-                "reasons": ["test"],
-            }
+            alert = store_alert(stack, i, severity)
             sns.publish(
                 TopicArn=stack.outputs["FraudAlertsTopicArn"],
                 Message=json.dumps(alert),
@@ -90,12 +110,20 @@ def test_case_severity_comes_from_the_real_message_attribute(
     assert case["severity"] == "MEDIUM" and case["status"] == "OPEN"
 
 
+def test_cases_carry_the_stored_account_and_the_messages_never_a_raw_id(routed: Routed) -> None:
+    stack, _ = routed
+    table = boto3.resource("dynamodb", region_name=stack.region).Table(stack.physical["FraudCasesTable"])
+    assert table.get_item(Key={"case_id": "CASE-T00001"})["Item"]["account_id"] == "ACC000001"
+    assert stack.sns is not None
+    delivered = " ".join(m.message for m in stack.sns.outbox)
+    assert delivered and not [i for i in ("ACC000001", "CARD000001", "CUS000001") if i in delivered]
+
+
 def test_a_redelivered_alert_does_not_open_a_second_case(routed: Routed) -> None:
     stack, _ = routed
     bus_q = observe_bus(stack, "fraud-observer-2")
     alert = {
         "transaction_id": "T00000",
-        "account_id": "ACC00000",
         "score": 0.95,
         "severity": "CRITICAL",
         "rules": ["x"],

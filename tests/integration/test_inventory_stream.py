@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from typing import Any
 
@@ -75,7 +76,9 @@ def test_a_poison_record_neither_blocks_nor_loses_the_batch(stack: OfflineStack,
     q = observe_bus(stack, "stream-observer-3")
     failures = stack.physical["InventoryStreamFailureQueue"]
     drain(stack, failures)
-    orders_before = stack.client("dynamodb").scan(TableName=stack.physical["PurchaseOrdersTable"])["Count"]
+    orders_table = stack.physical["PurchaseOrdersTable"]
+    dynamodb = stack.client("dynamodb")
+    orders_before = {i["po_id"]["S"] for i in dynamodb.scan(TableName=orders_table)["Items"]}
     assert stack.streams is not None
     with stack.streams.paused():
         table.put_item(Item=item("P3", 2))
@@ -83,12 +86,29 @@ def test_a_poison_record_neither_blocks_nor_loses_the_batch(stack: OfflineStack,
         table.put_item(Item=item("P5", 1))
     stack.wait_idle(120)
     # THEN both crossings got through (those after the poison possibly more than once: retried)...
-    events = low_stock(stack, q)
-    assert {e["product_id"] for e in events} == {"P3", "P5"}
-    # ...each crossing raised exactly one purchase order (idempotent on the crossing id)...
-    orders = stack.client("dynamodb").scan(TableName=stack.physical["PurchaseOrdersTable"])["Count"]
-    assert orders - orders_before == 2
-    # ...and the poison record was parked in the on-failure queue after the bounded retries
+    events = drain(stack, q)
+    crossings = [e["detail"] for e in events if e["detail-type"] == "LowStockDetected"]
+    assert {e["product_id"] for e in crossings} == {"P3", "P5"}
+    # ...each crossing raised exactly one purchase order, announced once (a redelivered crossing
+    # neither overwrites its order nor announces it again)...
+    orders_now = {i["po_id"]["S"]: i for i in dynamodb.scan(TableName=orders_table)["Items"]}
+    fresh = {po: i for po, i in orders_now.items() if po not in orders_before}
+    created = [e["detail"] for e in events if e["detail-type"] == "PurchaseOrderCreated"]
+    assert sorted(fresh) == sorted(f"PO-{c}" for c in {e["crossing_id"] for e in crossings})
+    assert sorted(e["po_id"] for e in created) == sorted(fresh)
+    for order in created:
+        stored = fresh[order["po_id"]]
+        assert stored["created_at"]["S"] == order["created_at"]  # the first write stands
+    # ...and the poison record was parked in the on-failure queue after the template's bounded
+    # retries (MaximumRetryAttempts 3), its reason kept under the sequence number the parked
+    # record starts at: the side record names the poison's attribute and is about neither crossing
     (parked,) = drain(stack, failures)
     assert parked["requestContext"]["condition"] == "RetryAttemptsExhausted"
-    assert parked["DDBStreamBatchInfo"]["batchSize"] >= 1
+    assert parked["requestContext"]["approximateInvokeCount"] == 4
+    info = parked["DDBStreamBatchInfo"]
+    bucket = stack.outputs["QuarantineBucketName"]
+    key = f"failed-records/inventory-monitor/{info['startSequenceNumber']}.json"
+    reason = json.loads(stack.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+    assert reason["record_id"] == info["startSequenceNumber"] and reason["field"] == "dynamodb"
+    assert "on_hand" in reason["reason"] and reason["event_source_arn"] == info["streamArn"]
+    assert reason["event_id"] not in {e["stream_event_id"] for e in crossings}

@@ -7,7 +7,34 @@ from datetime import UTC, datetime
 import pytest
 
 from datapipe import layout
-from datapipe.settings import MissingSetting, Settings
+from datapipe.settings import (
+    FraudRealtimeSettings,
+    IngestSettings,
+    InvalidSettings,
+    MissingSetting,
+    PublishSettings,
+    Settings,
+)
+
+INGEST_ENV = {
+    "STAGE": "prod",
+    "CURATED_BUCKET": "cur-bucket",
+    "QUARANTINE_BUCKET": "q-bucket",
+    "EVENT_BUS_NAME": "bus",
+    "EVENT_SOURCE": "retail.datapipe",
+    "OPS_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:ops",
+}
+FRAUD_ENV = {
+    "CARD_ACTIVITY_TABLE": "activity",
+    "ACCOUNT_PROFILES_TABLE": "profiles",
+    "FRAUD_ALERTS_TABLE": "alerts",
+    "FRAUD_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:fraud",
+    "QUARANTINE_BUCKET": "q-bucket",
+    "CRITICAL_SEVERITY_THRESHOLD": "0.9",
+    "HIGH_SEVERITY_THRESHOLD": "0.7",
+    "MEDIUM_SEVERITY_THRESHOLD": "0.5",
+    "FRAUD_ALERT_MIN_SEVERITY": "MEDIUM",
+}
 
 
 def test_from_env_reads_the_template_variables():
@@ -106,3 +133,73 @@ def test_layout_keys():
         layout.published_record_prefix("transactions")
     )
     assert layout.publish_file_prefix(run) == f"{run}_"
+
+
+# ----------------------------------------------------------------------- per-function settings
+def test_function_settings_read_their_variables_typed_and_ignore_the_rest():
+    s = FraudRealtimeSettings.from_env({**FRAUD_ENV, "RAW_BUCKET": "not mine", "UNRELATED": "x"})
+    assert s.high_severity_threshold == 0.7 and s.fraud_alert_min_severity == "MEDIUM"
+    assert not hasattr(s, "raw_bucket")
+
+
+def test_every_problem_is_named_at_once():
+    env = {**FRAUD_ENV, "FRAUD_TOPIC_ARN": "fraud-topic", "HIGH_SEVERITY_THRESHOLD": "1.5"}
+    del env["CARD_ACTIVITY_TABLE"]
+    with pytest.raises(InvalidSettings) as err:
+        FraudRealtimeSettings.from_env(env)
+    assert sorted(err.value.variables) == [
+        "CARD_ACTIVITY_TABLE",
+        "FRAUD_TOPIC_ARN",
+        "HIGH_SEVERITY_THRESHOLD",
+    ]
+    text = str(err.value)
+    assert text.startswith("FraudRealtimeSettings: ")
+    assert "environment variable CARD_ACTIVITY_TABLE is not set" in text
+    assert (
+        "environment variable FRAUD_TOPIC_ARN is malformed (expected an SNS topic ARN), got 'fraud-topic'"
+        in text
+    )
+    assert "environment variable HIGH_SEVERITY_THRESHOLD must be between 0 and 1, got '1.5'" in text
+
+
+def test_severity_thresholds_must_ascend():
+    with pytest.raises(InvalidSettings) as err:
+        FraudRealtimeSettings.from_env({**FRAUD_ENV, "MEDIUM_SEVERITY_THRESHOLD": "0.8"})
+    assert err.value.variables == ["MEDIUM_SEVERITY_THRESHOLD"]
+    assert "(0.8) must be below HIGH_SEVERITY_THRESHOLD (0.7)" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "why"),
+    [
+        ("FRAUD_ALERT_MIN_SEVERITY", "SEVERE", "must be one of 'LOW', 'MEDIUM', 'HIGH' or 'CRITICAL'"),
+        ("MEDIUM_SEVERITY_THRESHOLD", "half", "must be a number"),
+        ("MEDIUM_SEVERITY_THRESHOLD", "nan", "is invalid"),
+        ("QUARANTINE_BUCKET", "Quarantine_Bucket", "expected an S3 bucket name"),
+        ("FRAUD_ALERTS_TABLE", "a b", "expected a DynamoDB table name"),
+    ],
+)
+def test_malformed_values_say_what_was_expected(variable: str, value: str, why: str):
+    with pytest.raises(InvalidSettings, match=variable) as err:
+        FraudRealtimeSettings.from_env({**FRAUD_ENV, variable: value})
+    assert why in str(err.value)
+
+
+def test_an_event_source_may_not_pose_as_aws():
+    with pytest.raises(InvalidSettings, match="EVENT_SOURCE is malformed"):
+        IngestSettings.from_env({**INGEST_ENV, "EVENT_SOURCE": "aws.s3"})
+
+
+def test_empty_or_blank_variables_are_unset():
+    with pytest.raises(InvalidSettings, match="GLUE_DATABASE is not set"):
+        PublishSettings.from_env({"CURATED_BUCKET": "cur-bucket", "GLUE_DATABASE": "   "})
+
+
+def test_invalid_settings_is_a_missing_setting():
+    assert issubclass(InvalidSettings, MissingSetting)
+
+
+def test_ingest_settings_give_the_service_its_view():
+    service = IngestSettings.from_env(INGEST_ENV).service_settings()
+    assert service.require("curated_bucket") == "cur-bucket"
+    assert service.require("quarantine_bucket") == "q-bucket" and service.stage == "prod"

@@ -1,22 +1,50 @@
-"""boto3 adapters for the ports in ``datapipe.ports``: the only module that talks to AWS APIs."""
+"""boto3 adapters: the only module (with ``datapipe.inventory.dynamo``) that talks to AWS APIs.
+
+Handlers never import boto3: they build these adapters once per execution environment (a
+``functools.cache`` factory in each handler) and call them. Every adapter makes its own client
+unless one is passed (tests). Adapters that send alerts or events keep each payload within the
+services' limits (``datapipe.payloads``): an oversize payload goes to S3 and a pointer is sent.
+"""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import boto3
 
+from datapipe.payloads import BUDGET_BYTES, SERVICE_LIMIT_BYTES, PayloadOffload, compact_json, fit, utf8_size
 from datapipe.ports import StoredObject, StreamedObject
 
 MAX_EVENT_ENTRIES = 10
+_SNS_SUBJECT_LIMIT = 100
 READ_CHUNK_BYTES = 1024**2
 MULTIPART_PART_BYTES = 8 * 1024**2  # S3's minimum part is 5 MiB (except the last)
 
 
+def _client(service: str, client: Any) -> Any:
+    return client if client is not None else boto3.client(service)  # type: ignore[call-overload]
+
+
+def _table(name: str, resource: Any) -> Any:
+    return (resource if resource is not None else boto3.resource("dynamodb")).Table(name)
+
+
+def _put_if_absent(table: Any, item: dict[str, Any], key: str) -> bool:
+    """True when the item was written, False when an item with that key already existed."""
+    try:
+        table.put_item(Item=item, ConditionExpression=f"attribute_not_exists({key})")
+        return True
+    except table.meta.client.exceptions.ConditionalCheckFailedException:
+        return False
+
+
+# ---------------------------------------------------------------------------- S3
 class S3ObjectStore:
     def __init__(self, client: Any = None) -> None:
-        self._s3: Any = client or boto3.client("s3")
+        self._s3: Any = _client("s3", client)
 
     def get(self, bucket: str, key: str, version_id: str | None = None) -> StoredObject:
         kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
@@ -133,54 +161,143 @@ class S3StreamWriter:
         self._done = True
 
 
+# ---------------------------------------------------------------------------- EventBridge
 class PutEventsFailed(RuntimeError):
     pass
 
 
 class EventBridgeBus:
-    def __init__(self, bus_name: str, source: str, client: Any = None) -> None:
-        self._events: Any = client or boto3.client("events")
+    """PutEvents, one entry per call; a detail over the budget is offloaded and truncated."""
+
+    def __init__(
+        self, bus_name: str, source: str, offload: PayloadOffload | None = None, client: Any = None
+    ) -> None:
+        self._events: Any = _client("events", client)
         self._bus = bus_name
         self._source = source
+        self._offload = offload
 
     def put(self, detail_type: str, detail: dict[str, Any]) -> None:
+        # EventBridge counts Source, DetailType, Detail and 14 bytes of Time towards an entry's size
+        overhead = utf8_size(self._source) + utf8_size(detail_type) + 14
+        _, text = fit(detail, BUDGET_BYTES - overhead, f"events/{detail_type}", self._offload)
         resp = self._events.put_events(
             Entries=[
-                {
-                    "EventBusName": self._bus,
-                    "Source": self._source,
-                    "DetailType": detail_type,
-                    "Detail": json.dumps(detail, default=str),
-                }
+                {"EventBusName": self._bus, "Source": self._source, "DetailType": detail_type, "Detail": text}
             ]
         )
         if resp.get("FailedEntryCount"):
             raise PutEventsFailed(f"{detail_type} not accepted by {self._bus}: {resp['Entries']}")
 
 
+# ---------------------------------------------------------------------------- SNS
+def _subject(text: str) -> str:
+    """SNS subjects: printable ASCII, no line breaks, at most 100 characters."""
+    clean = "".join(c if 32 <= ord(c) < 127 else "?" for c in text)
+    return clean[:_SNS_SUBJECT_LIMIT] or "(no subject)"
+
+
+def _attribute_bytes(attributes: dict[str, dict[str, str]]) -> int:
+    """SNS counts each attribute's name, data type and value towards the message size."""
+    return sum(
+        utf8_size(name) + utf8_size(a.get("DataType", "")) + utf8_size(a.get("StringValue", ""))
+        for name, a in attributes.items()
+    )
+
+
+def _indented(obj: Any) -> str:
+    return json.dumps(obj, default=str, indent=2)
+
+
+def _topic_name(arn: str) -> str:
+    return arn.rsplit(":", 1)[-1]
+
+
 class SnsNotifier:
-    def __init__(self, topic_arn: str, client: Any = None) -> None:
-        self._sns: Any = client or boto3.client("sns")
+    """Operator alerts: a subject, a JSON message (indented for e-mail) and a severity attribute."""
+
+    def __init__(self, topic_arn: str, offload: PayloadOffload | None = None, client: Any = None) -> None:
+        self._sns: Any = _client("sns", client)
         self._topic = topic_arn
+        self._offload = offload
 
     def notify(self, subject: str, message: dict[str, Any], severity: str) -> None:
+        attributes = {"severity": {"DataType": "String", "StringValue": severity}}
+        clean_subject = _subject(subject)
+        budget = BUDGET_BYTES - utf8_size(clean_subject) - _attribute_bytes(attributes)
+        _, text = fit(message, budget, f"sns/{_topic_name(self._topic)}", self._offload, _indented)
         self._sns.publish(
-            TopicArn=self._topic,
-            Subject=subject[:100],
-            Message=json.dumps(message, default=str, indent=2),
-            MessageAttributes={"severity": {"DataType": "String", "StringValue": severity}},
+            TopicArn=self._topic, Subject=clean_subject, Message=text, MessageAttributes=attributes
         )
 
 
+@dataclass(frozen=True)
+class Alert:
+    """One message for ``SnsBatchPublisher``: its id (for failures), body and attributes."""
+
+    id: str
+    message: dict[str, Any]
+    attributes: dict[str, dict[str, str]]
+
+
+class SnsBatchPublisher:
+    """PublishBatch in chunks of at most ten entries and 256 KB (the API's limits); each message
+    within its budget. Returns the ids of the entries SNS did not accept."""
+
+    def __init__(self, topic_arn: str, offload: PayloadOffload | None = None, client: Any = None) -> None:
+        self._sns: Any = _client("sns", client)
+        self._topic = topic_arn
+        self._offload = offload
+
+    def publish(self, alerts: list[Alert]) -> list[str]:
+        entries = [self._entry(a) for a in alerts]
+        failed: list[str] = []
+        for chunk in _chunks(entries):
+            resp = self._sns.publish_batch(
+                TopicArn=self._topic, PublishBatchRequestEntries=[e for _, e, _ in chunk]
+            )
+            by_entry = {e["Id"]: alert_id for alert_id, e, _ in chunk}
+            failed.extend(by_entry[f["Id"]] for f in resp.get("Failed", []))
+        return failed
+
+    def _entry(self, alert: Alert) -> tuple[str, dict[str, Any], int]:
+        budget = BUDGET_BYTES - _attribute_bytes(alert.attributes)
+        _, text = fit(alert.message, budget, f"sns/{_topic_name(self._topic)}", self._offload)
+        entry = {"Id": _entry_id(alert.id), "Message": text, "MessageAttributes": alert.attributes}
+        return alert.id, entry, utf8_size(text) + _attribute_bytes(alert.attributes)
+
+
+def _chunks(entries: list[tuple[str, dict[str, Any], int]]) -> list[list[tuple[str, dict[str, Any], int]]]:
+    chunks: list[list[tuple[str, dict[str, Any], int]]] = []
+    current: list[tuple[str, dict[str, Any], int]] = []
+    size = 0
+    for entry in entries:
+        if current and (len(current) == MAX_EVENT_ENTRIES or size + entry[2] > SERVICE_LIMIT_BYTES):
+            chunks.append(current)
+            current, size = [], 0
+        current.append(entry)
+        size += entry[2]
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def _entry_id(value: str) -> str:
+    """PublishBatch entry ids: up to 80 alphanumerics, hyphens or underscores."""
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in value)[:80]
+
+
+# ---------------------------------------------------------------------------- Glue / Athena
 class GluePartitions:
     """Registers partitions of a Glue table once per process (AlreadyExists is success)."""
 
     def __init__(self, database: str, table: str, client: Any = None) -> None:
-        self._glue: Any = client or boto3.client("glue")
+        self._glue: Any = _client("glue", client)
         self._database = database
         self._table = table
         self._known: set[tuple[str, ...]] = set()
         self._descriptor: dict[str, Any] | None = None
+        self._keys: list[str] = []
 
     def ensure(self, values: list[str]) -> None:
         key = tuple(values)
@@ -190,7 +307,6 @@ class GluePartitions:
             table = self._glue.get_table(DatabaseName=self._database, Name=self._table)["Table"]
             self._descriptor = table["StorageDescriptor"]
             self._keys = [k["Name"] for k in table.get("PartitionKeys", [])]
-        assert self._descriptor is not None
         location = (
             self._descriptor["Location"].rstrip("/")
             + "/"
@@ -209,56 +325,177 @@ class GluePartitions:
         self._known.add(key)
 
 
-class AlertClaims:
-    """At most one alert per transaction: a conditional put claims the transaction id first."""
+class GlueCatalog:
+    """Which tables a Glue database holds (a report asks before it queries)."""
+
+    def __init__(self, database: str, client: Any = None) -> None:
+        self._glue: Any = _client("glue", client)
+        self._database = database
+
+    def table_names(self) -> set[str]:
+        names: set[str] = set()
+        for page in self._glue.get_paginator("get_tables").paginate(DatabaseName=self._database):
+            names.update(t["Name"] for t in page.get("TableList", []))
+        return names
+
+
+class AthenaQueries:
+    """SQL through Athena (awswrangler, imported on first query: only the reports need it)."""
+
+    def __init__(self, database: str, workgroup: str) -> None:
+        self._database = database
+        self._workgroup = workgroup
+
+    def run(self, sql: str) -> list[dict[str, Any]]:
+        import awswrangler as wr
+
+        frame = wr.athena.read_sql_query(
+            sql,
+            database=self._database,
+            workgroup=self._workgroup,
+            ctas_approach=False,
+            unload_approach=False,
+        )
+        frame = frame.astype(object).where(frame.notna(), None)  # NaN/NA -> None for JSON and CSV
+        return list(frame.to_dict("records"))
+
+
+# ---------------------------------------------------------------------------- DynamoDB: fraud
+def _plain(item: dict[str, Any]) -> dict[str, Any]:
+    """DynamoDB resource items hold Decimals; callers get floats/ints back."""
+    out: dict[str, Any] = {}
+    for k, v in item.items():
+        if isinstance(v, Decimal):
+            out[k] = int(v) if v == v.to_integral_value() else float(v)
+        else:
+            out[k] = v
+    return out
+
+
+class FraudAlerts:
+    """The FraudAlerts table (key transaction_id): at most one alert per transaction, and the
+    alert's full record (ids included) for whoever acts on it. The SNS message carries masked
+    ids only; case management reads the ids here."""
 
     def __init__(self, table_name: str, resource: Any = None) -> None:
-        self._table: Any = (resource or boto3.resource("dynamodb")).Table(table_name)
+        self._table: Any = _table(table_name, resource)
 
-    def claim(self, transaction_id: str, severity: str, score: float, source: str) -> bool:
-        try:
-            self._table.put_item(
-                Item={
-                    "transaction_id": transaction_id,
-                    "severity": severity,
-                    "score": str(score),
-                    "source": source,
-                },
-                ConditionExpression="attribute_not_exists(transaction_id)",
-            )
-            return True
-        except self._table.meta.client.exceptions.ConditionalCheckFailedException:
-            return False
+    def claim(self, alert: Any, source: str) -> bool:
+        """Store the alert unless its transaction already has one. ``alert``: a ``FraudAlert``."""
+        item = {
+            "transaction_id": alert.transaction_id,
+            "account_id": alert.account_id,
+            "card_id": alert.card_id,
+            "customer_id": alert.customer_id,
+            "amount": alert.amount,
+            "currency": alert.currency,
+            "event_time": alert.event_time,
+            "severity": alert.severity,
+            "score": str(alert.score),
+            "rules": list(alert.rules),
+            "reasons": list(alert.reasons),
+            "source": source,
+        }
+        return _put_if_absent(self._table, {k: v for k, v in item.items() if v is not None}, "transaction_id")
 
     def release(self, transaction_id: str) -> None:
         """Undo a claim whose alert could not be published, so a retry can publish it."""
         self._table.delete_item(Key={"transaction_id": transaction_id})
 
-
-class SnsBatchPublisher:
-    """PublishBatch in chunks of ten (the API's limit); raises if any entry failed."""
-
-    def __init__(self, topic_arn: str, client: Any = None) -> None:
-        self._sns: Any = client or boto3.client("sns")
-        self._topic = topic_arn
-
-    def publish(self, messages: list[tuple[str, dict[str, Any], dict[str, Any]]]) -> list[str]:
-        """messages: (id, message dict, message attributes). Returns the ids that failed."""
-        failed: list[str] = []
-        for start in range(0, len(messages), 10):
-            chunk = messages[start : start + 10]
-            resp = self._sns.publish_batch(
-                TopicArn=self._topic,
-                PublishBatchRequestEntries=[
-                    {"Id": _entry_id(i), "Message": json.dumps(m, default=str), "MessageAttributes": a}
-                    for i, m, a in chunk
-                ],
-            )
-            by_entry = {_entry_id(i): i for i, _, _ in chunk}
-            failed.extend(by_entry[f["Id"]] for f in resp.get("Failed", []))
-        return failed
+    def get(self, transaction_id: str) -> dict[str, Any] | None:
+        item = self._table.get_item(Key={"transaction_id": transaction_id}, ConsistentRead=True).get("Item")
+        return _plain(item) if item else None
 
 
-def _entry_id(value: str) -> str:
-    """PublishBatch entry ids: up to 80 alphanumerics, hyphens or underscores."""
-    return "".join(c if c.isalnum() or c in "-_" else "_" for c in value)[:80]
+class FraudCases:
+    """The FraudCases table (key case_id): a case is opened once."""
+
+    def __init__(self, table_name: str, resource: Any = None) -> None:
+        self._table: Any = _table(table_name, resource)
+
+    def open(self, case: dict[str, Any]) -> bool:
+        """False when the case is open already (a redelivered alert)."""
+        return _put_if_absent(self._table, case, "case_id")
+
+
+class CardActivity:
+    """Recent authorisations per card (pk card_id, sk event_ts epoch seconds, TTL a day)."""
+
+    def __init__(self, table_name: str, resource: Any = None) -> None:
+        self._table: Any = _table(table_name, resource)
+
+    def recent(self, card_id: str, since: Decimal, until: Decimal, exclude_transaction: str) -> list[float]:
+        from boto3.dynamodb.conditions import Key
+
+        items = self._table.query(
+            KeyConditionExpression=Key("card_id").eq(card_id) & Key("event_ts").between(since, until)
+        )["Items"]
+        return [float(i["event_ts"]) for i in items if i.get("transaction_id") != exclude_transaction]
+
+    def record(self, card_id: str, event_ts: Decimal, transaction_id: str, ttl_s: int = 86400) -> None:
+        self._table.put_item(
+            Item={
+                "card_id": card_id,
+                "event_ts": event_ts,
+                "transaction_id": transaction_id,
+                "expires_at": int(event_ts) + ttl_s,
+            }
+        )
+
+
+class AccountProfiles:
+    """Each account's usual amount (median) and how many transactions it rests on."""
+
+    def __init__(self, table_name: str, resource: Any = None) -> None:
+        self._table: Any = _table(table_name, resource)
+
+    def get(self, account_id: str) -> tuple[float | None, int]:
+        item = self._table.get_item(Key={"account_id": account_id}).get("Item") or {}
+        median = float(item["median_amount"]) if "median_amount" in item else None
+        return median, int(item.get("transactions", 0))
+
+    def put_many(self, profiles: dict[str, tuple[float, int]], run_id: str) -> int:
+        with self._table.batch_writer(overwrite_by_pkeys=["account_id"]) as batch:
+            for account, (median, history) in profiles.items():
+                batch.put_item(
+                    Item={
+                        "account_id": account,
+                        "median_amount": Decimal(f"{median:.2f}"),
+                        "transactions": history,
+                        "run_id": run_id,
+                    }
+                )
+        return len(profiles)
+
+
+# ---------------------------------------------------------------------------- DynamoDB: orders
+class PurchaseOrders:
+    """The PurchaseOrders table (key po_id): one order per crossing, whatever the redeliveries."""
+
+    def __init__(self, table_name: str, resource: Any = None) -> None:
+        self._table: Any = _table(table_name, resource)
+
+    def create(self, order: dict[str, Any]) -> bool:
+        """False when the order exists already."""
+        return _put_if_absent(self._table, order, "po_id")
+
+
+__all__ = [
+    "MAX_EVENT_ENTRIES",
+    "AccountProfiles",
+    "Alert",
+    "AthenaQueries",
+    "CardActivity",
+    "EventBridgeBus",
+    "FraudAlerts",
+    "FraudCases",
+    "GlueCatalog",
+    "GluePartitions",
+    "PayloadOffload",
+    "PurchaseOrders",
+    "PutEventsFailed",
+    "S3ObjectStore",
+    "SnsBatchPublisher",
+    "SnsNotifier",
+    "compact_json",
+]

@@ -1,14 +1,19 @@
 """Typed settings from environment variables, read in one place.
 
-Each handler builds one ``Settings`` at import time from its own template environment.
+Each function declares its own settings class (``IngestSettings``, ``FraudRealtimeSettings``...)
+with only the variables it reads, and builds it at import time (cold start) from its template
+environment. ``Settings`` is the ingest service's all-optional view, kept for ``IngestDeps``.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import ClassVar
+from typing import Annotated, Any, ClassVar, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 
 class MissingSetting(RuntimeError):
@@ -83,3 +88,228 @@ class Settings:
         if not value:
             raise MissingSetting(f"environment variable {self.ENV[name]} is not set")
         return str(value)
+
+
+# --------------------------------------------------------------------------- per-function settings
+# Each function declares the variables it reads, typed; ``from_env()`` runs at import (cold start),
+# so a missing or malformed variable fails the init with every offending variable named, instead
+# of the first invocation that happens to need it. Variables a function does not declare are
+# ignored (the template's Globals give every function all of them).
+
+
+class InvalidSettings(MissingSetting):
+    """The environment does not give a function what it declares: each variable and why."""
+
+    def __init__(self, settings: str, problems: list[tuple[str, str]]) -> None:
+        self.settings = settings
+        self.problems = problems
+        self.variables = [name for name, _ in problems]
+        super().__init__(
+            f"{settings}: " + "; ".join(f"environment variable {n} {why}" for n, why in problems)
+        )
+
+
+def _env_name(loc: tuple[Any, ...]) -> str:
+    return str(loc[0]) if loc else "?"
+
+
+def _why(error: Any) -> str:
+    kind = error["type"]
+    if kind == "missing":
+        return "is not set"
+    got = error.get("input")
+    shown = f", got {got!r}" if isinstance(got, (str, int, float)) else ""
+    if kind == "string_pattern_mismatch":
+        expected = (error.get("ctx") or {}).get("pattern", "")
+        return f"is malformed (expected {_PATTERN_NAMES.get(expected, expected)}){shown}"
+    if kind in ("float_parsing", "float_type"):
+        return f"must be a number{shown}"
+    if kind in ("greater_than_equal", "less_than_equal"):
+        return f"must be between 0 and 1{shown}"
+    if kind == "literal_error":
+        return f"must be one of {(error.get('ctx') or {}).get('expected', '')}{shown}"
+    return f"is invalid: {error['msg']}{shown}"
+
+
+_BUCKET = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
+_TABLE = r"^[A-Za-z0-9_.-]{3,255}$"
+_SNS_TOPIC_ARN = r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$"
+_BUS = r"^[A-Za-z0-9._/-]{1,256}$"
+_EVENT_SOURCE = r"^(?!aws\.)[A-Za-z0-9._/-]{1,256}$"
+_NAME = r"^\S{1,255}$"
+_PATTERN_NAMES = {
+    _BUCKET: "an S3 bucket name",
+    _TABLE: "a DynamoDB table name",
+    _SNS_TOPIC_ARN: "an SNS topic ARN",
+    _BUS: "an EventBridge bus name",
+    _EVENT_SOURCE: "an event source that does not start with 'aws.'",
+    _NAME: "a name without spaces",
+}
+
+
+Stage = Annotated[str, StringConstraints(pattern=_NAME), Field(alias="STAGE")]
+CuratedBucket = Annotated[str, StringConstraints(pattern=_BUCKET), Field(alias="CURATED_BUCKET")]
+QuarantineBucket = Annotated[str, StringConstraints(pattern=_BUCKET), Field(alias="QUARANTINE_BUCKET")]
+EventBusName = Annotated[str, StringConstraints(pattern=_BUS), Field(alias="EVENT_BUS_NAME")]
+EventSource = Annotated[str, StringConstraints(pattern=_EVENT_SOURCE), Field(alias="EVENT_SOURCE")]
+OpsTopicArn = Annotated[str, StringConstraints(pattern=_SNS_TOPIC_ARN), Field(alias="OPS_TOPIC_ARN")]
+FraudTopicArn = Annotated[str, StringConstraints(pattern=_SNS_TOPIC_ARN), Field(alias="FRAUD_TOPIC_ARN")]
+GlueDatabase = Annotated[str, StringConstraints(pattern=_NAME), Field(alias="GLUE_DATABASE")]
+AthenaWorkgroup = Annotated[str, StringConstraints(pattern=_NAME), Field(alias="ATHENA_WORKGROUP")]
+InventoryTable = Annotated[str, StringConstraints(pattern=_TABLE), Field(alias="INVENTORY_TABLE")]
+MovementLedgerTable = Annotated[str, StringConstraints(pattern=_TABLE), Field(alias="MOVEMENT_LEDGER_TABLE")]
+PurchaseOrdersTable = Annotated[str, StringConstraints(pattern=_TABLE), Field(alias="PURCHASE_ORDERS_TABLE")]
+FraudAlertsTable = Annotated[str, StringConstraints(pattern=_TABLE), Field(alias="FRAUD_ALERTS_TABLE")]
+FraudCasesTable = Annotated[str, StringConstraints(pattern=_TABLE), Field(alias="FRAUD_CASES_TABLE")]
+CardActivityTable = Annotated[str, StringConstraints(pattern=_TABLE), Field(alias="CARD_ACTIVITY_TABLE")]
+AccountProfilesTable = Annotated[
+    str, StringConstraints(pattern=_TABLE), Field(alias="ACCOUNT_PROFILES_TABLE")
+]
+Severity = Literal["LOW", "MEDIUM", "HIGH", "CRITICAL"]
+
+
+class FunctionSettings(BaseModel):
+    """Base of every function's settings: frozen, read by environment-variable name."""
+
+    model_config = ConfigDict(
+        frozen=True,
+        extra="ignore",
+        populate_by_name=True,
+        str_strip_whitespace=True,
+        regex_engine="python-re",
+        defer_build=True,  # each function builds the validator of its own class only
+    )
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Self:
+        source = os.environ if env is None else env
+        values = {k: v for k, v in source.items() if v.strip() != ""}  # empty = unset, as in Lambda
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            raise InvalidSettings(
+                cls.__name__, [(_env_name(e["loc"]), _why(e)) for e in exc.errors()]
+            ) from None
+
+
+class _Bus(FunctionSettings):
+    event_bus_name: EventBusName
+    event_source: EventSource
+
+
+class _Oversize(FunctionSettings):
+    """Functions that send alerts or events: payloads over the limits go to this bucket (oversize/)."""
+
+    quarantine_bucket: QuarantineBucket
+
+
+class _FraudPolicy(FunctionSettings):
+    critical_severity_threshold: Annotated[
+        float, Field(alias="CRITICAL_SEVERITY_THRESHOLD", ge=0.0, le=1.0, allow_inf_nan=False)
+    ]
+    high_severity_threshold: Annotated[
+        float, Field(alias="HIGH_SEVERITY_THRESHOLD", ge=0.0, le=1.0, allow_inf_nan=False)
+    ]
+    medium_severity_threshold: Annotated[
+        float, Field(alias="MEDIUM_SEVERITY_THRESHOLD", ge=0.0, le=1.0, allow_inf_nan=False)
+    ]
+    fraud_alert_min_severity: Severity = Field(alias="FRAUD_ALERT_MIN_SEVERITY")
+
+    @model_validator(mode="after")
+    def thresholds_ascend(self) -> Self:
+        order = [
+            ("MEDIUM_SEVERITY_THRESHOLD", self.medium_severity_threshold),
+            ("HIGH_SEVERITY_THRESHOLD", self.high_severity_threshold),
+            ("CRITICAL_SEVERITY_THRESHOLD", self.critical_severity_threshold),
+        ]
+        for (low_name, low), (high_name, high) in itertools.pairwise(order):
+            if not low < high:
+                raise InvalidSettings(
+                    type(self).__name__, [(low_name, f"({low}) must be below {high_name} ({high})")]
+                )
+        return self
+
+
+class IngestSettings(_Bus, _Oversize):
+    stage: Stage
+    curated_bucket: CuratedBucket
+    ops_topic_arn: OpsTopicArn
+
+    def service_settings(self) -> Settings:
+        """The ingest service's view (``IngestDeps.settings``)."""
+        return Settings(
+            stage=self.stage,
+            curated_bucket=self.curated_bucket,
+            quarantine_bucket=self.quarantine_bucket,
+            event_bus_name=self.event_bus_name,
+            event_source=self.event_source,
+            ops_topic_arn=self.ops_topic_arn,
+        )
+
+
+class ValidatorSettings(FunctionSettings):
+    """One module serves the five validator functions; the enhanced suite reads published history
+    from the curated bucket, so the module declares it for all five."""
+
+    curated_bucket: CuratedBucket
+
+
+class PublishSettings(FunctionSettings):
+    curated_bucket: CuratedBucket
+    glue_database: GlueDatabase
+
+
+class QuarantineSettings(FunctionSettings):
+    quarantine_bucket: QuarantineBucket
+
+
+class ApplyMovementsSettings(_Bus, _Oversize):
+    stage: Stage
+    inventory_table: InventoryTable
+    movement_ledger_table: MovementLedgerTable
+    ops_topic_arn: OpsTopicArn
+
+
+class InventoryMonitorSettings(_Bus, _Oversize):
+    """The quarantine bucket also takes the failed-record side records (failed-records/)."""
+
+
+class PurchaseOrderSettings(_Bus, _Oversize):
+    """The quarantine bucket also takes the failed-record side records (failed-records/)."""
+
+    purchase_orders_table: PurchaseOrdersTable
+
+
+class AuditTrailSettings(FunctionSettings):
+    curated_bucket: CuratedBucket
+    glue_database: GlueDatabase
+
+
+class FraudScoringSettings(_FraudPolicy, _Oversize):
+    fraud_alerts_table: FraudAlertsTable
+    account_profiles_table: AccountProfilesTable
+    fraud_topic_arn: FraudTopicArn
+
+
+class FraudRealtimeSettings(_FraudPolicy, _Oversize):
+    card_activity_table: CardActivityTable
+    account_profiles_table: AccountProfilesTable
+    fraud_alerts_table: FraudAlertsTable
+    fraud_topic_arn: FraudTopicArn
+
+
+class CaseManagementSettings(_Bus, _Oversize):
+    fraud_cases_table: FraudCasesTable
+    fraud_alerts_table: FraudAlertsTable
+
+
+class DailyReportSettings(_Bus, _Oversize):
+    curated_bucket: CuratedBucket
+    glue_database: GlueDatabase
+    athena_workgroup: AthenaWorkgroup
+
+
+class WeeklyReportSettings(_Bus, _Oversize):
+    stage: Stage
+    curated_bucket: CuratedBucket
+    ops_topic_arn: OpsTopicArn

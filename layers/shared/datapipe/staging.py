@@ -1,4 +1,4 @@
-"""Reading staged datasets and the envelope of the event that announces a published one."""
+"""Reading staged datasets (the Parquet a DatasetStaged / DatasetPublished event points at)."""
 
 from __future__ import annotations
 
@@ -6,16 +6,9 @@ import io
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 
-from datapipe.events import DatasetPublishedDetail, S3Location, StagedLocation
+from datapipe.events import S3Location, StagedLocation
 from datapipe.ports import ObjectStore
-
-
-class DatasetPublishedEvent(EventBridgeModel):  # type: ignore[misc]
-    """The EventBridge envelope of DatasetPublished, for Powertools' event_parser."""
-
-    detail: DatasetPublishedDetail  # type: ignore[assignment]
 
 
 def read_staged(store: ObjectStore, location: S3Location) -> pa.Table:

@@ -17,6 +17,8 @@ from decimal import Decimal, InvalidOperation
 from functools import cache
 from typing import Any
 
+from datapipe.pii import mask_id, scrub_text
+
 # Rule ids, in bit order of the rule bitmask (bit i is RULES[i]).
 OUT_OF_STATE_HIGH_AMOUNT = "OUT_OF_STATE_HIGH_AMOUNT"
 CARD_VELOCITY = "CARD_VELOCITY"
@@ -176,12 +178,15 @@ class FraudAlert:
     reasons: tuple[str, ...]
 
     def to_message(self) -> dict[str, Any]:
-        """JSON-safe body of the SNS message (lists, str, float only)."""
+        """JSON-safe body of the SNS message (lists, str, float only). Card, account and customer
+        ids are masked, in the fields and in the reasons: the message is read by people and
+        systems in passing; the full record (raw ids) stays in the FraudAlerts table."""
+        ids = (self.account_id, self.card_id, self.customer_id)
         return {
             "transaction_id": self.transaction_id,
-            "account_id": self.account_id,
-            "card_id": self.card_id,
-            "customer_id": self.customer_id,
+            "account_id_masked": mask_id(self.account_id),
+            "card_id_masked": mask_id(self.card_id),
+            "customer_id_masked": mask_id(self.customer_id),
             "amount": self.amount,
             "currency": self.currency,
             "merchant": self.merchant,
@@ -194,7 +199,7 @@ class FraudAlert:
             "score": self.score,
             "severity": self.severity,
             "rules": list(self.rules),
-            "reasons": list(self.reasons),
+            "reasons": [scrub_text(r, ids) for r in self.reasons],
         }
 
     def message_attributes(self) -> dict[str, dict[str, str]]:
