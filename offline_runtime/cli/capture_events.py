@@ -49,6 +49,7 @@ def generate(day: date, data: Path) -> dict[str, bytes]:
     rng = random.Random(2026)
     accounts = datagen._accounts(rng, 200)
     tx, _ = datagen.transactions_csv("S001", "CA", day, 40, accounts, rng, 0.08)
+    tx = with_suspicious_purchase(tx)
     inv, _ = datagen.inventory_csv("S001", day, 30, rng, 0.05)
     broken, _ = datagen.transactions_csv("S013", "TX", day, 50, accounts, rng, 0.0)
     files = {
@@ -59,6 +60,25 @@ def generate(day: date, data: Path) -> dict[str, bytes]:
     for name, body in files.items():
         (data / name).write_bytes(body)
     return files
+
+
+def with_suspicious_purchase(csv_bytes: bytes) -> bytes:
+    """The sample day's POS file with one purchase a fraud rule flags (a large amount outside the
+    card's home state), so every sample downstream of it has an alert to route."""
+    lines = csv_bytes.decode().split("\n")
+    header = lines[0].split(",")
+    amount, state, kind = (
+        header.index("amount"),
+        header.index("location_state"),
+        header.index("transaction_type"),
+    )
+    for i, line in enumerate(lines[1:], start=1):
+        cells = line.split(",")
+        if len(cells) == len(header) and cells[kind] == "PURCHASE":
+            cells[amount], cells[state] = "2750.00", "NV"
+            lines[i] = ",".join(cells)
+            break
+    return "\n".join(lines).encode()
 
 
 class Exampler:

@@ -57,13 +57,20 @@ def localise(stack: OfflineStack, event: Any) -> Any:
 
 
 def disable_rules(stack: OfflineStack) -> None:
-    """Like `sam local invoke`: only the function asked for runs; events it emits are accepted
-    by the bus, but no rule delivers them and no asynchronous work runs."""
+    """Like `sam local invoke`: only the function asked for runs. Events it emits are accepted by
+    the bus, messages by topics and queues, but no rule, Lambda subscription or event-source
+    mapping of the template delivers them (observers a test adds afterwards still receive)."""
     events = stack.client("events")
     for bus in events.list_event_buses()["EventBuses"]:
         for rule in events.list_rules(EventBusName=bus["Name"])["Rules"]:
             events.disable_rule(Name=rule["Name"], EventBusName=bus["Name"])
-    stack.dispatcher.paused = True
+    sns = stack.client("sns")
+    for sub in sns.list_subscriptions()["Subscriptions"]:
+        if sub["Protocol"] == "lambda":
+            sns.unsubscribe(SubscriptionArn=sub["SubscriptionArn"])
+    lam = stack.client("lambda")
+    for esm in lam.list_event_source_mappings()["EventSourceMappings"]:
+        lam.update_event_source_mapping(UUID=esm["UUID"], Enabled=False)
 
 
 def invoke(stack: OfflineStack, logical_id: str, event: Any) -> tuple[Any, bool, str]:
@@ -128,8 +135,13 @@ def observe_topic(stack: OfflineStack, topic_arn: str, name: str) -> str:
     return url
 
 
-def drain(stack: OfflineStack, url: str) -> list[dict[str, Any]]:
-    """Every message of a queue (bodies parsed as JSON), deleted; test observers only."""
+def drain(stack: OfflineStack, url: str, settle: bool = True) -> list[dict[str, Any]]:
+    """Every message of a queue (bodies parsed as JSON), deleted; test observers only.
+
+    ``settle``: first wait until everything already set off has been delivered (EventBridge
+    delivers to its targets asynchronously, as on AWS); a progress loop passes False."""
+    if settle:
+        stack.wait_idle()
     sqs = stack.client("sqs")
     out: list[dict[str, Any]] = []
     while True:

@@ -80,6 +80,7 @@ class StreamPoller:
         self._lock = threading.Lock()
         self._held = 0
         self._sequence: dict[str, int] = {}
+        self.disabled: list[dict[str, Any]] = []
 
     def patches(self) -> list[Patch]:
         poller = self
@@ -166,6 +167,9 @@ class StreamPoller:
 
     def _deliver(self, function_arn: str, source: str, records: list[dict[str, Any]]) -> None:
         esm = self._mapping(function_arn, source)
+        if esm is not None and not esm.enabled:
+            self.disabled.extend(records)  # a disabled mapping leaves its records in the stream
+            return
         batch_size = int(getattr(esm, "batch_size", None) or 100)
         for start in range(0, len(records), batch_size):
             self._deliver_batch(function_arn, esm, records[start : start + batch_size])

@@ -64,7 +64,7 @@ def load_day(
     events: list[dict[str, Any]] = []
     last = 0.0
     while True:
-        events += drain(stack, bus_q)
+        events += drain(stack, bus_q, settle=False)
         kinds = Counter(e["detail-type"] for e in events)
         done = kinds["DatasetPublished"] + kinds["DatasetQuarantined"]
         idle = stack.dispatcher.idle and stack.running_executions() == 0

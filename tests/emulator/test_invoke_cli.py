@@ -50,7 +50,7 @@ def test_a_handler_error_is_printed_once_and_the_event_reaches_it_unchanged(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     malformed = tmp_path / "malformed.json"
-    malformed.write_text(json.dumps({"items": "not a list"}))  # no order_id
+    malformed.write_text(json.dumps({"items": []}))  # no order_id
     code, result, err = _run(capsys, "PriceFunction", "-e", str(malformed))
     assert code == 1 and result is not None
     assert result["errorType"] == "KeyError" and "stackTrace" not in result  # the logs hold it, once

@@ -37,9 +37,9 @@ def test_a_changed_source_file_makes_the_server_restart_with_the_new_code(in_ord
     handler = in_orders_app / "src" / "price" / "app.py"
     original = handler.read_text()
     try:
-        handler.write_text(
-            original.replace('"total": float(total(event))', '"total": float(total(event)) * 2')
-        )
+        changed = original.replace("priced = float(total(event))", "priced = float(total(event)) * 2")
+        assert changed != original
+        handler.write_text(changed)
         reply = server.call(in_orders_app, ARGV)  # the old server says stale; a new one runs the new code
         assert json.loads(reply["stdout"]) == {"order_id": "o-1", "total": 56.0}
     finally:

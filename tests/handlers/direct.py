@@ -214,3 +214,15 @@ def eventbridge(detail_type: str, source: str, detail: Any, **extra: Any) -> dic
         "detail": detail,
         **extra,
     }
+
+
+def raw_sample(name: str) -> Any:
+    """An events/ file as captured (example names): the numbers a real run produced for it."""
+    return json.loads((EVENTS / name).read_text())
+
+
+def captured_checks(suite: str) -> dict[str, float]:
+    """Scores of a suite's checks in the captured run (validators_final.json holds its inputs)."""
+    final = raw_sample("validators_final.json")
+    results = [final["schema_result"], *final["parallel"]]
+    return {c["name"]: c["score"] for r in results if r["suite"] == suite for c in r["checks"]}

@@ -12,7 +12,7 @@ import pytest
 from datapipe.envelopes import InvalidEvent
 from offline_runtime.emulator.session import drain, observe_topic
 from offline_runtime.scenario.project import observe_bus
-from tests.handlers.direct import DirectHandler, direct_handler, eventbridge, sample
+from tests.handlers.direct import EVENTS, DirectHandler, direct_handler, eventbridge, raw_sample, sample
 
 
 @pytest.fixture(scope="module")
@@ -23,12 +23,18 @@ def ingest(handlers_stack: Any) -> Iterator[DirectHandler]:
 
 def test_sample_file_is_staged_and_every_row_accounted_for(ingest: DirectHandler) -> None:
     r = ingest(sample(ingest.stack, "ingest_transactions_csv.json"))
-    assert r["status"] == "STAGED" and r["rows_in"] == 40
-    assert r["rows_in"] == r["rows_valid"] + r["rows_rejected"] and r["rows_rejected"] == 3
+    lines = (EVENTS / "data" / "pos-S001.csv").read_bytes().count(b"\n") - 1  # data lines under the header
+    captured = raw_sample("statemachine_dataset_staged.json")["detail"]["counts"]
+    assert r["status"] == "STAGED" and r["rows_in"] == lines == captured["rows_in"]
+    assert (
+        r["rows_in"] == r["rows_valid"] + r["rows_rejected"]
+        and r["rows_rejected"] == captured["rows_rejected"]
+    )
     s3 = ingest.stack.client("s3")
     s3.head_object(Bucket=r["staged"]["bucket"], Key=r["staged"]["key"])
     (staged,) = ingest.logged("file staged")
-    assert staged["source_key"] == "transactions/2026-11-21/pos-S001.csv" and staged["rows_valid"] == 37
+    key = raw_sample("ingest_transactions_csv.json")["detail"]["object"]["key"]
+    assert staged["source_key"] == key and staged["rows_valid"] == captured["rows_valid"]
 
 
 def test_broken_gzip_is_quarantined_not_raised(ingest: DirectHandler) -> None:
@@ -94,7 +100,8 @@ def test_an_eventbridge_event_of_another_source_is_ignored(ingest: DirectHandler
 def test_an_alert_over_the_sns_limit_is_truncated_with_a_pointer_to_the_full_one(
     ingest: DirectHandler,
 ) -> None:
-    # GIVEN a raw file whose ~200 KB header lacks the required columns (the alert would be ~310 KB)
+    # GIVEN a raw file whose ~200 KB header lacks the required columns (the alert was once ~310 KB:
+    # now the reason lists the first found columns and counts the rest; the alert stays small)
     stack = ingest.stack
     raw, key = stack.outputs["RawBucketName"], "transactions/2026-11-21/wide-header.csv"
     header = ",".join(f"column_{i:06d}_{'x' * 12}" for i in range(10_000))
@@ -107,24 +114,22 @@ def test_an_alert_over_the_sns_limit_is_truncated_with_a_pointer_to_the_full_one
     # WHEN ingest quarantines it
     r = ingest(event)
     stack.wait_idle(60)
-    # THEN the operators get an alert within SNS's limit, which points at the full one in S3
-    assert r["status"] == "FILE_QUARANTINED" and len(r["reason"]) > 262_144
+    # THEN the operators get an alert within SNS's limit, pointing at the whole reason in S3
+    assert r["status"] == "FILE_QUARANTINED" and r["reason"].endswith("(truncated)")
     (alert,) = drain(stack, ops)
     assert len(alert["Message"].encode()) <= 262_144
     body = json.loads(alert["Message"])
-    assert body["truncated"] is True and body["reason_code"] == r["reason_code"]
-    pointer = body["full_payload"]
-    assert pointer["bucket"] == stack.outputs["QuarantineBucketName"] and pointer["key"].startswith(
-        "oversize/"
+    assert body["reason_code"] == r["reason_code"] == "MISSING_REQUIRED_COLUMNS"
+    pointer = body["reason_object"]
+    assert pointer["bucket"] == stack.outputs["QuarantineBucketName"] and pointer["key"].endswith(
+        "/reason.json"
     )
     full = json.loads(s3.get_object(Bucket=pointer["bucket"], Key=pointer["key"])["Body"].read())
-    assert full["reason"] == r["reason"] and pointer["bytes"] > 262_144
+    assert full["reason"].startswith(r["reason"][:900]) and "... and 9970 more" in full["reason"]
     # AND so does the DatasetQuarantined event on the bus (EventBridge's 256 KB entry limit)
     (event,) = [e for e in drain(stack, bus) if e["detail-type"] == "DatasetQuarantined"]
     assert len(json.dumps(event["detail"]).encode()) <= 262_144
-    assert event["detail"]["truncated"] is True and event["detail"]["run_id"] == r["run_id"]
-    full_event = s3.get_object(Bucket=pointer["bucket"], Key=event["detail"]["full_payload"]["key"])
-    assert json.loads(full_event["Body"].read())["reason"] == r["reason"]
+    assert event["detail"]["run_id"] == r["run_id"] and event["detail"]["reason_object"] == pointer
     # AND the log line stays within a CloudWatch log event
     (logged,) = ingest.logged("file quarantined")
-    assert len(json.dumps(logged).encode()) < 65_536 and logged["reason"].endswith("characters]")
+    assert len(json.dumps(logged).encode()) < 65_536 and logged["reason"] == r["reason"]

@@ -86,6 +86,7 @@ class DatasetQuarantinedDetail(BaseModel):
     quarantine: S3Location
     counts: RowCounts | None = None
     quality: dict[str, Any] | None = None
+    reason_object: S3Location | None = None  # the whole reason when ``reason`` had to be shortened
 
 
 class DatasetPublishedDetail(BaseModel):

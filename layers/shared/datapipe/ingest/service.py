@@ -514,7 +514,7 @@ def _quarantine_file(
         "dataset": dataset,
         "run_id": run,
         "reason_code": exc.code,
-        "reason": message,
+        "reason": exc.message,  # whole here; alerts and events carry it shortened, pointing here
         "source": source.model_dump(mode="json"),
         "source_sha256": counter.sha256 if full else None,
         "quarantined_at": now.isoformat(),
@@ -540,6 +540,9 @@ def _quarantine_file(
         reason=message,
         source=source,
         quarantine=loc,
+        reason_object=S3Location(bucket=bucket, key=prefix + "reason.json")
+        if message != exc.message
+        else None,
     )
     deps.notifier.notify(
         f"[{s.stage}] {dataset}: file quarantined ({exc.code})", detail.model_dump(mode="json"), "HIGH"
