@@ -5,8 +5,11 @@ from datapipe.contracts.model import (
     ColumnSpec,
     ContractError,
     DatasetContract,
+    DedupePolicy,
+    DeliveryExpectation,
     PartitionSpec,
     QualityPolicy,
+    SourcePolicy,
 )
 from datapipe.contracts.registry import ContractRegistry, default_registry
 
@@ -16,7 +19,10 @@ __all__ = [
     "ContractError",
     "ContractRegistry",
     "DatasetContract",
+    "DedupePolicy",
+    "DeliveryExpectation",
     "PartitionSpec",
     "QualityPolicy",
+    "SourcePolicy",
     "default_registry",
 ]
