@@ -10,7 +10,7 @@ transaction id), so the same transactions give the same state whatever the files
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -75,9 +75,9 @@ def merge_account(
 
 def updated_history(
     history: FraudHistory,
-    cards: list[str | None],
-    accounts: list[str | None],
-    ids: list[str | None],
+    cards: Sequence[str | None],
+    accounts: Sequence[str | None],
+    ids: Sequence[str | None],
     micros: np.ndarray[Any, Any],
     has_time: np.ndarray[Any, Any],
     usd: np.ndarray[Any, Any],

@@ -27,8 +27,9 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from datapipe.fraud.history import FraudHistory, ToUsd
+from datapipe.fraud.history import FraudHistory, ToUsd, updated_history
 from datapipe.fraud.localtime import STATE_ZONES
+from datapipe.fraud.localtime import _zone as _zone_info
 from datapipe.fraud.rules import (
     DEFAULT_POLICY,
     RULES,
@@ -44,6 +45,7 @@ IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 FloatArray = npt.NDArray[np.float64]
 _US_PER_HOUR = 3_600_000_000
+_EPOCH_UTC = datetime(1970, 1, 1, tzinfo=UTC)
 PARALLEL_MIN_ROWS = 100_000  # below this, starting two threads costs more than it saves
 _ALERT_COLUMNS = (
     "transaction_id",
@@ -220,28 +222,50 @@ def _micros(arr: Any, n: int) -> tuple[IntArray, BoolArray]:
     return values, _valid(arr)
 
 
-def _ids(arr: Any, n: int) -> list[str]:
-    if arr is None:
-        return [""] * n
-    return ["" if v is None else str(v) for v in arr.to_pylist()]
+class _Ids:
+    """Transaction ids as an Arrow array, read into Python only where equal times need them."""
+
+    def __init__(self, arr: Any, n: int) -> None:
+        self.arr = pa.nulls(n, pa.string()) if arr is None else pc.cast(arr, pa.string())
+
+    def concat(self, extra: list[str]) -> _Ids:
+        return _Ids(pa.concat_arrays([self.arr, pa.array(extra, pa.string())]), 0)
+
+    def get(self, rows: IntArray) -> list[str]:
+        return ["" if v is None else str(v) for v in self.arr.take(pa.array(rows)).to_pylist()]
+
+    def rank(self, rows: IntArray) -> IntArray:
+        sub = pc.fill_null(self.arr.take(pa.array(rows)), "")
+        order = np.asarray(pc.sort_indices(sub), dtype=np.int64)
+        rank = np.empty(order.size, dtype=np.int64)
+        rank[order] = np.arange(order.size)
+        return rank
+
+    def as_set(self) -> set[str]:
+        return {v for v in self.arr.to_pylist() if v is not None}
 
 
-def _ties_by_id(order: IntArray, keys: IntArray, ids: list[str]) -> IntArray:
-    """After an unstable argsort, put rows with equal keys in transaction-id order (ties are rare)."""
+def _ties_by_id(order: IntArray, keys: IntArray, rows: IntArray, ids: _Ids) -> IntArray:
+    """After an unstable argsort, put rows with equal keys in transaction-id order (ties are rare).
+    ``order`` indexes ``rows``, which index ``ids``."""
     dup = keys[1:] == keys[:-1]
     if not dup.any():
         return order
     order = order.copy()
     starts = np.flatnonzero(np.concatenate(([True], ~dup)))
     ends = np.concatenate((starts[1:], [keys.shape[0]]))
-    for lo, hi in zip(starts[(ends - starts) > 1].tolist(), ends[(ends - starts) > 1].tolist(), strict=True):
-        run = order[lo:hi].tolist()
-        order[lo:hi] = sorted(run, key=lambda r: (ids[r], r))
+    multi = (ends - starts) > 1
+    for lo, hi in zip(starts[multi].tolist(), ends[multi].tolist(), strict=True):
+        run = order[lo:hi]
+        names = ids.get(rows[run])
+        order[lo:hi] = run[sorted(range(hi - lo), key=lambda k: (names[k], int(run[k])))]
     return order
 
 
-def _group_time_order(group: IntArray, t: IntArray, ids: list[str], gap_us: int) -> tuple[IntArray, IntArray]:
-    """(order, key): rows sorted by (group, time, id), and a monotone int64 key in which rows of
+def _group_time_order(
+    group: IntArray, t: IntArray, rows: IntArray, ids: _Ids, gap_us: int
+) -> tuple[IntArray, IntArray]:
+    """(order, key): ``rows`` sorted by (group, time, id), and a monotone int64 key in which rows of
     different groups are more than ``gap_us`` apart and in-group time distances are exact."""
     t0 = int(t.min())
     time_bits = (int(t.max()) - t0 + gap_us + 1).bit_length()
@@ -249,9 +273,8 @@ def _group_time_order(group: IntArray, t: IntArray, ids: list[str], gap_us: int)
         key = (group << time_bits) | (t - t0)
         order = np.argsort(key)
         key = key[order]
-        return _ties_by_id(order, key, ids), key
-    id_rank = np.unique(np.asarray(ids, dtype=object), return_inverse=True)[1].astype(np.int64)
-    order = np.lexsort((id_rank, t, group))  # stable: equal (group, time) in id order
+        return _ties_by_id(order, key, rows, ids), key
+    order = np.lexsort((ids.rank(rows), t, group))  # stable: equal (group, time) in id order
     gs, ts = group[order], t[order]
     gap = np.empty(order.size, dtype=np.int64)
     gap[0] = gap_us + 1
@@ -261,7 +284,7 @@ def _group_time_order(group: IntArray, t: IntArray, ids: list[str], gap_us: int)
 
 
 def card_velocity(
-    card: IntArray, micros: IntArray, valid_time: BoolArray, window_us: int, ids: list[str] | None = None
+    card: IntArray, micros: IntArray, valid_time: BoolArray, window_us: int, ids: _Ids | None = None
 ) -> npt.NDArray[np.int32]:
     """Per row: transactions on its card within [t - window, t], itself and earlier ones included
     (equal times count in transaction-id order); 1 for rows without a card or a time."""
@@ -270,18 +293,17 @@ def card_velocity(
     rows = np.flatnonzero((card >= 0) & valid_time)
     if rows.size == 0:
         return out
-    sub_ids = [""] * rows.size if ids is None else [ids[r] for r in rows.tolist()]
-    order, key = _group_time_order(card[rows], micros[rows], sub_ids, window_us)
+    order, key = _group_time_order(card[rows], micros[rows], rows, ids or _Ids(None, n), window_us)
     start = np.searchsorted(key, key - window_us, side="left")
     out[rows[order]] = (np.arange(rows.size) - start + 1).astype(np.int32)
     return out
 
 
-USUAL_CHUNK = 65_536
+USUAL_CHUNK = 131_072
 
 
 def usual_amounts(
-    account: IntArray, micros: IntArray, eligible: BoolArray, usd: FloatArray, ids: list[str], keep: int
+    account: IntArray, micros: IntArray, eligible: BoolArray, usd: FloatArray, ids: _Ids, keep: int
 ) -> tuple[FloatArray, IntArray]:
     """Per row: median of the account's previous ``keep`` eligible USD amounts (strictly before
     it in (time, id) order; NaN when none) and how many it used. Every row with an account and a
@@ -292,36 +314,29 @@ def usual_amounts(
     rows = np.flatnonzero(account >= 0)
     if rows.size == 0:
         return median, count
-    sub_ids = [ids[r] for r in rows.tolist()]
-    order, _ = _group_time_order(account[rows], micros[rows], sub_ids, 1)
+    order, _ = _group_time_order(account[rows], micros[rows], rows, ids, 1)
     sorted_rows = rows[order]
     g = account[sorted_rows]
     ok = eligible[sorted_rows]
     vals = np.where(ok, usd[sorted_rows], np.inf)
-    # index of each row's previous eligible rows: compress the eligible ones per sorted order
-    elig_pos = np.flatnonzero(ok)
-    elig_vals = vals[elig_pos]
-    elig_group = g[elig_pos]
-    # number of eligible rows strictly before each row (global), and where its group starts
-    before = np.searchsorted(elig_pos, np.arange(sorted_rows.size), side="left")
-    group_start = np.searchsorted(elig_group, g, side="left") if elig_pos.size else np.zeros_like(before)
+    # eligible rows strictly before each row (in sorted order), and at the start of its group
+    elig_vals = vals[ok]
+    before: IntArray = np.cumsum(ok, dtype=np.int64) - ok.astype(np.int64)
+    first = np.flatnonzero(np.concatenate(([True], g[1:] != g[:-1])))
+    group_start: IntArray = np.repeat(before[first], np.diff(np.concatenate((first, [g.size]))))
     available = np.minimum(before - group_start, keep)
-    available = np.maximum(available, 0)
     steps = np.arange(1, keep + 1)
     result = np.full(sorted_rows.size, np.nan)
-    for lo in range(0, sorted_rows.size, USUAL_CHUNK):
-        hi = min(lo + USUAL_CHUNK, sorted_rows.size)
-        c = available[lo:hi]
-        if not c.any():
-            continue
-        idx = before[lo:hi, None] - steps[None, :]
-        window = np.where(steps[None, :] <= c[:, None], elig_vals[np.clip(idx, 0, None)], np.inf)
-        window.sort(axis=1)
-        r = np.arange(hi - lo)
-        has = c > 0
-        lo_i, hi_i = np.maximum(c - 1, 0) // 2, c // 2
-        med = (window[r, lo_i] + window[r, hi_i]) / 2
-        result[lo:hi] = np.where(has, med, np.nan)
+    # rows grouped by how many earlier amounts they have: each group's window is (rows x c), and
+    # np.partition finds its middle order statistics without sorting every window
+    for c in range(1, keep + 1):
+        sel_all = np.flatnonzero(available == c)
+        lo_k, hi_k = (c - 1) // 2, c // 2
+        for lo in range(0, sel_all.size, USUAL_CHUNK):
+            sel = sel_all[lo : lo + USUAL_CHUNK]
+            window = elig_vals[before[sel, None] - steps[None, :c]]
+            part = np.partition(window, [lo_k, hi_k] if lo_k != hi_k else lo_k, axis=1)
+            result[sel] = (part[:, lo_k] + part[:, hi_k]) / 2
     median[sorted_rows] = result
     count[sorted_rows] = available
     return median, count
@@ -337,25 +352,27 @@ def _usd(
         return usd, np.zeros(n, dtype=bool), int(amounts.valid.sum())
     codes = _codes(currency, n)
     names = pc.dictionary_encode(currency).dictionary.to_pylist()
-    day = np.where(has_time, micros // 86_400_000_000, -1)
-    pair = codes * 1_000_000 + (day - int(day[has_time].min()) if has_time.any() else 0)
-    pair = np.where((codes >= 0) & has_time & amounts.valid, pair, -1)
-    uniq, first_rows, inverse = np.unique(pair, return_index=True, return_inverse=True)
-    factors = np.full(uniq.size, np.nan)
+    day = micros // 86_400_000_000
+    usable = (codes >= 0) & has_time & amounts.valid
+    d0 = int(day[usable].min()) if usable.any() else 0
+    days = int(day[usable].max()) - d0 + 1 if usable.any() else 1
+    pair = np.where(usable, codes * days + (day - d0), 0)
+    present = np.zeros(max(1, len(names) * days), dtype=bool)
+    present[pair[usable]] = True
+    factors = np.full(present.size, np.nan)
     epoch = datetime(1970, 1, 1, tzinfo=UTC)
-    for k, (p, first) in enumerate(zip(uniq.tolist(), first_rows.tolist(), strict=True)):
-        if p < 0:
-            continue
-        name = names[int(codes[first])]
-        on = (epoch + timedelta(days=int(day[first]))).date()
+    for p in np.flatnonzero(present).tolist():
+        name = names[p // days]
+        on = (epoch + timedelta(days=d0 + p % days)).date()
         if to_usd is None:
-            factors[k] = 1.0 if name == "USD" else np.nan
+            factors[p] = 1.0 if name == "USD" else np.nan
             continue
         try:
-            factors[k] = float(to_usd(1.0, name, on))
+            factors[p] = float(to_usd(1.0, name, on))
         except (LookupError, ValueError, ArithmeticError):
-            factors[k] = np.nan
-    usd = amounts.values * factors[inverse]
+            factors[p] = np.nan
+    factors_of_rows = np.where(usable, factors[pair], np.nan)
+    usd = amounts.values * factors_of_rows
     has_usd = amounts.valid & np.isfinite(usd)
     return np.where(has_usd, usd, np.nan), has_usd, int((amounts.valid & ~has_usd).sum())
 
@@ -376,12 +393,22 @@ def _local_hours(table: pa.Table, micros: IntArray, has_time: BoolArray, n: int)
         )
         zone = np.where(codes >= 0, zone_of_code[np.maximum(codes, 0)], -1)
         zone = np.where(in_us & ~has_offset & has_time, zone, -1)
-        stamps = pa.array(micros, pa.timestamp("us", tz="UTC"))
-        for z, zone_name in enumerate(zones):
-            idx = np.flatnonzero(zone == z)
-            if idx.size:
-                local = pc.hour(stamps.take(pa.array(idx)).cast(pa.timestamp("us", tz=zone_name)))
-                hour[idx] = np.asarray(local.to_numpy(zero_copy_only=False), dtype=np.int64)
+        # a zone's UTC offset changes only at DST transitions: one lookup per (zone, UTC hour)
+        rows = np.flatnonzero(zone >= 0)
+        if rows.size:
+            epoch_hour = micros[rows] // _US_PER_HOUR
+            h0 = int(epoch_hour.min())
+            span = int(epoch_hour.max()) - h0 + 1
+            pair = zone[rows] * span + (epoch_hour - h0)
+            present = np.zeros(len(zones) * span, dtype=bool)
+            present[pair] = True
+            offset_us = np.zeros(present.size, dtype=np.int64)
+            for p in np.flatnonzero(present).tolist():
+                at = _EPOCH_UTC + timedelta(hours=h0 + p % span)
+                delta = at.astimezone(_zone_info(zones[p // span])).utcoffset()
+                offset_us[p] = 0 if delta is None else int(delta.total_seconds()) * 1_000_000
+            inverse = pair
+            hour[rows] = (micros[rows] + offset_us[inverse]) // _US_PER_HOUR % 24
     if offsets is not None and has_offset.any():
         minutes = np.asarray(
             offsets.cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64
@@ -406,7 +433,7 @@ def score_table(
     amounts = _amounts(_column(table, "amount"), n)
     micros, has_time = _micros(_column(table, "event_time"), n)
     usd, has_usd, unconverted = _usd(amounts, _column(table, "currency"), micros, has_time, n, to_usd)
-    ids = _ids(_column(table, "transaction_id"), n)
+    ids = _Ids(_column(table, "transaction_id"), n)
     card_col, account_col = _column(table, "card_id"), _column(table, "account_id")
 
     def by_card() -> tuple[IntArray, npt.NDArray[np.int32]]:
@@ -415,7 +442,7 @@ def score_table(
             return card, card_velocity(card, micros, has_time, policy.velocity_window_us, ids)
         names = pc.dictionary_encode(card_col).dictionary
         ctx_cards, ctx_t, ctx_ids = history.card_rows(names.to_pylist())
-        fresh = set(ids)
+        fresh = ids.as_set()
         keep = [k for k, i in enumerate(ctx_ids) if i not in fresh]
         ctx_code = np.asarray(
             pc.index_in(pa.array([ctx_cards[k] for k in keep], pa.string()), names), dtype=np.int64
@@ -423,7 +450,7 @@ def score_table(
         all_card = np.concatenate((card, ctx_code))
         all_t = np.concatenate((micros, np.asarray([ctx_t[k] for k in keep], dtype=np.int64)))
         all_valid = np.concatenate((has_time, np.ones(len(keep), dtype=bool)))
-        all_ids = ids + [ctx_ids[k] for k in keep]
+        all_ids = ids.concat([ctx_ids[k] for k in keep])
         return card, card_velocity(all_card, all_t, all_valid, policy.velocity_window_us, all_ids)[:n]
 
     def by_account() -> tuple[FloatArray, IntArray]:
@@ -433,7 +460,7 @@ def score_table(
             return usual_amounts(account, micros, eligible, usd, ids, policy.usual_history)
         names = pc.dictionary_encode(account_col).dictionary
         ctx_acc, ctx_t, ctx_ids, ctx_usd = history.account_rows(names.to_pylist())
-        fresh = set(ids)
+        fresh = ids.as_set()
         keep = [k for k, i in enumerate(ctx_ids) if i not in fresh]
         code = np.asarray(
             pc.index_in(pa.array([ctx_acc[k] for k in keep], pa.string()), names), dtype=np.int64
@@ -445,7 +472,7 @@ def score_table(
             np.concatenate(
                 (np.where(eligible, usd, 0.0), np.asarray([ctx_usd[k] for k in keep], dtype=float))
             ),
-            ids + [ctx_ids[k] for k in keep],
+            ids.concat([ctx_ids[k] for k in keep]),
             policy.usual_history,
         )
         return median[:n], count[:n]
@@ -498,4 +525,29 @@ def score_table(
     )
     return ScoredTransactions(
         score, codes, bits, list(RULES), velocity, median, history_n, policy, usd, hour, unconverted
+    )
+
+
+def history_delta(table: pa.Table, scored: ScoredTransactions) -> FraudHistory:
+    """This table's rows as profile updates (card times, positive USD amounts): what
+    ``DynamoFraudProfiles.save`` merges into the stored profiles after a file is scored."""
+    return merged_history(None, table, scored)
+
+
+def merged_history(history: FraudHistory | None, table: pa.Table, scored: ScoredTransactions) -> FraudHistory:
+    """The history to score the next file with: ``history`` plus this table's rows."""
+    n = table.num_rows
+    micros, has_time = _micros(_column(table, "event_time"), n)
+    usd = scored.amount_usd if scored.amount_usd is not None else np.full(n, np.nan)
+    card, account = _column(table, "card_id"), _column(table, "account_id")
+    return updated_history(
+        history or FraudHistory(),
+        [None] * n if card is None else card.to_pylist(),
+        [None] * n if account is None else account.to_pylist(),
+        _Ids(_column(table, "transaction_id"), n).get(np.arange(n)),
+        micros,
+        has_time,
+        usd,
+        np.isfinite(usd),
+        scored.policy.usual_history,
     )
