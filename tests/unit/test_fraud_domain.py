@@ -219,7 +219,7 @@ def day_of_transactions(draw: Any) -> list[dict[str, Any]]:
     return rows
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, database=None)
 @given(rows=day_of_transactions(), data=st.data())
 def test_same_transactions_same_scores_however_split_into_files(
     rows: list[dict[str, Any]], data: Any
