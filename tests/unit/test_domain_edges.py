@@ -250,3 +250,220 @@ def test_low_stock_detected_at_from_the_record() -> None:
         "dynamodb": {"OldImage": img(30), "NewImage": img(10, 10)},
     }
     assert low_stock_from_record(covered) is None
+
+
+# ------------------------------------------------------------------ the event path at every boundary
+
+
+@pytest.mark.parametrize(
+    ("fields", "rules"),
+    [
+        ({"amount": "2000.00"}, ()),
+        ({"amount": "2000.01"}, ("OUT_OF_STATE_HIGH_AMOUNT",)),
+        ({"amount": "1000.00", "location_state": "CA", "event_time": "2026-03-02T10:00:00Z"}, ()),
+        (
+            {"amount": "1000.01", "location_state": "CA", "event_time": "2026-03-02T10:00:00Z"},
+            ("NIGHT_CARD_PRESENT_LARGE",),
+        ),
+        ({"amount": "800.00", "location_state": "CA", "channel": "ATM"}, ()),
+        ({"amount": "800.01", "location_state": "CA", "channel": "ATM"}, ("ATM_LARGE_WITHDRAWAL",)),
+        (
+            {
+                "amount": "2500.00",
+                "channel": "ATM",
+                "event_time": "2026-03-02T10:00:00Z",
+                "merchant_category": "CRYPTO",
+            },
+            (
+                "OUT_OF_STATE_HIGH_AMOUNT",
+                "RISKY_MERCHANT_CATEGORY",
+                "NIGHT_CARD_PRESENT_LARGE",
+                "ATM_LARGE_WITHDRAWAL",
+            ),
+        ),
+    ],
+)
+def test_event_path_rules_at_their_thresholds(fields: dict[str, Any], rules: tuple[str, ...]) -> None:
+    alert = score_event(txn(**fields), [], None, 0)
+    assert (alert.rules if alert else ()) == rules
+
+
+def test_event_velocity_window_is_inclusive_at_both_ends_and_combines_with_other_rules() -> None:
+    t = datetime(2026, 3, 2, 20, tzinfo=UTC).timestamp()
+    at_edges = [t - 600, t - 600, t]  # exactly a window back, and at the same instant
+    alert = score_event(txn(), at_edges, None, 0)
+    assert alert is not None and alert.rules == ("OUT_OF_STATE_HIGH_AMOUNT", "CARD_VELOCITY")
+    assert alert.score == 0.9125 and alert.severity == "CRITICAL"
+    assert "4 transactions on card C1 within 10 minutes" in alert.reasons
+
+
+def test_event_conversion_uses_the_transactions_date_and_country() -> None:
+    seen: list[tuple[str, date]] = []
+
+    def rates(amount: float, currency: str, on: date) -> float:
+        seen.append((currency, on))
+        return amount * 2
+
+    alert = score_event(txn(currency="EUR", amount="1000.01"), [], None, 0, to_usd=rates)
+    assert seen == [("EUR", date(2026, 3, 2))] and alert is not None and alert.amount_usd == 2000.02
+    # a store outside the US: its state code is not a US state, so local time is UTC (20:00)
+    abroad = txn(
+        amount="1500.00", location_state="CA", location_country="MX", event_time="2026-03-02T10:00:00Z"
+    )
+    assert score_event(abroad, [], None, 0) is None  # 10:00 UTC: not night
+    home = score_event(abroad | {"location_country": "US"}, [], None, 0)
+    assert home is not None and home.local_hour == 2
+
+
+def test_every_reason_with_its_numbers() -> None:
+    t = datetime(2026, 3, 2, 10, tzinfo=UTC).timestamp()  # 02:00 in California
+    rich = txn(
+        amount="2500.00",
+        channel="ATM",
+        merchant="LuckyBet",
+        merchant_category="GAMBLING",
+        location_state="NV",
+        event_time="2026-03-02T10:00:00Z",
+        currency="EUR",
+    )
+    alert = score_event(rich, [t - 1, t - 2, t - 3], 40.0, 20, to_usd=lambda a, c, d: a)
+    assert alert is not None
+    assert alert.reasons == (
+        "amount 2500.00 EUR (2500.00 USD) above 2000 USD outside home state (NV vs CA)",
+        "4 transactions on card C1 within 10 minutes",
+        "amount 2500.00 EUR (2500.00 USD) is 62.5x the account's usual 40.00 USD "
+        "(median of its previous 20 transactions; limit 5x)",
+        "merchant category GAMBLING (LuckyBet) is high-risk",
+        "card-present ATM amount 2500.00 EUR (2500.00 USD) above 1000 USD at 02:00 local time "
+        "(night hours 01:00-05:00)",
+        "ATM withdrawal 2500.00 EUR (2500.00 USD) above 800 USD",
+    )
+    assert alert.severity == "CRITICAL" and alert.event_time == "2026-03-02T10:00:00Z"
+    usual_zero = score_event(txn(amount="10.00", location_state="CA"), [], 0.0, 3)
+    assert usual_zero is not None and "inf" in usual_zero.reasons[0]
+    no_currency = score_event(txn(currency=None), [], None, 0)
+    assert no_currency is not None and no_currency.reasons[0].startswith("amount 2500.00 above 2000 USD")
+
+
+def test_alerts_follow_the_policy_passed() -> None:
+    strict = FraudPolicy(high=0.74, critical=0.8)
+    alert = score_event(txn(), [], None, 0, strict)
+    assert alert is not None and alert.severity == "HIGH" and alert.score == 0.75
+    assert (
+        score_event(txn(), [], None, 0, FraudPolicy(weight_out_of_state_high_amount=0.95)).severity
+        == "CRITICAL"
+    )  # type: ignore[union-attr]
+    fractional = FraudPolicy(high_amount=2000.5, velocity_window_s=90)
+    assert score_event(txn(amount="2000.50"), [], None, 0, fractional) is None
+    half = score_event(txn(amount="2000.51"), [], None, 0, fractional)
+    assert (
+        half is not None
+        and half.reasons[0] == "amount 2000.51 USD above 2000.5 USD outside home state (NV vs CA)"
+    )
+
+
+# ------------------------------------------------------------------ demand window edges
+
+
+def test_demand_window_is_exactly_28_days() -> None:
+    from datapipe.inventory.demand import daily_demand, merge_daily_sales, replenishment_for
+
+    newest = date(2026, 3, 28)
+    kept = merge_daily_sales(
+        {"2026-03-01": 5}, {newest.isoformat(): 1}
+    )  # 27 days back: the window's first day
+    assert kept == {"2026-03-01": 5, "2026-03-28": 1}
+    dropped = merge_daily_sales({"2026-02-28": 5}, {newest.isoformat(): 1})  # 28 days back: out
+    assert dropped == {"2026-03-28": 1}
+    assert merge_daily_sales({"2026-03-01": 1}, {"2026-03-01": 0}) == {"2026-03-01": 1}  # zero is allowed
+    with pytest.raises(ValueError, match="units sold must be >= 0, got -1 on 2026-03-01"):
+        merge_daily_sales({}, {"2026-03-01": -1})
+    assert merge_daily_sales({}, {}) == {}
+    d = daily_demand({"2026-01-01": 28, "2026-03-28": 0}, as_of=newest)
+    assert (d.days, d.avg_daily_sales) == (28, 0.0)  # the old day is outside the 28-day span
+    assert daily_demand({}, as_of=newest) == type(d)(0.0, 0.0, 0)
+    single = daily_demand({"2026-03-28": 6}, as_of=newest)
+    assert (single.avg_daily_sales, single.daily_sales_std, single.days) == (6.0, 0.0, 1)
+    with pytest.raises(ValueError, match="as_of 2026-03-27 is before the first day with sales 2026-03-28"):
+        daily_demand({"2026-03-28": 6}, as_of=date(2026, 3, 27))
+    r = replenishment_for(type(d)(10.123456789, 2.0, 7), lead_time_days=4, review_days=0, service_z=2.0)
+    assert (r.avg_daily_sales, r.daily_sales_std, r.safety_stock, r.reorder_point) == (10.123457, 2.0, 8, 49)
+
+
+def test_delivered_rows_count_a_record_without_rows_as_zero() -> None:
+    records: list[dict[str, object]] = [
+        {"sources": "not a dict"},
+        {"sources": {"S001": {"day": "2026-03-02"}}},
+        {"sources": {"S001": {"day": "2026-03-02", "rows": 4}}},
+    ]
+    assert delivered_rows_for_day(records, date(2026, 3, 2)) == {"S001": 4}
+    (missing,) = [
+        m
+        for m in missing_deliveries(
+            TX,
+            date(2026, 3, 2),
+            {"online": 600} | {f"S{i:03d}": 300 for i in range(2, 61)},
+            datetime(2026, 3, 4, tzinfo=UTC),
+        )
+    ]
+    assert (missing.dataset, missing.min_rows, missing.reason) == ("transactions", 300, "not delivered")
+
+
+def test_inventory_refusals_say_what_is_wrong() -> None:
+    from datapipe.inventory.orders import SENT, IllegalTransition
+    from datapipe.inventory.stock import detect_crossing, item_from_image, safety_stock_for
+
+    with pytest.raises(ValueError, match=r"^safety_stock must be >= 0, got -1$"):
+        StockItem("S", "P", 1, 1, safety_stock=-1)
+    with pytest.raises(ValueError, match=r"^min_order_qty must be >= 0, got -1$"):
+        StockItem("S", "P", 1, 1, min_order_qty=-1)
+    po = PurchaseOrder("PO-7", "S", "P", 3).to(SENT)
+    with pytest.raises(IllegalTransition, match=r"^PO-7: SENT -> CREATED is not allowed$"):
+        po.to(CREATED)
+    with pytest.raises(ValueError, match=r"^a delivery brings a positive quantity, got 0$"):
+        po.receive(0, "d")
+    assert po.receive(1, "d").delivered_qty == 1  # one unit is a delivery
+    with pytest.raises(
+        ValueError, match=r"^stock image lacks required attribute\(s\): on_hand, reorder_threshold$"
+    ):
+        item_from_image({"store_id": {"S": "S"}, "product_id": {"S": "P"}})
+    with pytest.raises(ValueError, match=r"^attribute on_hand is not a number: 'x'$"):
+        item_from_image(
+            {
+                "store_id": {"S": "S"},
+                "product_id": {"S": "P"},
+                "on_hand": {"N": "x"},
+                "reorder_threshold": {"N": "1"},
+            }
+        )
+    with pytest.raises(ValueError, match=r"^attribute on_hand must be finite, got Infinity$"):
+        item_from_image(
+            {
+                "store_id": {"S": "S"},
+                "product_id": {"S": "P"},
+                "on_hand": {"N": "Infinity"},
+                "reorder_threshold": {"N": "1"},
+            }
+        )
+    with pytest.raises(
+        ValueError, match=r"^MODIFY record without OldImage: the stream must be NEW_AND_OLD_IMAGES$"
+    ):
+        detect_crossing("MODIFY", None, StockItem("S", "P", 1, 1))
+    for name, args in (
+        ("daily_sales_std", (-1.0, 1.0)),
+        ("lead_time_days", (1.0, -1.0)),
+        ("review_days", (1.0, 1.0, -1.0)),
+    ):
+        with pytest.raises(ValueError, match=rf"^{name} must be a finite number >= 0"):
+            safety_stock_for(*args)
+    with pytest.raises(ValueError, match=r"^service_z must be a finite number >= 0"):
+        safety_stock_for(1.0, 1.0, 1.0, -0.1)
+
+
+def test_mean_of_a_zero_column_is_zero() -> None:
+    assert checks.column_profile(staged(TX, 2, amount=[0.0, 0.0]), "amount") == {"mean": 0.0, "stddev": 0.0}
+
+
+def test_usd_amount_is_rounded_to_cents_in_the_alert() -> None:
+    alert = score_event(txn(currency="EUR"), [], None, 0, to_usd=lambda a, c, d: a * 1.0012345)
+    assert alert is not None and alert.amount_usd == 2503.09
