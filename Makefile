@@ -77,6 +77,7 @@ mutate: venv
 	  'source_paths = ["datapipe"]' \
 	  'only_mutate = [$(foreach f,$(MUTATE_FILES),"datapipe/$(f)",)]' \
 	  'pytest_add_cli_args_test_selection = ["tests/unit"]' \
+	  'pytest_add_cli_args = ["-m", "not slow"]' \
 	  'also_copy = ["offline_runtime"]' \
 	  '[tool.pytest.ini_options]' 'pythonpath = ["."]' 'addopts = "-p no:cacheprovider -q"' \
 	  'markers = ["slow: long runs"]' \

@@ -219,6 +219,7 @@ def day_of_transactions(draw: Any) -> list[dict[str, Any]]:
     return rows
 
 
+@pytest.mark.slow  # many examples: left out of `make mutate`, run by `make test`
 @settings(max_examples=60, deadline=None, database=None)
 @given(rows=day_of_transactions(), data=st.data())
 def test_same_transactions_same_scores_however_split_into_files(
@@ -244,6 +245,7 @@ def test_same_transactions_same_scores_however_split_into_files(
     assert score_records_python(rows, policy, to_usd) == whole.score.tolist()
 
 
+@pytest.mark.slow  # large input: left out of `make mutate`, run by `make test`
 def test_large_table_with_history_takes_the_chunked_window_path() -> None:
     rng = random.Random(5)
     n = 140_000  # > 2 chunks of the usual-amount window, > the parallel threshold

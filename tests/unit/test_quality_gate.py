@@ -455,6 +455,7 @@ def test_cross_file_uniqueness_without_a_registry_says_it_did_not_check() -> Non
     assert result.passed and result.details["checked"] is False
 
 
+@pytest.mark.slow  # large input: left out of `make mutate`, run by `make test`
 def test_large_file_takes_every_path_of_the_history_checks() -> None:
     # 120,000 rows over 60 stores in one file: grouping, quantiles and the calendar at scale
     stores = [f"S{i:03d}" for i in range(1, 61)]
