@@ -467,3 +467,101 @@ def test_mean_of_a_zero_column_is_zero() -> None:
 def test_usd_amount_is_rounded_to_cents_in_the_alert() -> None:
     alert = score_event(txn(currency="EUR"), [], None, 0, to_usd=lambda a, c, d: a * 1.0012345)
     assert alert is not None and alert.amount_usd == 2503.09
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"medium": -0.01}, "severity thresholds must satisfy 0 <= medium <= high <= critical <= 1"),
+        ({"medium": 0.71}, "severity thresholds must satisfy 0 <= medium <= high <= critical <= 1"),
+        ({"high": 0.91}, "severity thresholds must satisfy 0 <= medium <= high <= critical <= 1"),
+        ({"critical": 1.01}, "severity thresholds must satisfy 0 <= medium <= high <= critical <= 1"),
+        ({"weight_card_velocity": 1.01}, "rule weights must be within [0, 1]"),
+        ({"weight_atm_large_withdrawal": -0.01}, "rule weights must be within [0, 1]"),
+        ({"velocity_count": 1}, "velocity needs a positive window and a count of at least 2"),
+        ({"velocity_window_s": 0}, "velocity needs a positive window and a count of at least 2"),
+        ({"min_history": 0}, "min_history must be at least 1"),
+        ({"min_history": 5, "usual_history": 4}, "usual_history must be at least min_history"),
+        ({"night_hours": (-1, 5)}, "night_hours are local hours: start in 0..23, end in 0..24"),
+        ({"night_hours": (24, 5)}, "night_hours are local hours: start in 0..23, end in 0..24"),
+        ({"night_hours": (1, 25)}, "night_hours are local hours: start in 0..23, end in 0..24"),
+        ({"night_hours": (1, -1)}, "night_hours are local hours: start in 0..23, end in 0..24"),
+    ],
+)
+def test_fraud_policy_refuses_nonsense(kwargs: dict[str, Any], message: str) -> None:
+    import re
+
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        FraudPolicy(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"medium": 0.0, "high": 0.0, "critical": 0.0},
+        {"medium": 1.0, "high": 1.0, "critical": 1.0},
+        {"weight_card_velocity": 0.0, "weight_risky_merchant_category": 1.0},
+        {"velocity_count": 2, "velocity_window_s": 0.001},
+        {"min_history": 1, "usual_history": 1},
+        {"night_hours": (0, 24)},
+        {"night_hours": (23, 0)},
+    ],
+)
+def test_fraud_policy_accepts_its_limits(kwargs: dict[str, Any]) -> None:
+    policy = FraudPolicy(**kwargs)
+    assert all(getattr(policy, k) == v for k, v in kwargs.items())
+
+
+def test_night_hours_wrapping_midnight() -> None:
+    policy = FraudPolicy(night_hours=(22, 3))
+    assert [policy.is_night(h) for h in (21, 22, 23, 0, 2, 3, 4)] == [
+        False,
+        True,
+        True,
+        True,
+        True,
+        False,
+        False,
+    ]
+    plain = FraudPolicy()
+    assert [plain.is_night(h) for h in (0, 1, 4, 5)] == [False, True, True, False]
+
+
+def test_history_merge_rules() -> None:
+    import numpy as np
+
+    from datapipe.fraud.history import (
+        CARD_RETENTION_US,
+        FraudHistory,
+        merge_account,
+        merge_card,
+        updated_history,
+    )
+
+    day = CARD_RETENTION_US
+    assert merge_card([(0, "a")], [(day, "b")], day) == [(0, "a"), (day, "b")]  # exactly a retention back
+    assert merge_card([(0, "a")], [(day + 1, "b")], day) == [(day + 1, "b")]
+    assert merge_card([], [], day) == []
+    assert merge_account([(1, "a", 5.0), (2, "b", 6.0)], [(3, "c", 7.0), (1, "a", 9.0)], 2) == [
+        (2, "b", 6.0),
+        (3, "c", 7.0),
+    ]
+    history = FraudHistory({"C0": [(1, "old")]}, {"A0": [(1, "old", 3.0)]})
+    out = updated_history(
+        history,
+        cards=["C1", None, "C1", "C2", "C3"],
+        accounts=["A1", "A1", None, "A1", "A1"],
+        ids=["t1", "t2", "t3", None, "t5"],
+        micros=np.array([10, 20, 30, 40, 50]),
+        has_time=np.array([True, True, True, True, False]),
+        usd=np.array([5.0, -2.0, 7.0, 8.0, 9.0]),
+        has_usd=np.array([True, True, True, True, True]),
+        keep=20,
+    )
+    assert out.cards == {"C0": [(1, "old")], "C1": [(10, "t1"), (30, "t3")]}  # no id / no time: skipped
+    assert out.accounts == {"A0": [(1, "old", 3.0)], "A1": [(10, "t1", 5.0)]}  # refunds are not "usual"
+    assert history.cards == {"C0": [(1, "old")]}  # the input history is not modified
+    assert out.card_rows() == (["C0", "C1", "C1"], [1, 10, 30], ["old", "t1", "t3"])
+    assert out.card_rows(["C1", "nope"]) == (["C1", "C1"], [10, 30], ["t1", "t3"])
+    assert out.account_rows() == (["A0", "A1"], [1, 10], ["old", "t1"], [3.0, 5.0])
+    assert out.account_rows(["A1"]) == (["A1"], [10], ["t1"], [5.0])
