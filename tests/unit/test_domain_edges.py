@@ -4,6 +4,7 @@ messages and dictionaries, boundaries of the calendar, the event path's optional
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -565,3 +566,36 @@ def test_history_merge_rules() -> None:
     assert out.card_rows(["C1", "nope"]) == (["C1", "C1"], [10, 30], ["t1", "t3"])
     assert out.account_rows() == (["A0", "A1"], [1, 10], ["old", "t1"], [3.0, 5.0])
     assert out.account_rows(["A1"]) == (["A1"], [10], ["t1"], [5.0])
+
+
+def test_event_times_and_amounts_as_they_arrive() -> None:
+    from datapipe.fraud.localtime import zone_for
+    from datapipe.fraud.rules import amount_value, to_micros
+
+    ten = int(datetime(2026, 3, 2, 10, tzinfo=UTC).timestamp()) * 1_000_000
+    assert to_micros("2026-03-02T10:00:00Z") == ten
+    assert to_micros("2026-03-02T10:00:00") == ten  # naive: UTC
+    assert to_micros(datetime(2026, 3, 2, 10)) == ten
+    assert to_micros("2026-03-02T11:00:00+01:00") == ten
+    assert to_micros(1.5) == 1_500_000 and to_micros(0) == 0
+    assert to_micros("") is None and to_micros(None) is None
+    assert amount_value("") is None and amount_value(None) is None and amount_value("abc") is None
+    assert amount_value("NaN") is None and amount_value("Infinity") is None
+    assert amount_value("7") == ("7.00", 7.0) and amount_value(Decimal("2.5")) == ("2.50", 2.5)
+    assert amount_value("1.2345") == ("1.2345", 1.2345)
+    assert zone_for("CA", "") == "America/Los_Angeles" and zone_for("CA", None) == zone_for("CA", "US")
+    assert zone_for("", "US") is None and zone_for("XX") is None
+
+
+def test_distribution_against_a_zero_baseline() -> None:
+    from datapipe.quality.history import _relative_shift
+
+    assert _relative_shift(0.0, 0.0) == 0.0
+    assert _relative_shift(0.5, 0.0) == float("inf")
+    assert _relative_shift(3.0, 2.0) == 0.5 and _relative_shift(1.0, -2.0) == 1.5
+
+
+def test_differ_rate_counts_unknown_states_as_not_differing() -> None:
+    table = staged(TX, 4, location_state=["NV", None, "CA", "CA"], home_state=["CA", "CA", "CA", None])
+    (rule,) = [r for r in checks.business_checks(TX, table, AT) if r.name == "out_of_home_state_share"]
+    assert rule.details["differ_rate"] == 0.25
