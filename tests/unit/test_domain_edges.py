@@ -599,3 +599,195 @@ def test_differ_rate_counts_unknown_states_as_not_differing() -> None:
     table = staged(TX, 4, location_state=["NV", None, "CA", "CA"], home_state=["CA", "CA", "CA", None])
     (rule,) = [r for r in checks.business_checks(TX, table, AT) if r.name == "out_of_home_state_share"]
     assert rule.details["differ_rate"] == 0.25
+
+
+# ------------------------------------------------------------------ what each gate check tells the operator
+
+
+def test_check_details_are_exact() -> None:
+    from datetime import timedelta
+
+    from datapipe.quality import history
+    from datapipe.quality.sources import source_stats
+    from tests.unit.gate_support import MemoryIdRegistry, day_times, published_history, tx_day
+
+    day = date(2026, 3, 2)
+    at = datetime(2026, 3, 3, 2, tzinfo=UTC)
+    table = tx_day(TX, "S001", day, 10)
+    registry = MemoryIdRegistry()
+    registry.claim(
+        "transactions", table.column("transaction_id").to_pylist()[:3], "r-old", at, timedelta(days=1)
+    )
+    assert history.cross_file_uniqueness_check(TX, table, "me", registry, at).to_dict() == {
+        "name": "cross_file_uniqueness",
+        "score": 0.7,
+        "passed": False,
+        "critical": False,
+        "threshold": 0.95,
+        "details": {
+            "checked": True,
+            "column": "transaction_id",
+            "retention_days": 35,
+            "already_published": 3,
+            "rows": 10,
+            "published_by_runs": ["r-old"],
+            "example_ids": ["TS00120260302000000", "TS00120260302000001", "TS00120260302000002"],
+        },
+        "floor": None,
+        "veto": False,
+    }
+    assert history.cross_file_uniqueness_check(TX, table.slice(0, 0), "me", registry, at).score == 1.0
+    from dataclasses import replace
+
+    no_policy = replace(TX, quality=replace(TX.quality, dedupe=None))
+    assert history.cross_file_uniqueness_check(no_policy, table, "me", registry, at).details == {
+        "checked": False,
+        "reason": "no dedupe policy",
+    }
+    assert history.cross_file_uniqueness_check(TX, table, "me", None, at).details == {
+        "checked": False,
+        "reason": "no id registry wired: duplicates are still refused at publish",
+    }
+
+    region = staged(INV, 3, store_id=["S001", "S002", "S099"], event_time=day_times(day, 3))
+    key = "inventory_movements/x/region-01.csv"
+    deliveries = history.deliveries_check(INV, key, source_stats(INV, region, key))
+    assert deliveries.score == pytest.approx(0.2) and not deliveries.passed
+    assert deliveries.details == {
+        "file_source": "region-01",
+        "business_day": "2026-03-02",
+        "expected_sources": 10,
+        "missing_sources": ["S003", "S004", "S005", "S006", "S007", "S008", "S009", "S010"],
+        "unexpected_sources": ["S099"],
+    }
+    single = history.deliveries_check(
+        TX, "k/pos-S200.csv", source_stats(TX, tx_day(TX, "S200", day, 3), "k/pos-S200.csv")
+    )
+    assert (single.score, single.passed) == (1.0, True)
+    assert single.details == {
+        "file_source": "S200",
+        "business_day": "2026-03-02",
+        "not_in_calendar": ["S200"],
+        "not_expected_that_day": [],
+    }
+    weekdays_only = replace(
+        TX,
+        quality=replace(
+            TX.quality, deliveries=(replace(TX.quality.deliveries[0], weekdays=(1, 2, 3, 4, 5)),)
+        ),
+    )
+    sunday = date(2026, 3, 8)
+    off_day = history.deliveries_check(
+        weekdays_only, "k/pos-S001.csv", source_stats(TX, tx_day(TX, "S001", sunday, 3), "k/pos-S001.csv")
+    )
+    assert off_day.details["not_expected_that_day"] == ["S001"] and off_day.passed
+
+    base = published_history(TX, [("transactions/d/pos-S001.csv", tx_day(TX, "S001", day, 10, amount=20.0))])
+    shape, day_check = history.enhanced_checks(
+        TX, tx_day(TX, "S001", day, 10, amount=30.0), "k/pos-S001-x.csv", "me", base
+    )
+    assert shape.to_dict() == {
+        "name": "distribution_shape",
+        "score": 0.5,
+        "passed": True,
+        "critical": False,
+        "threshold": 0.5,
+        "details": {
+            "column": "amount",
+            "statistic": "quantiles of |value|",
+            "max_shift": 0.5,
+            "sources": [
+                {
+                    "source": "S001",
+                    "quantiles": {"p10": 30.0, "p50": 30.0, "p90": 30.0},
+                    "baseline": {"p10": 20.0, "p50": 20.0, "p90": 20.0},
+                    "basis": "same source",
+                    "observations": 1,
+                    "relative_shift": {"p10": 0.5, "p50": 0.5, "p90": 0.5},
+                    "passed": True,
+                }
+            ],
+            "failing": [],
+        },
+        "floor": None,
+        "veto": False,
+    }
+    assert day_check.to_dict() == {
+        "name": "source_day_not_yet_delivered",
+        "score": 0.0,
+        "passed": False,
+        "critical": False,
+        "threshold": 1.0,
+        "details": {
+            "already_delivered": [{"source": "S001", "day": "2026-03-02", "published_by_runs": ["hist-0"]}]
+        },
+        "floor": None,
+        "veto": False,
+    }
+    # this run's own history record is not "already delivered"
+    _, own = history.enhanced_checks(TX, tx_day(TX, "S001", day, 10), "k/pos-S001.csv", "hist-0", base)
+    assert own.passed and own.details == {"already_delivered": []}
+    no_column = replace(TX, quality=replace(TX.quality, distribution_column=None))
+    plain = history.distribution_check(no_column, source_stats(no_column, table, "k/pos-S001.csv"), {})
+    assert plain.passed and plain.details == {"baseline": "no distribution column in the contract"}
+    first = history.distribution_check(TX, source_stats(TX, table, "k/pos-S001.csv"), {})
+    assert first.passed and first.score == 1.0
+    assert first.details["sources"] == [{"source": "S001", "baseline": "none: nothing to compare with"}]
+
+
+def test_content_check_counts_missing_and_unparsable_cells() -> None:
+    table = staged(TX, 10)
+    required = len(TX.required_columns)
+    man = {
+        "counts": {"rows_in": 13, "rows_valid": 10, "rows_rejected": 3},
+        "rejects_by_rule": {"customer_id:required": 2, "*:ragged_row": 1, "transaction_id:unique": 1},
+    }
+    completeness, validity, uniqueness = checks.content_checks(TX, table, man)
+    assert completeness.details == {"missing_required_cells": 2 + required, "required_cells": 13 * required}
+    assert completeness.score == 1 - (2 + required) / (13 * required)
+    assert (
+        validity.score == 10 / 13
+        and validity.details["rows_valid"] == 10
+        and validity.details["rows_in"] == 13
+    )
+    assert validity.details["top_rejects"] == man["rejects_by_rule"]
+    assert uniqueness.score == 1 - 1 / 13
+    assert uniqueness.details == {
+        "duplicates_rejected": 1,
+        "duplicates_staged": 0,
+        "unique_columns": ["transaction_id"],
+    }
+
+
+def test_business_check_details_and_criticality() -> None:
+    from dataclasses import replace
+
+    table = staged(TX, 4, event_time=[AT - timedelta_hours(h) for h in (1, 47, 48, 49)])
+    freshness, share = checks.business_checks(TX, table, AT)
+    assert freshness.to_dict() == {
+        "name": "freshness",
+        "score": 0.75,
+        "passed": True,
+        "critical": False,
+        "threshold": 0.0,
+        "details": {"fresh_rows": 3, "rows": 4, "window_hours": 48.0, "arrival": "2026-03-02T20:00:00+00:00"},
+        "floor": None,
+        "veto": False,
+    }
+    assert share.details == {
+        "differ_rate": 1.0,
+        "max_rate": 0.25,
+        "description": "share of purchases outside the home state stays plausible",
+    }
+    assert share.score == 0.25 and share.threshold == 0.0 and not share.critical
+    critical = replace(TX, quality=replace(TX.quality, critical_checks=("schema", "out_of_home_state_share")))
+    (_, crit) = checks.business_checks(critical, table, AT)
+    assert crit.critical
+    empty = checks.business_checks(TX, table.slice(0, 0), AT)
+    assert [(r.name, r.score) for r in empty] == [("freshness", 0.0), ("out_of_home_state_share", 1.0)]
+
+
+def timedelta_hours(hours: int) -> Any:
+    from datetime import timedelta
+
+    return timedelta(hours=hours)
