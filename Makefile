@@ -53,8 +53,9 @@ invoke: venv
 # Mutation testing of the gate, fraud and inventory domain (mutmut; not part of `make test`).
 # mutmut names mutants after the module path, so the layer's package is mutated from a copy in
 # out/mutate where it is importable as `datapipe`; the domain unit tests run against each mutant.
-# mutmut 3.8 needs click >= 8.4 while aws-sam-cli pins click 8.1.8: both come from
-# requirements-mutate.txt into out/mutmut-lib (its other dependencies are in requirements-dev.txt).
+# mutmut 3.8 needs click >= 8.4 while aws-sam-cli pins click 8.1.8: these two exact pins go to
+# out/mutmut-lib, used only by this target (mutmut's other dependencies are in requirements-dev.txt).
+MUTMUT_PINS := click==8.5.1 mutmut==3.8.1
 # The decision logic; the DynamoDB adapters (dedupe, orders_dynamo, alerts, profiles) are tested
 # against moto and left out, and so is the vectorised fraud table path (cross-checked against the
 # per-record baseline and the per-event path, and by the split-invariance property), whose
@@ -68,7 +69,7 @@ MUTATE_DIR := out/mutate
 MUTMUT := PYTHONPATH=$(CURDIR)/out/mutmut-lib $(CURDIR)/$(PY) -m mutmut
 mutate: venv
 	test -d out/mutmut-lib/mutmut || $(PY) -m pip install --quiet --disable-pip-version-check --no-deps \
-	  --target out/mutmut-lib -r requirements-mutate.txt
+	  --target out/mutmut-lib $(MUTMUT_PINS)
 	rm -rf $(MUTATE_DIR) && mkdir -p $(MUTATE_DIR)/tests/unit
 	cp -r layers/shared/datapipe offline_runtime $(MUTATE_DIR)/
 	cp tests/conftest.py $(MUTATE_DIR)/tests/

@@ -132,17 +132,17 @@ def test_severity_bands_at_their_thresholds() -> None:
 def test_missing_delivery_dict_and_boundaries() -> None:
     day = date(2026, 3, 2)
     due = datetime(2026, 3, 3, 6, tzinfo=UTC)
-    delivered = {f"S{i:03d}": 300 for i in range(1, 61)} | {"online": 500}  # exactly at the floors
+    delivered = {f"S{i:03d}": 20 for i in range(1, 61)} | {"online": 50}  # exactly at the floors
     assert missing_deliveries(TX, day, delivered, due) == []
-    delivered["online"] = 499
+    delivered["online"] = 49
     (late,) = missing_deliveries(TX, day, delivered, due)
     assert late.to_dict() == {
         "dataset": "transactions",
         "source": "online",
         "business_day": "2026-03-02",
         "due_at": "2026-03-03T06:00:00+00:00",
-        "rows": 499,
-        "min_rows": 500,
+        "rows": 49,
+        "min_rows": 50,
         "reason": "too few rows",
     }
 
@@ -407,7 +407,7 @@ def test_delivered_rows_count_a_record_without_rows_as_zero() -> None:
             datetime(2026, 3, 4, tzinfo=UTC),
         )
     ]
-    assert (missing.dataset, missing.min_rows, missing.reason) == ("transactions", 300, "not delivered")
+    assert (missing.dataset, missing.min_rows, missing.reason) == ("transactions", 20, "not delivered")
 
 
 def test_inventory_refusals_say_what_is_wrong() -> None:
@@ -608,7 +608,7 @@ def test_check_details_are_exact() -> None:
     from datetime import timedelta
 
     from datapipe.quality import history
-    from datapipe.quality.sources import source_stats
+    from datapipe.quality.sources import history_by_source, source_stats
     from tests.unit.gate_support import MemoryIdRegistry, day_times, published_history, tx_day
 
     day = date(2026, 3, 2)
@@ -651,15 +651,20 @@ def test_check_details_are_exact() -> None:
 
     region = staged(INV, 3, store_id=["S001", "S002", "S099"], event_time=day_times(day, 3))
     key = "inventory_movements/x/region-01.csv"
-    deliveries = history.deliveries_check(INV, key, source_stats(INV, region, key))
-    assert deliveries.score == pytest.approx(0.2) and not deliveries.passed
+    earlier = staged(INV, 3, store_id=["S001", "S003", "S004"], event_time=day_times(day, 3))
+    seen = history_by_source(INV, published_history(INV, [(key, earlier)]))
+    deliveries = history.deliveries_check(INV, key, source_stats(INV, region, key), seen)
+    assert deliveries.score == pytest.approx(1 / 3) and not deliveries.passed
     assert deliveries.details == {
         "file_source": "region-01",
         "business_day": "2026-03-02",
-        "expected_sources": 10,
-        "missing_sources": ["S003", "S004", "S005", "S006", "S007", "S008", "S009", "S010"],
+        "calendar_sources": 10,
+        "expected_sources": 3,  # the calendar's members that have delivered before
+        "missing_sources": ["S003", "S004"],
         "unexpected_sources": ["S099"],
     }
+    new_region = history.deliveries_check(INV, key, source_stats(INV, region, key))  # nobody delivered yet
+    assert new_region.passed and new_region.details["expected_sources"] == 0
     single = history.deliveries_check(
         TX, "k/pos-S200.csv", source_stats(TX, tx_day(TX, "S200", day, 3), "k/pos-S200.csv")
     )

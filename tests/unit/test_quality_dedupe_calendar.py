@@ -122,12 +122,12 @@ def test_missing_deliveries_after_the_due_time_only() -> None:
     assert due == datetime(2026, 3, 3, 6, tzinfo=UTC)
     delivered = {f"S{i:03d}": 1_650 for i in range(1, 61)} | {"online": 4_000}
     delivered.pop("S017")
-    delivered["S018"] = 299  # under the 300-row floor
+    delivered["S018"] = 19  # under the 20-row floor
     assert missing_deliveries(TX, day, delivered, due - timedelta(seconds=1)) == []
     missing = missing_deliveries(TX, day, delivered, due)
     assert [(m.source, m.reason, m.rows) for m in missing] == [
         ("S017", "not delivered", 0),
-        ("S018", "too few rows", 299),
+        ("S018", "too few rows", 19),
     ]
     assert missing[0].to_dict()["business_day"] == "2026-03-02"
 
@@ -160,7 +160,7 @@ def test_weekdays_not_in_the_calendar_expect_nothing() -> None:
 def test_overdue_deliveries_read_the_published_history(store: Any) -> None:
     day = date(2026, 3, 2)
     for s in ("S001", "S002"):
-        table = tx_day(TX, s, day, 400)
+        table = tx_day(TX, s, day, 400)  # well above the floors
         for key, record in history_entries(TX, table, f"transactions/{day}/pos-{s}.csv", f"run-{s}", "t"):
             store.put("curated", key, json.dumps(record).encode(), "application/json")
     overdue = overdue_deliveries(store, "curated", TX, day, datetime(2026, 3, 4, tzinfo=UTC))

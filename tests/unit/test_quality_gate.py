@@ -95,11 +95,12 @@ def test_store_export_cut_after_40_rows_is_quarantined(hist: list[dict]) -> None
 
 
 def test_store_export_cut_short_on_its_first_day_is_caught_by_the_calendar_floor() -> None:
-    # no history yet: the delivery calendar's min_rows (300) is the floor
-    decision, assessment, _ = run_gate(TX, tx_day(TX, "S001", DAY, 40), manifest(40, 40), KEY, ARRIVAL, [])
+    # no history yet: the delivery calendar's min_rows (20) is the floor: an export that stopped
+    # after 12 rows is caught on the store's first day already
+    decision, assessment, _ = run_gate(TX, tx_day(TX, "S001", DAY, 12), manifest(12, 12), KEY, ARRIVAL, [])
     assert decision == "quarantine:below_minimum"
     (s001,) = checks_of(assessment)["volume"]["details"]["sources"]
-    assert s001["below_min_rows"] is True and s001["min_rows"] == 300
+    assert s001["below_min_rows"] is True and s001["min_rows"] == 20
 
 
 def test_amounts_in_cents_are_quarantined(hist: list[dict]) -> None:
@@ -247,17 +248,21 @@ def test_a_few_rows_already_published_pass_the_gate_and_are_dropped_at_publish(h
 
 
 def test_region_file_missing_a_store_is_quarantined_by_the_delivery_calendar() -> None:
-    stores = [f"S{i:03d}" for i in range(1, 10)]  # S010 missing from region-01
-    n = 9 * 120
-    table = staged(
-        INV,
-        n,
-        store_id=[stores[i % 9] for i in range(n)],
-        quantity_change=[-2] * n,
-        event_time=day_times(DAY, n),
+    key = f"inventory_movements/{DAY}/region-01.csv"
+
+    def region(day: date, stores: list[str]) -> object:
+        n = len(stores) * 120
+        ids = [stores[i % len(stores)] for i in range(n)]
+        return staged(INV, n, store_id=ids, quantity_change=[-2] * n, event_time=day_times(day, n))
+
+    everyone = [f"S{i:03d}" for i in range(1, 11)]
+    yesterday = DAY - timedelta(days=1)
+    records = published_history(
+        INV, [(f"inventory_movements/{yesterday}/region-01.csv", region(yesterday, everyone))]
     )
+    table = region(DAY, everyone[:9])  # S010 missing from region-01 today
     decision, assessment, _ = run_gate(
-        INV, table, manifest(n, n), f"inventory_movements/{DAY}/region-01.csv", ARRIVAL, []
+        INV, table, manifest(table.num_rows, table.num_rows), key, ARRIVAL, records
     )
     assert decision == "quarantine:below_minimum"
     deliveries = checks_of(assessment)["deliveries"]
@@ -414,7 +419,7 @@ def test_volume_tolerance_boundary(rows: int, passed: bool) -> None:
     assert volume.score == pytest.approx(1 - abs(rows - 1_000) / 1_000 / 0.6)
 
 
-@pytest.mark.parametrize(("rows", "passed"), [(300, True), (299, False)])
+@pytest.mark.parametrize(("rows", "passed"), [(20, True), (19, False)])
 def test_calendar_min_rows_boundary(rows: int, passed: bool) -> None:
     volume = history.volume_check(TX, source_stats(TX, tx_day(TX, "S001", DAY, rows), KEY), {})
     assert volume.passed is passed

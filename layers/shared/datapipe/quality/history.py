@@ -158,7 +158,14 @@ def distribution_check(
     return result
 
 
-def deliveries_check(contract: DatasetContract, key: str, stats: dict[str, SourceStats]) -> CheckResult:
+def deliveries_check(
+    contract: DatasetContract,
+    key: str,
+    stats: dict[str, SourceStats],
+    history: dict[str, list[tuple[str, SourceStats]]] | None = None,
+) -> CheckResult:
+    """A multi-source file must hold every calendar member that has delivered before (a store
+    listed but not live yet is not expected; the freshness checker still reports it)."""
     own = file_source(contract, key)
     days = [s.day for s in stats.values() if s.day is not None]
     day = max(set(days), key=days.count) if days else None
@@ -166,13 +173,15 @@ def deliveries_check(contract: DatasetContract, key: str, stats: dict[str, Sourc
     present = set(stats)
     details: dict[str, Any] = {"file_source": own, "business_day": None if day is None else day.isoformat()}
     if members:
-        missing = sorted(set(members) - present)
+        known = [m for m in members if (history or {}).get(m)]
+        missing = sorted(set(known) - present)
         details |= {
-            "expected_sources": len(members),
+            "calendar_sources": len(members),
+            "expected_sources": len(known),
             "missing_sources": missing,
             "unexpected_sources": sorted(present - set(members)),
         }
-        return _result(contract, "deliveries", 1.0 - len(missing) / len(members), details)
+        return _result(contract, "deliveries", 1.0 - len(missing) / len(known) if known else 1.0, details)
     calendar = expected_on(contract, day) if day is not None else {}
     listed = {s for line in contract.quality.deliveries for s in line.sources}
     details["not_in_calendar"] = sorted(present - listed)
@@ -230,7 +239,7 @@ def history_checks(
     return [
         volume_check(contract, stats, history),
         distribution_check(contract, stats, history),
-        deliveries_check(contract, key, stats),
+        deliveries_check(contract, key, stats, history),
         cross_file_uniqueness_check(contract, table, run_id, registry, now),
     ]
 
