@@ -67,6 +67,61 @@ def test_good_file_is_published(stack: OfflineStack, observed: dict[str, str]) -
     assert published["detail"]["rows_published"] == out["staged"]["counts"]["rows_valid"]
 
 
+def test_stale_file_goes_through_enhanced_validation_and_is_published(stack: OfflineStack) -> None:
+    # GIVEN S102 delivered a normal day before (its history), and now a late but complete older day
+    upload(stack, f"transactions/{YESTERDAY}/pos-S102.csv", tx_file("S102", YESTERDAY, 600, 0.0, 20))
+    old = TODAY - timedelta(days=6)
+    desc = upload(stack, f"transactions/{YESTERDAY}/pos-S102-resend.csv", tx_file("S102", old, 600, 0.0, 2))
+    assert desc["status"] == "SUCCEEDED"
+    assert [
+        s
+        for s in desc["states"]
+        if s in ("QualityGate", "EnhancedValidation", "EnhancedGate", "PublishDataset")
+    ] == ["QualityGate", "EnhancedValidation", "EnhancedGate", "PublishDataset"]
+    out = json.loads(desc["output"])
+    checks = {c["name"]: c for c in out["final"]["assessment"]["checks"]}
+    assert checks["freshness"]["score"] == 0.0 and checks["freshness"]["passed"]  # informational
+    (s102,) = checks["volume"]["details"]["sources"]
+    assert s102["source"] == "S102" and s102["baseline_rows"] == 600  # its own history
+    assert out["final"]["assessment"]["all_passed"]
+    assert 0.75 <= out["final"]["assessment"]["score"] < 0.9
+    assert out["enhanced"]["history"]["enhanced"]["passed"]
+
+
+def test_file_far_from_its_sources_history_is_quarantined_below_minimum(
+    stack: OfflineStack, observed: dict[str, str]
+) -> None:
+    # GIVEN S103's usual day of 600 rows, then a day of 4,000 (a doubled or merged export)
+    upload(stack, f"transactions/{YESTERDAY}/pos-S103.csv", tx_file("S103", YESTERDAY, 600, 0.0, 30))
+    drain(stack, observed["bus"])
+    desc = upload(stack, f"transactions/{TODAY}/pos-S103.csv", tx_file("S103", TODAY, 4000, 0.0, 3))
+    assert desc["status"] == "SUCCEEDED"
+    assert "CheckBelowMinimum" in desc["states"] and "EnhancedValidation" not in desc["states"]
+    assert desc["states"][-4:] == ["QuarantineDataset", "NotifyQuarantine", "EmitQuarantined", "Quarantined"]
+    (event,) = [e for e in drain(stack, observed["bus"]) if e["detail-type"] == "DatasetQuarantined"]
+    assert event["detail"]["reason_code"] == "CHECK_BELOW_MINIMUM"
+    assert "volume" in event["detail"]["reason"]
+    s3 = stack.client("s3")
+    staged = json.loads(desc["input"])["detail"]["staged"]
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket=staged["bucket"], Key=staged["key"])  # moved out of staging
+    s3.head_object(Bucket=event["detail"]["quarantine"]["bucket"], Key=event["detail"]["quarantine"]["key"])
+
+
+def test_late_resend_of_a_delivered_day_is_quarantined_by_enhanced_validation(
+    stack: OfflineStack, observed: dict[str, str]
+) -> None:
+    # GIVEN S107's day was published; the same day comes again under a new name, days later
+    old = TODAY - timedelta(days=5)
+    upload(stack, f"transactions/{old}/pos-S107.csv", tx_file("S107", old, 500, 0.0, 40))
+    drain(stack, observed["bus"])
+    desc = upload(stack, f"transactions/{TODAY}/pos-S107-resend.csv", tx_file("S107", old, 500, 0.0, 41))
+    assert "EnhancedRejected" in desc["states"] and desc["states"][-1] == "Quarantined"
+    (event,) = [e for e in drain(stack, observed["bus"]) if e["detail-type"] == "DatasetQuarantined"]
+    assert event["detail"]["reason_code"] == "ENHANCED_VALIDATION_FAILED"
+    assert "source_day_not_yet_delivered" in event["detail"]["reason"]
+
+
 def test_systematically_broken_file_is_vetoed(stack: OfflineStack, observed: dict[str, str]) -> None:
     drain(stack, observed["ops"])
     body = tx_file("S104", YESTERDAY, 800, 0.3, 4, bad_kinds=(8,))

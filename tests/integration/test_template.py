@@ -92,7 +92,7 @@ def test_every_lambda_task_retries_with_backoff_and_is_caught() -> None:
     for name, st in tasks(ASL["States"]):
         assert st.get("Retry"), f"{name} has no Retry"
         assert all(r["BackoffRate"] >= 2 for r in st["Retry"]), name
-        in_branch = name in ("ContentQuality", "BusinessRules")
+        in_branch = name in ("ContentQuality", "BusinessRules", "SourceHistory")
         in_failure_path = name in ("AlertOps", "AlertOpsQuarantined", "EmitFailureQuarantined")
         if not (in_branch or in_failure_path):
             assert st.get("Catch"), f"{name} has no Catch"

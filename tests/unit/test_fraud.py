@@ -53,6 +53,7 @@ SCHEMA = pa.schema(
         ("home_state", pa.string()),
         ("account_type", pa.string()),
         ("event_time", pa.timestamp("us", tz="UTC")),
+        ("event_utc_offset_minutes", pa.int32()),
     ]
 )
 NOON = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -76,6 +77,7 @@ def txn(i: int = 1, **overrides: Any) -> dict[str, Any]:
         "home_state": "CA",
         "account_type": "checking",
         "event_time": NOON,
+        "event_utc_offset_minutes": 0,  # local time = UTC unless a test says otherwise
     }
     base.update(overrides)
     if isinstance(base["amount"], str):
@@ -214,14 +216,20 @@ def test_amount_above_usual_needs_min_history():
     assert alert is not None and alert.rules == (AMOUNT_ABOVE_USUAL,)
 
 
-def test_account_median_is_exact_for_even_counts():
-    # GIVEN an account with amounts 10, 20, 30, 1000 (median 25)
-    amounts = ["30.00", "10.00", "1000.00", "20.00"]
-    scored = score_table(table([txn(i, amount=a, card_id=f"C{i}") for i, a in enumerate(amounts)]))
-    # WHEN / THEN every row sees median 25 over 4 transactions, and 1000 > 125 fires
-    assert scored.account_median.tolist() == [25.0] * 4
-    assert scored.account_history.tolist() == [4] * 4
-    assert scored.fired(AMOUNT_ABOVE_USUAL).tolist() == [False, False, True, False]
+def test_usual_amount_is_the_median_of_the_previous_transactions_only():
+    # GIVEN an account with amounts 30, 10, 20, 40 and then 1000 (in time order)
+    amounts = ["30.00", "10.00", "20.00", "40.00", "1000.00"]
+    records = [
+        txn(i, amount=a, card_id=f"C{i}", event_time=NOON + timedelta(minutes=i))
+        for i, a in enumerate(amounts)
+    ]
+    scored = score_table(table(records[::-1]))  # row order does not matter, time does
+    # THEN each row sees the median of the amounts BEFORE it (itself excluded), exact for even counts
+    median = scored.account_median[::-1]
+    assert np.isnan(median[0]) and median[1:].tolist() == [30.0, 20.0, 20.0, 25.0]
+    assert scored.account_history[::-1].tolist() == [0, 1, 2, 3, 4]
+    # and 1000 > 5 x 25 fires; 40 > 5 x 20 does not; with 3 earlier amounts the rule may fire
+    assert scored.fired(AMOUNT_ABOVE_USUAL)[::-1].tolist() == [False, False, False, False, True]
 
 
 @pytest.mark.parametrize(
@@ -411,10 +419,11 @@ def test_reasons_state_the_numbers():
     alert = score_table(tbl).alerts(tbl)[-1]
     # THEN each reason says the amount, threshold, states, count, card and usual amount
     assert alert.transaction_id == "T00000004"
-    assert alert.reasons[0] == "amount 2500.00 USD above 2000 outside home state (NV vs CA)"
+    assert alert.reasons[0] == "amount 2500.00 USD above 2000 USD outside home state (NV vs CA)"
     assert alert.reasons[1] == "5 transactions on card CARD000123 within 10 minutes"
     assert alert.reasons[2] == (
-        "amount 2500.00 USD is 62.5x the account's usual 40.00 (median of 5 transactions; limit 5x)"
+        "amount 2500.00 USD is 62.5x the account's usual 40.00 USD "
+        "(median of its previous 4 transactions; limit 5x)"
     )
 
 
@@ -506,7 +515,9 @@ def test_a_sliced_table_reads_its_own_rows(generated):
     # THEN it scores exactly as a fresh table of those same rows (amounts read at the right offset)
     fresh = table(window.to_pylist())
     assert np.array_equal(score_table(window).score, score_table(fresh).score)
-    assert np.array_equal(score_table(window).account_median, score_table(fresh).account_median)
+    assert np.array_equal(
+        score_table(window).account_median, score_table(fresh).account_median, equal_nan=True
+    )
     # and the decimal reader honours an array offset directly
     amounts = pa.array([Decimal("1.00"), None, Decimal("2000.01"), Decimal("7.25")], pa.decimal128(18, 2))
     read = fraud_table._amounts(amounts.slice(1), 3)
@@ -629,26 +640,32 @@ def test_float_amounts_and_threads_give_the_same_scores(generated, monkeypatch):
 
 def test_vectorised_equals_per_event_on_generated_data(generated):
     # GIVEN the same data, and for each row what the real-time path would know at that moment:
-    #       its card's earlier transactions (time, then row order) and its account's median
+    #       its card's earlier transactions and its account's previous amounts, in (time, id) order
     tbl = table(generated)
     records = tbl.to_pylist()
     scored = score_table(tbl)
     table_alerts = {a.transaction_id: a for a in scored.alerts(tbl)}
-    by_card: dict[str, list[int]] = defaultdict(list)
-    by_account: dict[str, list[float]] = defaultdict(list)
-    for i, r in enumerate(records):
+    order = sorted(
+        range(len(records)), key=lambda i: (records[i]["event_time"], records[i]["transaction_id"])
+    )
+    earlier_card: dict[str, list[float]] = defaultdict(list)
+    earlier_amounts: dict[str, list[float]] = defaultdict(list)
+    known: dict[int, tuple[list[float], list[float]]] = {}
+    for i in order:
+        r = records[i]
+        known[i] = (
+            list(earlier_card[r["card_id"]]) if r["card_id"] else [],
+            earlier_amounts[r["account_id"]][-20:],
+        )
         if r["card_id"]:
-            by_card[r["card_id"]].append(i)
-        by_account[r["account_id"]].append(float(r["amount"]))
-    earlier: dict[int, list[float]] = {}
-    for rows in by_card.values():
-        rows.sort(key=lambda i: (records[i]["event_time"], i))
-        for pos, i in enumerate(rows):
-            earlier[i] = [records[j]["event_time"].timestamp() for j in rows[:pos]]
+            earlier_card[r["card_id"]].append(r["event_time"].timestamp())
+        if float(r["amount"]) > 0:
+            earlier_amounts[r["account_id"]].append(float(r["amount"]))
     # WHEN every row is scored alone by score_event
     for i, r in enumerate(records):
-        amounts = by_account[r["account_id"]]
-        alert = score_event(r, earlier.get(i, []), statistics.median(amounts), len(amounts), POLICY)
+        card_times, amounts = known[i]
+        median = statistics.median(amounts) if amounts else None
+        alert = score_event(r, card_times, median, len(amounts), POLICY)
         # THEN it alerts exactly when the table path does, with the same rules, score and message
         if scored.rules[i] == 0:
             assert alert is None, r

@@ -46,7 +46,10 @@ DAY = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 def image(**attrs: Any) -> dict[str, Any]:
     """A stream image in attribute-value JSON (str -> S, numbers -> N)."""
-    return {k: {"S": v} if isinstance(v, str) else {"N": str(v)} for k, v in attrs.items()}
+    return {
+        k: {"S": v} if isinstance(v, str) else {"BOOL": v} if isinstance(v, bool) else {"N": str(v)}
+        for k, v in attrs.items()
+    }
 
 
 def item(on_hand: int, threshold: int = 20, **extra: Any) -> StockItem:
@@ -97,7 +100,7 @@ class MemoryLedger:
     def __init__(self, items: dict[tuple[str, str], int]) -> None:
         self.on_hand = dict(items)
         self.seen: set[str] = set()
-        self.velocity_calls: list[tuple[str, str, int]] = []
+        self.demand_calls: list[tuple[str, str, dict[str, int]]] = []
 
     def apply_group(self, group: MovementGroup) -> ApplyOutcome:
         key = (group.store_id, group.product_id)
@@ -109,9 +112,8 @@ class MemoryLedger:
         self.on_hand[key] += group.quantity_of(new)
         return ApplyOutcome(new, dups)
 
-    def update_velocity(self, store_id: str, product_id: str, units_sold: int) -> float | None:
-        self.velocity_calls.append((store_id, product_id, units_sold))
-        return float(units_sold)
+    def record_demand(self, store_id: str, product_id: str, sold_by_day: dict[str, int]) -> None:
+        self.demand_calls.append((store_id, product_id, sold_by_day))
 
 
 @pytest.fixture
@@ -295,7 +297,10 @@ def test_detect_crossing_refuses_records_it_cannot_judge(
         ({"on_hand": 12}, 23),
         ({"on_hand": 12, "case_pack": 12}, 24),  # 23 -> two cases
         ({"on_hand": 11, "case_pack": 12}, 24),  # 24 is a whole number of cases: not rounded up
-        ({"on_hand": -7, "case_pack": 12}, 48),  # backorders counted: 35 + 7 = 42 -> four cases
+        # negative on_hand counts as 0 (an unscanned delivery, not backorders): 35 -> three cases
+        ({"on_hand": -7, "case_pack": 12}, 36),
+        ({"on_hand": 12, "on_order": 20}, 3),  # position 32: 35 - 32 = 3
+        ({"on_hand": -7, "on_order": 20}, 15),  # position 0 + 20: 35 - 20 = 15
         ({"on_hand": 12, "min_order_qty": 30, "case_pack": 12}, 36),  # min 30 -> three cases
         ({"on_hand": 12, "min_order_qty": 30}, 30),
         ({"on_hand": 100, "case_pack": 6}, 6),  # target met (threshold above it): one case
@@ -328,21 +333,22 @@ def test_suggested_order_quantity(fields: dict[str, Any], expected: int) -> None
 
 
 @pytest.mark.parametrize(
-    ("std", "lead", "z", "expected"),
+    ("std", "lead", "review", "z", "expected"),
     [
-        (2.0, 4.0, 1.65, 7),  # 1.65 x 2 x 2 = 6.6
-        (1.0, 1.0, 2.0, 2),  # exactly 2: not rounded up
-        (0.0, 5.0, 1.65, 0),
-        (3.0, 0.0, 1.65, 0),  # no lead time, no exposure
-        (1.5, 9.0, 2.33, 11),  # 10.485
+        (2.0, 3.0, 1.0, 1.65, 7),  # 1.65 x 2 x sqrt(3 + 1) = 6.6
+        (1.0, 0.5, 0.5, 2.0, 2),  # exactly 2: not rounded up
+        (0.0, 5.0, 1.0, 1.65, 0),
+        (3.0, 0.0, 0.0, 1.65, 0),  # no lead time and no review period: no exposure
+        (3.0, 0.0, 1.0, 1.65, 5),  # no lead time, but a day to the next review: 4.95
+        (1.5, 8.0, 1.0, 2.33, 11),  # 2.33 x 1.5 x 3 = 10.485
     ],
 )
-def test_safety_stock_for(std: float, lead: float, z: float, expected: int) -> None:
-    assert safety_stock_for(std, lead, z) == expected
+def test_safety_stock_for(std: float, lead: float, review: float, z: float, expected: int) -> None:
+    assert safety_stock_for(std, lead, review, z) == expected
 
 
 def test_safety_stock_for_uses_z_1_65_by_default_and_rejects_negatives() -> None:
-    assert safety_stock_for(4.0, 1.0) == 7  # 6.6
+    assert safety_stock_for(4.0, 1.0) == 10  # review 1 day by default: 1.65 x 4 x sqrt(2) = 9.33
     with pytest.raises(ValueError, match="daily_sales_std"):
         safety_stock_for(-1.0, 2.0)
     with pytest.raises(ValueError, match="lead_time_days"):
@@ -383,6 +389,9 @@ def test_low_stock_from_record_on_a_crossing() -> None:
             "crossing_id": expected_id.hexdigest()[:24],
             "detected_at": "2026-03-02T09:00:00Z",
             "stream_event_id": "abc123",
+            "on_order": 0,
+            "position": 12,
+            "unscanned_delivery_suspected": False,
         }
     )
     json.dumps(detail)  # EventBridge-ready as it is
@@ -545,7 +554,7 @@ def test_apply_movements_refuses_a_ledger_outcome_that_loses_movements() -> None
         apply_movements(table, LosingLedger({("S001", "P0001"): 10}))
 
 
-def test_apply_movements_updates_velocity_only_with_newly_applied_sales() -> None:
+def test_apply_movements_records_demand_per_day_only_with_newly_applied_sales() -> None:
     table = movements(
         [
             ("m01", "S001", "P0001", -3, "SALE"),
@@ -558,7 +567,7 @@ def test_apply_movements_updates_velocity_only_with_newly_applied_sales() -> Non
     ledger = MemoryLedger({("S001", "P0001"): 10, ("S001", "P0002"): 0})
     ledger.seen.add("m03")  # applied by an earlier run
     report = apply_movements(table, ledger)
-    assert ledger.velocity_calls == [("S001", "P0001", 3)]
+    assert ledger.demand_calls == [("S001", "P0001", {"2026-03-02": 3})]
     assert (report.applied, report.duplicates, report.unknown_movements, report.units_applied) == (
         3,
         1,
@@ -731,9 +740,12 @@ def test_mixed_known_unknown_and_duplicate_movements(dynamodb: Any) -> None:
     assert report.unknown == [("S001", "P0404", ["m07"]), ("S003", "P0001", ["m06"])]
     assert (on_hand(dynamodb, "S001", "P0001"), on_hand(dynamodb, "S002", "P0001")) == (46, 11)
     s1 = stock(dynamodb, "S001", "P0001")
-    assert s1 is not None and Decimal(s1["avg_daily_sales"]["N"]) == Decimal("4.8")  # 0.2x4 + 0.8x5
+    assert s1 is not None and s1["daily_sales"] == {
+        "M": {"2026-03-02": {"N": "4"}}
+    }  # m02 only: m01 was applied
+    assert Decimal(s1["avg_daily_sales"]["N"]) == Decimal(4)  # one calendar day so far
     s2 = stock(dynamodb, "S002", "P0001")
-    assert s2 is not None and Decimal(s2["avg_daily_sales"]["N"]) == Decimal(1)  # seeded with its only day
+    assert s2 is not None and Decimal(s2["avg_daily_sales"]["N"]) == Decimal(1)
     assert ledger_ids(dynamodb) == {"m01", "m02", "m03", "m04", "m05"}
 
 
@@ -776,7 +788,17 @@ def test_update_velocity_rereads_when_the_value_changed_under_it(dynamodb: Any) 
 def test_applying_through_the_stream_raises_one_low_stock_event_per_crossing(dynamodb: Any) -> None:
     """End to end in moto: movements -> inventory stream -> the crossing rule, replay included."""
     stream_arn = dynamodb.describe_table(TableName=INVENTORY)["Table"]["LatestStreamArn"]
-    put_stock(dynamodb, "S001", "P0001", 130, reorder_threshold=20, avg_daily_sales=20, case_pack=12)
+    # a planner-fixed reorder point: this test is about the crossing, not about deriving the point
+    put_stock(
+        dynamodb,
+        "S001",
+        "P0001",
+        130,
+        reorder_threshold=20,
+        avg_daily_sales=20,
+        case_pack=12,
+        reorder_point_fixed=True,
+    )
     rows = [(f"m{i:03d}", "S001", "P0001", -1, "SALE") for i in range(120)]  # 130 -> 31 -> 10
     ledger = DynamoStockLedger(INVENTORY, LEDGER, client=dynamodb)
     apply_movements(movements(rows), ledger)
@@ -795,6 +817,6 @@ def test_applying_through_the_stream_raises_one_low_stock_event_per_crossing(dyn
     lows = [low for r in records if (low := low_stock_from_record(r)) is not None]
     assert [(low.on_hand, low.reorder_threshold) for low in lows] == [(10, 20), (18, 20)]
     assert len({low.crossing_id for low in lows}) == 2
-    # the first crossing is on the second chunk's ADD, before that run's velocity update (20 -> 40)
+    # the first crossing is on the second chunk's ADD, before that run's demand update
     assert lows[0].avg_daily_sales == 20.0
     assert lows[0].suggested_order_qty == 12  # 20 x (0 + 1) + 0 - 10 = 10 -> one case of 12

@@ -5,9 +5,12 @@ from datapipe.contracts.model import (
     ColumnSpec,
     ContractError,
     DatasetContract,
+    DedupePolicy,
+    DeliveryExpectation,
     PartitionSpec,
     QualityPolicy,
     RowRule,
+    SourcePolicy,
 )
 from datapipe.contracts.registry import ContractRegistry, default_registry
 
@@ -17,8 +20,11 @@ __all__ = [
     "ContractError",
     "ContractRegistry",
     "DatasetContract",
+    "DedupePolicy",
+    "DeliveryExpectation",
     "PartitionSpec",
     "QualityPolicy",
     "RowRule",
+    "SourcePolicy",
     "default_registry",
 ]

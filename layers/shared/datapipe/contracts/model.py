@@ -139,12 +139,58 @@ class RowRule:
 
 
 @dataclass(frozen=True)
-class QualityPolicy:
-    """Per-check minimum scores and weights used by final validation and enhanced validation.
+class SourcePolicy:
+    """How a file names the source(s) its rows come from: a store, a region export, a feed.
 
-    A check *fails* below its minimum score (lowering the aggregate). It *vetoes* publication
-    when it is a critical check and fails, or when its score drops below its critical floor
-    (e.g. a file that lost a fifth of its rows is systematically broken, whatever the mean).
+    ``key_pattern``: a regex with a named group ``source``, searched in the object key
+    (``pos-(?P<source>S[0-9]+)`` gives "S001" for ``.../pos-S001.csv``); a key it does not match
+    is its own source (the file name without extensions, so ``online.jsonl.gz`` -> "online").
+    ``column``: optional column naming the source of each row (``store_id``): a file holding many
+    stores is checked store by store; rows where it is empty belong to the file's source.
+    """
+
+    key_pattern: str | None = None
+    column: str | None = None
+
+
+@dataclass(frozen=True)
+class DeliveryExpectation:
+    """One line of a dataset's delivery calendar: these sources deliver on these weekdays.
+
+    ``file``: the key-derived source of the file that carries them, when one file carries many
+    sources (a region export carrying ten stores); None when each source sends its own file.
+    ``weekdays``: ISO weekdays (1 = Monday ... 7 = Sunday) of the business days delivered.
+    ``due_by_hour``: hour (UTC) of the day after the business day by which the delivery is due.
+    ``min_rows``: fewest rows a delivery of one source may hold (a floor for a truncated export,
+    useful before that source has any history).
+    """
+
+    sources: tuple[str, ...]
+    weekdays: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7)
+    due_by_hour: int = 6
+    file: str | None = None
+    min_rows: int = 0
+
+
+@dataclass(frozen=True)
+class DedupePolicy:
+    """Ids unique across files: a row whose id an earlier run published within the retention
+    window is a duplicate, reported as such and never republished."""
+
+    column: str
+    retention_days: int = 35
+
+
+@dataclass(frozen=True)
+class QualityPolicy:
+    """Per-check minimum scores and weights used by the quality gate.
+
+    Every check must reach its own minimum for a file to be published (``Assessment.all_passed``);
+    the weighted score orders what passes into the publish and enhanced-validation bands. A check
+    *vetoes* (critical failure) when it is a critical check and fails, or when its score drops
+    below its critical floor (a file that lost a fifth of its rows is systematically broken).
+    A check with minimum 0 is informational: it moves the score (e.g. freshness sends a late
+    file to enhanced validation) but never blocks on its own.
     """
 
     min_scores: dict[str, float] = field(default_factory=dict)
@@ -152,10 +198,14 @@ class QualityPolicy:
     critical_checks: tuple[str, ...] = ("schema",)
     critical_floors: dict[str, float] = field(default_factory=dict)
     freshness_hours: float = 48.0
-    volume_tolerance: float = 0.5
-    volume_history: int = 7
+    volume_tolerance: float = 0.3
+    volume_history: int = 8
     distribution_column: str | None = None
     distribution_max_shift: float = 0.5
+    seasonal_min_history: int = 2
+    sources: SourcePolicy = field(default_factory=SourcePolicy)
+    deliveries: tuple[DeliveryExpectation, ...] = ()
+    dedupe: DedupePolicy | None = None
 
     def min_score(self, check: str) -> float:
         return self.min_scores.get(check, 0.9)
@@ -299,6 +349,10 @@ QUALITY_FIELDS = {
     "volume_history",
     "distribution_column",
     "distribution_max_shift",
+    "seasonal_min_history",
+    "sources",
+    "deliveries",
+    "dedupe",
 }
 CONTRACT_FIELDS = {
     "name",
@@ -418,7 +472,6 @@ def parse_contract(raw: dict[str, Any]) -> DatasetContract:
     if not name or not isinstance(name, str):
         raise ContractError("contract without a 'name'")
     _no_unknown(f"contract {name!r}", raw, CONTRACT_FIELDS)
-    _no_unknown(f"contract {name!r}, quality", raw.get("quality", {}), QUALITY_FIELDS)
     for key in ("version", "raw_prefix", "formats", "columns"):
         if key not in raw:
             raise ContractError(f"contract {name!r}: missing {key!r}")
@@ -439,18 +492,7 @@ def parse_contract(raw: dict[str, Any]) -> DatasetContract:
             raise ContractError(f"contract {name!r}: partition source {part.source!r} unknown")
         if part.name in names:
             raise ContractError(f"contract {name!r}: partition {part.name!r} clashes with a column")
-    q = raw.get("quality", {})
-    quality = QualityPolicy(
-        min_scores={k: float(v) for k, v in q.get("min_scores", {}).items()},
-        weights={k: float(v) for k, v in q.get("weights", {}).items()},
-        critical_checks=_tuple(q.get("critical_checks", ["schema"])),
-        critical_floors={k: float(v) for k, v in q.get("critical_floors", {}).items()},
-        freshness_hours=float(q.get("freshness_hours", 48.0)),
-        volume_tolerance=float(q.get("volume_tolerance", 0.5)),
-        volume_history=int(q.get("volume_history", 7)),
-        distribution_column=q.get("distribution_column"),
-        distribution_max_shift=float(q.get("distribution_max_shift", 0.5)),
-    )
+    quality = parse_quality(name, raw.get("quality", {}), names)
     event_time = raw.get("event_time_column")
     if event_time is not None and event_time not in names:
         raise ContractError(f"contract {name!r}: event_time_column {event_time!r} unknown")
@@ -466,4 +508,106 @@ def parse_contract(raw: dict[str, Any]) -> DatasetContract:
         event_time_column=event_time,
         description=str(raw.get("description", "")),
         row_rules=tuple(_row_rule(name, names, r) for r in raw.get("row_rules", [])),
+    )
+
+
+# ---------------------------------------------------------------- the quality section
+
+_SOURCE_FIELDS = {"key_pattern", "column"}
+_DELIVERY_FIELDS = {"sources", "weekdays", "due_by_hour", "file", "min_rows"}
+_DEDUPE_FIELDS = {"column", "retention_days"}
+_RANGE = re.compile(r"^(?P<prefix>[A-Za-z_-]*)(?P<lo>[0-9]+)\.\.(?P=prefix)(?P<hi>[0-9]+)$")
+
+
+def expand_sources(values: Any, where: str) -> tuple[str, ...]:
+    """Source names, where "S001..S060" stands for S001, S002, ... S060 (zero-padded like its ends)."""
+    if not isinstance(values, list) or not values:
+        raise ContractError(f"{where}: sources must be a non-empty list")
+    out: list[str] = []
+    for value in values:
+        text = str(value)
+        m = _RANGE.match(text)
+        if m is None:
+            if ".." in text:
+                raise ContractError(f"{where}: bad source range {text!r} (write S001..S060)")
+            out.append(text)
+            continue
+        lo, hi, width = int(m["lo"]), int(m["hi"]), len(m["lo"])
+        if hi < lo or len(m["hi"]) != width:
+            raise ContractError(f"{where}: bad source range {text!r}")
+        out.extend(f"{m['prefix']}{i:0{width}d}" for i in range(lo, hi + 1))
+    if len(set(out)) != len(out):
+        raise ContractError(f"{where}: a source is listed twice")
+    return tuple(out)
+
+
+def _delivery(where: str, raw: dict[str, Any]) -> DeliveryExpectation:
+    _no_unknown(where, raw, _DELIVERY_FIELDS)
+    weekdays = tuple(int(d) for d in raw.get("weekdays", range(1, 8)))
+    if not weekdays or any(not 1 <= d <= 7 for d in weekdays):
+        raise ContractError(f"{where}: weekdays are ISO weekdays 1 (Monday) .. 7 (Sunday)")
+    due = int(raw.get("due_by_hour", 6))
+    if not 0 <= due <= 23:
+        raise ContractError(f"{where}: due_by_hour must be 0..23, got {due}")
+    min_rows = int(raw.get("min_rows", 0))
+    if min_rows < 0:
+        raise ContractError(f"{where}: min_rows must be >= 0")
+    return DeliveryExpectation(
+        sources=expand_sources(raw.get("sources"), where),
+        weekdays=weekdays,
+        due_by_hour=due,
+        file=None if raw.get("file") is None else str(raw["file"]),
+        min_rows=min_rows,
+    )
+
+
+def parse_quality(contract: str, q: dict[str, Any], names: set[str]) -> QualityPolicy:
+    """The ``quality`` section: gate minimums and weights, sources, delivery calendar, dedupe."""
+    where = f"contract {contract!r}, quality"
+    _no_unknown(where, q, QUALITY_FIELDS)
+    src = q.get("sources", {})
+    _no_unknown(f"{where}.sources", src, _SOURCE_FIELDS)
+    if src.get("key_pattern"):
+        try:
+            compiled = re.compile(src["key_pattern"])
+        except re.error as exc:
+            raise ContractError(f"{where}.sources: invalid key_pattern: {exc}") from exc
+        if "source" not in compiled.groupindex:
+            raise ContractError(f"{where}.sources: key_pattern needs a named group (?P<source>...)")
+    if src.get("column") is not None and src["column"] not in names:
+        raise ContractError(f"{where}.sources: column {src['column']!r} is not a column of the contract")
+    deliveries = tuple(
+        _delivery(f"{where}.deliveries[{i}]", d) for i, d in enumerate(q.get("deliveries", []))
+    )
+    listed = [s for d in deliveries for s in d.sources]
+    if len(set(listed)) != len(listed):
+        raise ContractError(f"{where}.deliveries: a source is in more than one calendar line")
+    dedupe = None
+    if q.get("dedupe") is not None:
+        _no_unknown(f"{where}.dedupe", q["dedupe"], _DEDUPE_FIELDS)
+        if q["dedupe"].get("column") not in names:
+            raise ContractError(f"{where}.dedupe: column {q['dedupe'].get('column')!r} is not a column")
+        dedupe = DedupePolicy(str(q["dedupe"]["column"]), int(q["dedupe"].get("retention_days", 35)))
+        if dedupe.retention_days < 1:
+            raise ContractError(f"{where}.dedupe: retention_days must be >= 1")
+    distribution = q.get("distribution_column")
+    if distribution is not None and distribution not in names:
+        raise ContractError(f"{where}: distribution_column {distribution!r} is not a column")
+    tolerance = float(q.get("volume_tolerance", 0.3))
+    if not 0 < tolerance <= 1:
+        raise ContractError(f"{where}: volume_tolerance must be in (0, 1], got {tolerance}")
+    return QualityPolicy(
+        min_scores={k: float(v) for k, v in q.get("min_scores", {}).items()},
+        weights={k: float(v) for k, v in q.get("weights", {}).items()},
+        critical_checks=_tuple(q.get("critical_checks", ["schema"])),
+        critical_floors={k: float(v) for k, v in q.get("critical_floors", {}).items()},
+        freshness_hours=float(q.get("freshness_hours", 48.0)),
+        volume_tolerance=tolerance,
+        volume_history=int(q.get("volume_history", 8)),
+        distribution_column=distribution,
+        distribution_max_shift=float(q.get("distribution_max_shift", 0.5)),
+        seasonal_min_history=int(q.get("seasonal_min_history", 2)),
+        sources=SourcePolicy(key_pattern=src.get("key_pattern"), column=src.get("column")),
+        deliveries=deliveries,
+        dedupe=dedupe,
     )

@@ -8,6 +8,7 @@ transaction as it arrives, with the same rules and weights; both lead to ``Fraud
 from typing import Any
 
 from datapipe.fraud.baseline import score_records_python
+from datapipe.fraud.history import FraudHistory, ToUsd
 from datapipe.fraud.rules import (
     AMOUNT_ABOVE_USUAL,
     ATM_LARGE_WITHDRAWAL,
@@ -23,11 +24,12 @@ from datapipe.fraud.rules import (
     combine,
     score_event,
     severity,
+    supersedes,
 )
 
 # The real-time path needs only ``rules``: the vectorised table path (numpy, pyarrow) loads on
 # first use, so the per-event function's cold start does not pay for it.
-_LAZY = {"ScoredTransactions", "score_table"}
+_LAZY = {"ScoredTransactions", "score_table", "history_delta", "merged_history"}
 
 
 def __getattr__(name: str) -> Any:
@@ -49,14 +51,19 @@ __all__ = [
     "RULES",
     "SEVERITIES",
     "FraudAlert",
+    "FraudHistory",
     "FraudPolicy",
     "ScoredTransactions",
+    "ToUsd",
     "combine",
+    "history_delta",
+    "merged_history",
     "policy_from_settings",
     "score_event",
     "score_records_python",
     "score_table",
     "severity",
+    "supersedes",
 ]
 
 

@@ -17,6 +17,8 @@ from decimal import Decimal, InvalidOperation
 from functools import cache
 from typing import Any
 
+from datapipe.fraud.history import ToUsd
+from datapipe.fraud.localtime import local_hour
 from datapipe.pii import mask_id, scrub_text
 
 # Rule ids, in bit order of the rule bitmask (bit i is RULES[i]).
@@ -35,6 +37,15 @@ RULES: tuple[str, ...] = (
     ATM_LARGE_WITHDRAWAL,
 )
 SEVERITIES: tuple[str, ...] = ("LOW", "MEDIUM", "HIGH", "CRITICAL")  # index = severity code
+
+
+def supersedes(new_severity: str, previous_severity: str | None) -> bool:
+    """A later alert for the same transaction replaces the earlier one only when more severe."""
+    if previous_severity is None:
+        return True
+    return SEVERITIES.index(new_severity) > SEVERITIES.index(previous_severity)
+
+
 _OUT_OF_STATE, _VELOCITY, _ABOVE_USUAL, _RISKY, _NIGHT, _ATM = (1 << bit for bit in range(len(RULES)))
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -44,7 +55,8 @@ _US_PER_HOUR = 3_600_000_000
 
 @dataclass(frozen=True)
 class FraudPolicy:
-    """Thresholds and weights of the fraud rules. Amounts are in the transaction's own currency.
+    """Thresholds and weights of the fraud rules. Amounts are in USD: each transaction's amount is
+    converted (``to_usd``) before any threshold; hours are local to where it happened.
 
     Severity: score > ``critical`` is CRITICAL, > ``high`` HIGH, > ``medium`` MEDIUM, else LOW
     (a score equal to a threshold stays in the lower band).
@@ -56,14 +68,15 @@ class FraudPolicy:
     - CARD_VELOCITY 0.65 (MEDIUM alone): ``velocity_count`` or more transactions on the same card
       within ``velocity_window_s`` seconds (inclusive), counting the current one; typical of a
       stolen card being emptied. Transactions without a card_id are never grouped together.
-    - AMOUNT_ABOVE_USUAL 0.45 (LOW alone): amount > ``account_multiple`` x the median amount of
-      the account's transactions, when the account has at least ``min_history`` of them. Card
+    - AMOUNT_ABOVE_USUAL 0.45 (LOW alone): amount > ``account_multiple`` x the median of the
+      account's previous ``usual_history`` purchase amounts (strictly before this transaction,
+      whichever file brought them), when there are at least ``min_history`` of them. Card
       amounts are heavy-tailed: about 5% of ordinary purchases are 5x their account's median (the
       generated retail day has 6%), so alone it informs; with another rule it escalates.
     - RISKY_MERCHANT_CATEGORY 0.30 (LOW alone): merchant category in ``risky_categories``; weak on
       its own (most gambling is legitimate), it strengthens other evidence.
-    - NIGHT_CARD_PRESENT_LARGE 0.40 (LOW alone): card-present channel, UTC hour in ``night_hours``
-      [start, end) and amount > ``night_amount``.
+    - NIGHT_CARD_PRESENT_LARGE 0.40 (LOW alone): card-present channel, local hour in
+      ``night_hours`` [start, end) and amount > ``night_amount``.
     - ATM_LARGE_WITHDRAWAL 0.45 (LOW alone): ATM channel and amount > ``atm_large``.
 
     Combinations: out-of-state + velocity 0.9125 and out-of-state + above-usual + risky category
@@ -81,10 +94,11 @@ class FraudPolicy:
     account_multiple: float = 5.0
     min_history: int = 3
     risky_categories: tuple[str, ...] = ("GAMBLING", "CRYPTO", "JEWELRY")
-    night_hours: tuple[int, int] = (1, 5)
+    night_hours: tuple[int, int] = (1, 5)  # local hours of the place of the transaction
     night_amount: float = 1000.0
     card_present_channels: tuple[str, ...] = ("POS", "ATM")
     atm_large: float = 800.0
+    usual_history: int = 20
     weight_out_of_state_high_amount: float = 0.75
     weight_card_velocity: float = 0.65
     weight_amount_above_usual: float = 0.45
@@ -101,9 +115,11 @@ class FraudPolicy:
             raise ValueError("velocity needs a positive window and a count of at least 2")
         if self.min_history < 1:
             raise ValueError("min_history must be at least 1")
+        if self.usual_history < self.min_history:
+            raise ValueError("usual_history must be at least min_history")
         start, end = self.night_hours
         if not (0 <= start <= 23 and 0 <= end <= 24):
-            raise ValueError("night_hours are UTC hours: start in 0..23, end in 0..24")
+            raise ValueError("night_hours are local hours: start in 0..23, end in 0..24")
 
     @property
     def weights(self) -> tuple[float, ...]:
@@ -176,6 +192,8 @@ class FraudAlert:
     severity: str
     rules: tuple[str, ...]
     reasons: tuple[str, ...]
+    amount_usd: float | None = None
+    local_hour: int | None = None
 
     def to_message(self) -> dict[str, Any]:
         """JSON-safe body of the SNS message (lists, str, float only). Card, account and customer
@@ -200,6 +218,8 @@ class FraudAlert:
             "severity": self.severity,
             "rules": list(self.rules),
             "reasons": [scrub_text(r, ids) for r in self.reasons],
+            "amount_usd": self.amount_usd,
+            "local_hour": self.local_hour,
         }
 
     def message_attributes(self) -> dict[str, dict[str, str]]:
@@ -226,6 +246,8 @@ class Facts:
     account_median: float | None
     account_history: int
     event_us: int | None
+    amount_usd: float | None = None
+    local_hour: int | None = None
 
 
 def _num(value: float) -> str:
@@ -244,10 +266,12 @@ def reasons(mask: int, facts: Facts, policy: FraudPolicy) -> tuple[str, ...]:
     """One human sentence per fired rule, in RULES order, with the numbers that made it fire."""
     f = facts
     money = f"{f.amount_text} {f.currency or ''}".rstrip()
+    if f.amount_usd is not None and (f.currency or "USD") != "USD":
+        money += f" ({f.amount_usd:.2f} USD)"
     out: list[str] = []
     if mask & _OUT_OF_STATE:
         out.append(
-            f"amount {money} above {_num(policy.high_amount)} outside home state "
+            f"amount {money} above {_num(policy.high_amount)} USD outside home state "
             f"({f.location_state} vs {f.home_state})"
         )
     if mask & _VELOCITY:
@@ -255,22 +279,25 @@ def reasons(mask: int, facts: Facts, policy: FraudPolicy) -> tuple[str, ...]:
             f"{f.velocity} transactions on card {f.card_id} within {_window_text(policy.velocity_window_s)}"
         )
     if mask & _ABOVE_USUAL and f.account_median is not None:
-        ratio = float(Decimal(f.amount_text)) / f.account_median if f.account_median > 0 else float("inf")
+        usd = f.amount_usd if f.amount_usd is not None else float(Decimal(f.amount_text))
+        ratio = usd / f.account_median if f.account_median > 0 else float("inf")
         out.append(
-            f"amount {money} is {ratio:.1f}x the account's usual {f.account_median:.2f} "
-            f"(median of {f.account_history} transactions; limit {_num(policy.account_multiple)}x)"
+            f"amount {money} is {ratio:.1f}x the account's usual {f.account_median:.2f} USD "
+            f"(median of its previous {f.account_history} transactions; "
+            f"limit {_num(policy.account_multiple)}x)"
         )
     if mask & _RISKY:
         out.append(f"merchant category {f.merchant_category} ({f.merchant}) is high-risk")
     if mask & _NIGHT and f.event_us is not None:
         at = _EPOCH + f.event_us * _MICRO
         start, end = policy.night_hours
+        hour = at.hour if f.local_hour is None else f.local_hour
         out.append(
-            f"card-present {f.channel} amount {money} above {_num(policy.night_amount)} at {at:%H:%M} UTC "
-            f"(night hours {start:02d}:00-{end:02d}:00 UTC)"
+            f"card-present {f.channel} amount {money} above {_num(policy.night_amount)} USD at "
+            f"{hour:02d}:{at:%M} local time (night hours {start:02d}:00-{end:02d}:00)"
         )
     if mask & _ATM:
-        out.append(f"ATM withdrawal {money} above {_num(policy.atm_large)}")
+        out.append(f"ATM withdrawal {money} above {_num(policy.atm_large)} USD")
     return tuple(out)
 
 
@@ -301,6 +328,8 @@ def make_alert(
         severity=severity(score, policy),
         rules=rule_ids(mask),
         reasons=reasons(mask, facts, policy),
+        amount_usd=None if facts.amount_usd is None else round(facts.amount_usd, 2),
+        local_hour=facts.local_hour,
     )
 
 
@@ -346,19 +375,39 @@ def score_event(
     account_median: float | None,
     account_history: int,
     policy: FraudPolicy = DEFAULT_POLICY,
+    to_usd: ToUsd | None = None,
 ) -> FraudAlert | None:
     """Score one transaction as it arrives; None when no rule fires.
 
     ``recent_card_times``: epoch seconds of this card's earlier transactions (any that fall outside
     the window or after this one are ignored). ``account_median`` / ``account_history``: the
-    account's usual (median) amount and how many transactions it is based on.
+    account's usual (median) USD amount before this transaction and how many transactions it is
+    based on (``AccountProfile.usual_before``). ``to_usd`` converts the amount (without it only a
+    USD amount has a USD value, and the amount rules cannot fire on any other).
     """
     parsed = amount_value(txn.get("amount"))
-    amount = None if parsed is None else parsed[1]
     event_us = to_micros(txn.get("event_time"))
+    currency = txn.get("currency") or "USD"
+    amount: float | None = None
+    if parsed is not None:
+        if currency == "USD":
+            amount = parsed[1]
+        elif to_usd is not None and event_us is not None:
+            try:
+                amount = float(to_usd(parsed[1], str(currency), (_EPOCH + event_us * _MICRO).date()))
+            except (LookupError, ValueError, ArithmeticError):
+                amount = None
     card = txn.get("card_id") or None
     location, home = txn.get("location_state"), txn.get("home_state")
     channel = txn.get("channel")
+    offset = txn.get("event_utc_offset_minutes")
+    hour = (
+        None
+        if event_us is None
+        else local_hour(
+            event_us, None if offset in (None, "") else int(offset), location, txn.get("location_country")
+        )
+    )
 
     velocity = 1
     if card is not None and event_us is not None:
@@ -384,9 +433,9 @@ def score_event(
         mask |= _RISKY
     if (
         amount is not None
-        and event_us is not None
+        and hour is not None
         and channel in policy.card_present_channels
-        and policy.is_night(event_us // _US_PER_HOUR % 24)
+        and policy.is_night(hour)
         and amount > policy.night_amount
     ):
         mask |= _NIGHT
@@ -407,5 +456,7 @@ def score_event(
         account_median=account_median,
         account_history=account_history,
         event_us=event_us,
+        amount_usd=amount,
+        local_hour=hour,
     )
     return make_alert(txn, mask, combine(mask, policy), facts, policy)

@@ -14,7 +14,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from datapipe.inventory.dynamo import MAX_MOVEMENTS_PER_TRANSACTION, DynamoStockLedger
-from datapipe.inventory.ledger import ApplyOutcome, MovementGroup, StockLedger, sales_velocity_update
+from datapipe.inventory.ledger import (
+    ApplyOutcome,
+    MovementGroup,
+    PurchaseOrderBook,
+    StockLedger,
+    sales_velocity_update,
+)
 
 __all__ = [
     "MAX_MOVEMENTS_PER_TRANSACTION",
@@ -22,6 +28,7 @@ __all__ = [
     "ApplyReport",
     "DynamoStockLedger",
     "MovementGroup",
+    "PurchaseOrderBook",
     "StockLedger",
     "apply_movements",
     "plan",
@@ -54,6 +61,20 @@ def plan(table: pa.Table) -> list[MovementGroup]:
     for name in PLAN_COLUMNS:
         if table.column(name).null_count:
             raise ValueError(f"movements column {name} has {table.column(name).null_count} null(s)")
+    n_in = table.num_rows
+    day = (
+        pc.cast(
+            pc.cast(_plain(table.column("event_time"), pa.timestamp("us", tz="UTC")), pa.date32()),
+            pa.string(),
+        )
+        if "event_time" in table.column_names
+        else pa.nulls(n_in, pa.string())
+    )
+    reference = (
+        _plain(table.column("reference_id"), pa.string())
+        if "reference_id" in table.column_names
+        else pa.nulls(n_in, pa.string())
+    )
     t = pa.table(
         {
             "movement_id": _plain(table.column("movement_id"), pa.string()),
@@ -61,7 +82,9 @@ def plan(table: pa.Table) -> list[MovementGroup]:
             "product_id": _plain(table.column("product_id"), pa.string()),
             "quantity_change": _plain(table.column("quantity_change"), pa.int64()),
             "reason": _plain(table.column("reason"), pa.string()),
-            "_row": pa.array(np.arange(table.num_rows, dtype=np.int64)),
+            "_day": day,
+            "_ref": reference,
+            "_row": pa.array(np.arange(n_in, dtype=np.int64)),
         }
     )
     first_rows = t.group_by("movement_id", use_threads=False).aggregate([("_row", "min")])["_row_min"]
@@ -82,6 +105,9 @@ def plan(table: pa.Table) -> list[MovementGroup]:
     ids = t.column("movement_id").to_pylist()
     quantities = t.column("quantity_change").to_pylist()
     sold = t.column("_sales").to_pylist()
+    days = t.column("_day").to_pylist()
+    reasons = t.column("reason").to_pylist()
+    refs = [r or None for r in t.column("_ref").to_pylist()]
     return [
         MovementGroup(
             store_id=stores[int(lo)].as_py(),
@@ -89,6 +115,9 @@ def plan(table: pa.Table) -> list[MovementGroup]:
             movement_ids=ids[lo:hi],
             quantities=quantities[lo:hi],
             sales=sold[lo:hi],
+            days=days[lo:hi],
+            reasons=reasons[lo:hi],
+            references=refs[lo:hi],
         )
         for lo, hi in zip(starts[:-1].tolist(), starts[1:].tolist(), strict=True)
     ]
@@ -108,7 +137,9 @@ class ApplyReport:
     unknown_movements: int
     units_applied: int
     unknown: list[tuple[str, str, list[str]]] = field(default_factory=list)
-    velocity_updates: int = 0
+    velocity_updates: int = 0  # items whose demand history was updated
+    orders_closed: list[str] = field(default_factory=list)  # po_ids closed by deliveries
+    deliveries_without_order: int = 0
 
     def __post_init__(self) -> None:
         if self.movements != self.applied + self.duplicates + self.unknown_movements:
@@ -131,18 +162,22 @@ def _check_outcome(group: MovementGroup, outcome: ApplyOutcome) -> None:
         )
 
 
-def apply_movements(table: pa.Table, ledger: StockLedger) -> ApplyReport:
-    """Apply every movement once; then fold the newly applied sales into each item's velocity.
+def apply_movements(
+    table: pa.Table, ledger: StockLedger, orders: PurchaseOrderBook | None = None
+) -> ApplyReport:
+    """Apply every movement once; then record the newly applied sales per business day (demand)
+    and close the purchase orders the deliveries fill.
 
-    Velocity is updated only for groups that applied sales now (a replay changes nothing), with
-    the units of the movements applied in this run, treating the table as one day of sales (one
-    published file is one store-day). It is not idempotent: if the run fails between a group's
-    apply and its velocity update, the re-run sees duplicates and skips it (at most once).
+    Demand is recorded only with movements applied now (a replay adds nothing) and on the day each
+    movement happened: a late or re-sent file never counts as a new day. Deliveries are matched
+    whether applied now or already (a replay after a crash between the two steps still closes
+    the order; closing is conditional on the order being open, so it happens once).
     """
     groups = plan(table)
     planned = sum(len(g.movement_ids) for g in groups)
-    applied = duplicates = unknown_movements = units = velocity_updates = 0
+    applied = duplicates = unknown_movements = units = velocity_updates = without_order = 0
     unknown: list[tuple[str, str, list[str]]] = []
+    closed: list[str] = []
     for group in groups:
         outcome = ledger.apply_group(group)
         _check_outcome(group, outcome)
@@ -152,10 +187,17 @@ def apply_movements(table: pa.Table, ledger: StockLedger) -> ApplyReport:
         if outcome.unknown:
             unknown_movements += len(outcome.unknown)
             unknown.append((group.store_id, group.product_id, list(outcome.unknown)))
-        sold = group.sales_of(outcome.applied)
-        if sold > 0:  # sales of the movements applied now: none on a replay
-            ledger.update_velocity(group.store_id, group.product_id, sold)
+        sold = group.sales_by_day(outcome.applied)
+        if sold:  # sales of the movements applied now: none on a replay
+            ledger.record_demand(group.store_id, group.product_id, sold)
             velocity_updates += 1
+        if orders is not None:
+            for movement_id, quantity, reference in group.deliveries(outcome.applied + outcome.duplicates):
+                po = orders.receive(group.store_id, group.product_id, quantity, movement_id, reference)
+                if po is None:
+                    without_order += 1
+                else:
+                    closed.append(po)
     return ApplyReport(
         movements=table.num_rows,
         applied=applied,
@@ -164,4 +206,6 @@ def apply_movements(table: pa.Table, ledger: StockLedger) -> ApplyReport:
         units_applied=units,
         unknown=unknown,
         velocity_updates=velocity_updates,
+        orders_closed=closed,
+        deliveries_without_order=without_order,
     )

@@ -16,12 +16,14 @@ file safe, and the caller's retry policy does that.
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
 
+from datapipe.inventory.demand import Replenishment, daily_demand, merge_daily_sales, replenishment_for
 from datapipe.inventory.ledger import ApplyOutcome, MovementGroup, sales_velocity_update
 
 MAX_MOVEMENTS_PER_TRANSACTION = 99  # + the item's Update = DynamoDB's limit of 100 actions
@@ -155,6 +157,57 @@ class DynamoStockLedger:
         raise RuntimeError(
             f"avg_daily_sales of {store_id}/{product_id} kept changing under {self._attempts} attempts"
         )
+
+    def record_demand(
+        self, store_id: str, product_id: str, sold_by_day: dict[str, int], service_z: float = 1.65
+    ) -> Replenishment | None:
+        """Merge units sold per business day into the item's ``daily_sales`` map (last 28 days) and
+        derive avg_daily_sales, daily_sales_std, safety_stock and reorder_threshold from it.
+
+        Read, compute, write conditionally on ``demand_version`` (optimistic concurrency), re-read
+        on a lost race. An item with ``reorder_point_fixed`` keeps the planner's reorder point and
+        gets ``reorder_point_expected`` beside it, so a point below lead-time demand shows.
+        Returns the derived values, or None for an unknown item (which is not created)."""
+        key = self._key(store_id, product_id)
+        for _ in range(self._attempts):
+            item = self._db.get_item(TableName=self._table, Key=key, ConsistentRead=True).get("Item")
+            if item is None:
+                return None
+            old = {d: int(v["N"]) for d, v in item.get("daily_sales", {}).get("M", {}).items()}
+            merged = merge_daily_sales(old, sold_by_day)
+            as_of = max(date.fromisoformat(d) for d in merged)
+            lead = float(item.get("lead_time_days", {}).get("N", "0"))
+            review = float(item.get("review_days", {}).get("N", "1"))
+            derived = replenishment_for(daily_demand(merged, as_of), lead, review, service_z)
+            version = int(item.get("demand_version", {}).get("N", "0"))
+            fixed = item.get("reorder_point_fixed", {}).get("BOOL") is True
+            point = "reorder_point_expected" if fixed else "reorder_threshold"
+            try:
+                self._db.update_item(
+                    TableName=self._table,
+                    Key=key,
+                    UpdateExpression=(
+                        "SET daily_sales = :days, avg_daily_sales = :avg, daily_sales_std = :std, "
+                        f"safety_stock = :ss, {point} = :rp, demand_version = :next"
+                    ),
+                    ConditionExpression=(
+                        "attribute_not_exists(demand_version)" if version == 0 else "demand_version = :v"
+                    ),
+                    ExpressionAttributeValues={
+                        ":days": {"M": {d: {"N": str(u)} for d, u in merged.items()}},
+                        ":avg": _number(derived.avg_daily_sales),
+                        ":std": _number(derived.daily_sales_std),
+                        ":ss": {"N": str(derived.safety_stock)},
+                        ":rp": {"N": str(derived.reorder_point)},
+                        ":next": {"N": str(version + 1)},
+                        **({":v": {"N": str(version)}} if version else {}),
+                    },
+                )
+                return derived
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                    raise
+        raise RuntimeError(f"demand of {store_id}/{product_id} kept changing under {self._attempts} attempts")
 
     @staticmethod
     def _key(store_id: str, product_id: str) -> dict[str, Any]:

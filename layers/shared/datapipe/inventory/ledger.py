@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -25,12 +25,19 @@ class MovementGroup:
     movement_ids: list[str]
     quantities: list[int]
     sales: list[int] = field(default_factory=list)
+    days: list[str | None] = field(default_factory=list)  # business day (ISO) of each movement
+    reasons: list[str] = field(default_factory=list)
+    references: list[str | None] = field(default_factory=list)  # e.g. the PO a DELIVERY fills
 
     def __post_init__(self) -> None:
-        if not self.sales:
-            object.__setattr__(self, "sales", [0] * len(self.movement_ids))
-        if not len(self.movement_ids) == len(self.quantities) == len(self.sales):
-            raise ValueError("movement_ids, quantities and sales must be aligned")
+        n = len(self.movement_ids)
+        for name, empty in (("sales", 0), ("days", None), ("reasons", ""), ("references", None)):
+            if not getattr(self, name):
+                object.__setattr__(self, name, [empty] * n)
+        if not n == len(self.quantities) == len(self.sales) == len(self.days) == len(self.reasons):
+            raise ValueError("movement_ids, quantities, sales, days and reasons must be aligned")
+        if len(self.references) != n:
+            raise ValueError("references must be aligned with movement_ids")
         if len(set(self.movement_ids)) != len(self.movement_ids):
             raise ValueError(f"movement ids repeat within {self.store_id}/{self.product_id}")
 
@@ -50,6 +57,26 @@ class MovementGroup:
     def sales_of(self, movement_ids: list[str]) -> int:
         by_id = dict(zip(self.movement_ids, self.sales, strict=True))
         return sum(by_id[m] for m in movement_ids)
+
+    def sales_by_day(self, movement_ids: list[str]) -> dict[str, int]:
+        """Units sold per business day by these movements (days without a date are skipped)."""
+        wanted = set(movement_ids)
+        out: dict[str, int] = {}
+        for m, sold, day in zip(self.movement_ids, self.sales, self.days, strict=True):
+            if m in wanted and sold > 0 and day is not None:
+                out[day] = out.get(day, 0) + sold
+        return out
+
+    def deliveries(self, movement_ids: list[str]) -> list[tuple[str, int, str | None]]:
+        """(movement_id, quantity, reference) of the DELIVERY movements among these."""
+        wanted = set(movement_ids)
+        return [
+            (m, q, ref)
+            for m, q, reason, ref in zip(
+                self.movement_ids, self.quantities, self.reasons, self.references, strict=True
+            )
+            if m in wanted and reason == "DELIVERY"
+        ]
 
 
 @dataclass(frozen=True)
@@ -73,8 +100,17 @@ class StockLedger(Protocol):
         """Apply every not-yet-applied movement of the group atomically (per chunk) and say which."""
         ...
 
-    def update_velocity(self, store_id: str, product_id: str, units_sold: int) -> float | None:
-        """Fold one day's units sold into avg_daily_sales; the new value, or None if the item is unknown."""
+    def record_demand(self, store_id: str, product_id: str, sold_by_day: dict[str, int]) -> Any:
+        """Add units sold per business day to the item's demand history and re-derive its
+        average, safety stock and reorder point; None if the item is unknown."""
+        ...
+
+
+class PurchaseOrderBook(Protocol):
+    def receive(
+        self, store_id: str, product_id: str, quantity: int, movement_id: str, reference_id: str | None = None
+    ) -> str | None:
+        """Close the open order a delivery fills; its po_id, or None when none was open."""
         ...
 
 

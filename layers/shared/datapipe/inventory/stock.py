@@ -1,8 +1,10 @@
 """Stock items, the low-stock crossing rule and the suggested order, from DynamoDB stream records.
 
-An item raises ``LowStockDetected`` when its stock *crosses* below its reorder threshold, not on
-every update while it stays low: the purchase order is raised once per crossing, and a restock
-above the threshold re-arms the rule for the next drop.
+An item raises ``LowStockDetected`` when its *inventory position* crosses below its reorder
+point, not on every update while it stays low. The position is what is on hand plus what is on
+order: once an order is placed the position is back up, so further sales before the delivery do
+not order again. A negative on_hand is counted as 0 (and flagged): in a store it almost always
+means a delivery was sold before it was scanned in, not that customers are owed goods.
 """
 
 from __future__ import annotations
@@ -27,7 +29,11 @@ _CEIL_DIGITS = 9
 
 @dataclass(frozen=True)
 class StockItem:
-    """One store/product row of the inventory table (on_hand may be negative: backorders)."""
+    """One store/product row of the inventory table.
+
+    on_hand may be negative (sold before a delivery was scanned in); on_order is the quantity of
+    open purchase orders, maintained with them (``DynamoPurchaseOrders``).
+    """
 
     store_id: str
     product_id: str
@@ -39,6 +45,7 @@ class StockItem:
     safety_stock: int = 0
     min_order_qty: int = 1
     case_pack: int = 1
+    on_order: int = 0
 
     def __post_init__(self) -> None:
         for name in ("avg_daily_sales", "lead_time_days", "review_days"):
@@ -51,10 +58,22 @@ class StockItem:
             raise ValueError(f"min_order_qty must be >= 0, got {self.min_order_qty}")
         if self.case_pack < 1:
             raise ValueError(f"case_pack must be >= 1, got {self.case_pack}")
+        if self.on_order < 0:
+            raise ValueError(f"on_order must be >= 0, got {self.on_order}")
+
+    @property
+    def unscanned_delivery_suspected(self) -> bool:
+        """Negative stock: something was sold that the system never saw arrive."""
+        return self.on_hand < 0
+
+    @property
+    def position(self) -> int:
+        """Inventory position: on hand (negative counted as 0) + on order."""
+        return max(self.on_hand, 0) + self.on_order
 
     @property
     def below_threshold(self) -> bool:
-        return self.on_hand < self.reorder_threshold
+        return self.position < self.reorder_threshold
 
 
 def _attribute(image: Mapping[str, Any], name: str) -> Any:
@@ -132,11 +151,12 @@ def item_from_image(image: Mapping[str, Any]) -> StockItem:
         safety_stock=whole("safety_stock", 0),
         min_order_qty=whole("min_order_qty", 1),
         case_pack=whole("case_pack", 1),
+        on_order=whole("on_order", 0),
     )
 
 
 def detect_crossing(event_name: str, old: StockItem | None, new: StockItem | None) -> bool:
-    """True when this change takes the item from "not low" to "low" (on_hand < reorder_threshold).
+    """True when this change takes the item from "not low" to "low" (position < reorder_threshold).
 
     - INSERT: the new item already starts below its threshold.
     - MODIFY: the old image was not low against the *old* threshold and the new image is low against
@@ -167,32 +187,44 @@ def suggested_order_quantity(item: StockItem) -> int:
     """Order-up-to quantity for a periodic-review item, in whole cases, never zero.
 
         target = avg_daily_sales x (lead_time_days + review_days) + safety_stock
-        order  = max(ceil(target - on_hand), min_order_qty, 1), rounded UP to a multiple of case_pack
+        order  = max(ceil(target - position), min_order_qty, 1), rounded UP to a multiple of case_pack
 
-    The order has to cover sales until the delivery arrives (lead time) and until the next chance to
-    order (review period), plus the safety stock. A negative on_hand is counted as it is: those
-    units are owed to customers (backorders) and the delivery must cover them too. The result is at
-    least one case even when the target is already met, because this is only asked for a crossing
-    and an order of 0 would leave the crossing without a purchase order.
+    The order covers demand until the delivery arrives (lead time) and until the next chance to
+    order (review period), plus the safety stock, less what is already on hand or on order. A
+    negative on_hand counts as 0: ordering it again would double-stock the unscanned delivery.
+    At least one case even when the target is met: this is only asked for a crossing.
     """
     target = item.avg_daily_sales * (item.lead_time_days + item.review_days) + item.safety_stock
-    units = max(_ceil(target - item.on_hand), item.min_order_qty, 1)
+    units = max(_ceil(target - item.position), item.min_order_qty, 1)
     return -(-units // item.case_pack) * item.case_pack
 
 
-def safety_stock_for(daily_sales_std: float, lead_time_days: float, service_z: float = 1.65) -> int:
-    """Safety stock = ceil(z x daily_sales_std x sqrt(lead_time_days)).
+def safety_stock_for(
+    daily_sales_std: float, lead_time_days: float, review_days: float = 1.0, service_z: float = 1.65
+) -> int:
+    """Safety stock = ceil(z x daily_sales_std x sqrt(lead_time_days + review_days)).
 
-    Demand over the lead time varies with std x sqrt(lead time) (independent days); z = 1.65 covers
-    that variation on ~95% of replenishment cycles (cycle service level). This is the documented way
-    to set ``StockItem.safety_stock``.
+    With periodic review the stock must cover demand variation over the lead time *and* the
+    review period (the order just placed must last until the next order arrives): independent
+    days add variances, so the deviation grows with sqrt(L + R). z = 1.65 covers it on ~95% of
+    replenishment cycles (cycle service level).
     """
-    for name, value in (("daily_sales_std", daily_sales_std), ("lead_time_days", lead_time_days)):
+    for name, value in (
+        ("daily_sales_std", daily_sales_std),
+        ("lead_time_days", lead_time_days),
+        ("review_days", review_days),
+    ):
         if not math.isfinite(value) or value < 0:
             raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
     if not math.isfinite(service_z) or service_z < 0:
         raise ValueError(f"service_z must be a finite number >= 0, got {service_z!r}")
-    return _ceil(service_z * daily_sales_std * math.sqrt(lead_time_days))
+    return _ceil(service_z * daily_sales_std * math.sqrt(lead_time_days + review_days))
+
+
+def reorder_point_for(avg_daily_sales: float, lead_time_days: float, safety_stock: int) -> int:
+    """Reorder point = ceil(demand x lead time + safety stock): order when the position drops
+    below what will be sold before a delivery can arrive, plus the buffer."""
+    return _ceil(avg_daily_sales * lead_time_days + safety_stock)
 
 
 def crossing_id(store_id: str, product_id: str, stream_event_id: str) -> str:
@@ -217,6 +249,9 @@ class LowStockDetected(BaseModel):
     crossing_id: str
     detected_at: datetime
     stream_event_id: str
+    on_order: int = 0
+    position: int = 0
+    unscanned_delivery_suspected: bool = False
 
     def to_detail(self) -> dict[str, Any]:
         """JSON-ready dict (detected_at as ISO 8601) for EventBridge."""
@@ -262,4 +297,7 @@ def low_stock_from_record(record: Mapping[str, Any], now: datetime | None = None
         crossing_id=crossing_id(new.store_id, new.product_id, event_id),
         detected_at=detected_at,
         stream_event_id=event_id,
+        on_order=new.on_order,
+        position=new.position,
+        unscanned_delivery_suspected=new.unscanned_delivery_suspected,
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
@@ -20,6 +20,8 @@ from datapipe.contracts import DatasetContract
 from datapipe.events import DatasetStagedDetail
 from datapipe.ports import ObjectStore
 from datapipe.quality.checks import column_profile
+from datapipe.quality.dedupe import IdRegistry, split_duplicates
+from datapipe.quality.sources import history_entries
 from datapipe.staging import read_staged
 
 
@@ -37,6 +39,7 @@ class PublishResult:
     partitions: list[str]
     rows_published: int
     replaced_files: int
+    duplicates: int = 0  # rows whose id an earlier run published: not republished
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -75,10 +78,24 @@ def publish(
     database: str,
     quality_score: float | None = None,
     boto3_session: Any = None,
+    id_registry: IdRegistry | None = None,
+    now: datetime | None = None,
 ) -> PublishResult:
+    """``id_registry``: claims the contract's dedupe ids first; rows another run holds are left
+    out and counted (``duplicates``, ids in the published record), never republished."""
     import awswrangler as wr
 
     staged = read_staged(store, detail.staged)  # every part
+    duplicate_ids: list[str] = []
+    dedupe = contract.quality.dedupe
+    if id_registry is not None and dedupe is not None:
+        at = now or datetime.now(UTC)
+        ids = [str(i) for i in staged.column(dedupe.column).to_pylist() if i]
+        claim = id_registry.claim(
+            contract.name, ids, detail.run_id, at, timedelta(days=dedupe.retention_days)
+        )
+        duplicate_ids = sorted(claim.duplicates)
+        staged, _ = split_duplicates(staged, dedupe.column, duplicate_ids)
     partition_cols = [p.name for p in contract.partitions]
     table_name = contract.name
     path = f"s3://{curated_bucket}/{layout.curated_prefix(contract.name)}"
@@ -100,25 +117,26 @@ def publish(
         store.delete(curated_bucket, stale)
 
     frame = staged.to_pandas()
-    wr.s3.to_parquet(
-        df=frame,
-        path=path,
-        dataset=True,
-        mode="append",
-        database=database,
-        table=table_name,
-        partition_cols=partition_cols or None,
-        dtype=types,
-        compression="snappy",
-        filename_prefix=run_prefix,
-        schema_evolution=True,
-        glue_table_settings={
-            "description": contract.description,
-            "columns_comments": {c.name: c.description for c in contract.columns if c.description},
-            "parameters": {"schema_version": contract.schema_version},
-        },
-        boto3_session=boto3_session,
-    )
+    if staged.num_rows:
+        wr.s3.to_parquet(
+            df=frame,
+            path=path,
+            dataset=True,
+            mode="append",
+            database=database,
+            table=table_name,
+            partition_cols=partition_cols or None,
+            dtype=types,
+            compression="snappy",
+            filename_prefix=run_prefix,
+            schema_evolution=True,
+            glue_table_settings={
+                "description": contract.description,
+                "columns_comments": {c.name: c.description for c in contract.columns if c.description},
+                "parameters": {"schema_version": contract.schema_version},
+            },
+            boto3_session=boto3_session,
+        )
     record = {
         "dataset": contract.name,
         "run_id": detail.run_id,
@@ -130,6 +148,7 @@ def publish(
         "quality_score": quality_score,
         "profile": column_profile(staged, contract.quality.distribution_column),
         "added_columns": added,
+        "duplicates": {"rows": len(duplicate_ids), "ids": duplicate_ids},
     }
     store.put(
         curated_bucket,
@@ -137,6 +156,10 @@ def publish(
         json.dumps(record, indent=2).encode(),
         "application/json",
     )
+    for key, entry in history_entries(
+        contract, staged, detail.source.key, detail.run_id, record["published_at"]
+    ):
+        store.put(curated_bucket, key, json.dumps(entry).encode(), "application/json")
     return PublishResult(
         dataset=contract.name,
         run_id=detail.run_id,
@@ -146,4 +169,5 @@ def publish(
         partitions=[f"{partition_cols[0]}={v}" for v in partitions] if partition_cols else [],
         rows_published=staged.num_rows,
         replaced_files=len(stale),
+        duplicates=len(duplicate_ids),
     )

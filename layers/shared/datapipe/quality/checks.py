@@ -7,7 +7,6 @@ gate whatever the aggregate score.
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -137,33 +136,20 @@ def content_checks(contract: DatasetContract, table: pa.Table, manifest: dict[st
     ]
 
 
-def _rule_pass_mask(rule: BusinessRule, table: pa.Table, arrival: datetime) -> np.ndarray:
-    col = table.column(rule.column)
-    if rule.kind in ("max", "min"):
-        values = pc.cast(col, pa.float64())
-        cmp = pc.less_equal if rule.kind == "max" else pc.greater_equal
-        ok = cmp(values, float(rule.value or 0))
-        return np.asarray(pc.fill_null(ok, True).to_numpy(zero_copy_only=False), dtype=bool)
-    if rule.kind == "sign_by_category":
-        assert rule.category_column is not None
-        values = pc.cast(col, pa.float64())
-        cat = table.column(rule.category_column)
-        neg_cat = pc.is_in(cat, value_set=pa.array(list(rule.negative), type=pa.string()))
-        pos_cat = pc.is_in(cat, value_set=pa.array(list(rule.positive), type=pa.string()))
-        bad = pc.or_(pc.and_(neg_cat, pc.greater(values, 0)), pc.and_(pos_cat, pc.less(values, 0)))
-        return ~np.asarray(pc.fill_null(bad, False).to_numpy(zero_copy_only=False), dtype=bool)
-    if rule.kind == "not_after_arrival":
-        limit = arrival + timedelta(minutes=rule.tolerance_minutes)
-        ok = pc.less_equal(col, pa.scalar(limit, type=col.type))
-        return np.asarray(pc.fill_null(ok, True).to_numpy(zero_copy_only=False), dtype=bool)
-    if rule.kind == "columns_differ_rate":
-        assert rule.other_column is not None
-        differ = pc.not_equal(col, table.column(rule.other_column))
-        return ~np.asarray(pc.fill_null(differ, False).to_numpy(zero_copy_only=False), dtype=bool)
-    raise ValueError(f"unknown rule kind {rule.kind}")
+# Rules about one row are applied by ingest, which rejects the row with its reason (docs/design.md,
+# "Row rules vs file checks"); they reach the gate through validity, never as a file veto.
+ROW_RULE_KINDS = frozenset({"max", "min", "sign_by_category", "not_after_arrival"})
+
+
+def _differ_rate(rule: BusinessRule, table: pa.Table) -> float:
+    assert rule.other_column is not None
+    differ = pc.not_equal(table.column(rule.column), table.column(rule.other_column))
+    mask = np.asarray(pc.fill_null(differ, False).to_numpy(zero_copy_only=False), dtype=bool)
+    return float(mask.mean()) if mask.size else 0.0
 
 
 def business_checks(contract: DatasetContract, table: pa.Table, arrival: datetime) -> list[CheckResult]:
+    """Freshness and the contract's file-level rules (row rules were applied per row at ingest)."""
     results: list[CheckResult] = []
     n = table.num_rows
     if contract.event_time_column:
@@ -184,36 +170,21 @@ def business_checks(contract: DatasetContract, table: pa.Table, arrival: datetim
                 },
             )
         )
-    rule_scores: list[float] = []
     for rule in contract.business_rules:
-        ok = _rule_pass_mask(rule, table, arrival)
-        if rule.kind == "columns_differ_rate":
-            rate = float((~ok).mean()) if n else 0.0
-            score = 1.0 if rate <= rule.max_rate else max(0.0, 1.0 - (rate - rule.max_rate))
-            details: dict[str, Any] = {"differ_rate": round(rate, 6), "max_rate": rule.max_rate}
-        else:
-            score = float(ok.mean()) if n else 0.0
-            details = {"failing_rows": int((~ok).sum()), "rows": n}
-        details["description"] = rule.description
+        if rule.kind in ROW_RULE_KINDS:
+            continue
+        if rule.kind != "columns_differ_rate":
+            raise ValueError(f"unknown file-level rule kind {rule.kind}")
+        rate = _differ_rate(rule, table) if n else 0.0
+        score = 1.0 if rate <= rule.max_rate else max(0.0, 1.0 - (rate - rule.max_rate))
         results.append(
             _result(
                 contract,
                 rule.name,
                 score,
-                details,
+                {"differ_rate": round(rate, 6), "max_rate": rule.max_rate, "description": rule.description},
                 threshold=rule.min_pass_rate,
                 critical=rule.critical or rule.name in contract.quality.critical_checks,
-            )
-        )
-        if rule.min_pass_rate > 0:  # informational rules (no pass mark) stay out of the aggregate
-            rule_scores.append(score)
-    if rule_scores:
-        results.append(
-            _result(
-                contract,
-                "business_rules",
-                min(rule_scores),
-                {"rules": [r.name for r in contract.business_rules if r.min_pass_rate > 0]},
             )
         )
     return results
@@ -221,30 +192,50 @@ def business_checks(contract: DatasetContract, table: pa.Table, arrival: datetim
 
 @dataclass
 class Assessment:
+    """The gate's input. ``all_passed``: every check reached its own minimum (required to
+    publish); ``score``: weighted mean that orders the bands (publish / enhanced / quarantine)."""
+
     score: float
     critical_failed: bool
     failed_checks: list[str]
     checks: list[dict[str, Any]]
     vetoes: list[str] = field(default_factory=list)
+    all_passed: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def assess(contract: DatasetContract, checks: list[CheckResult]) -> Assessment:
-    """Weighted mean of the weighted checks; any failed critical check vetoes."""
+    """Weighted mean of the weighted checks; every check must pass its minimum; vetoes are critical."""
     weighted = [
         (contract.quality.weight(c.name), c.score) for c in checks if c.name in contract.quality.weights
     ]
     total = sum(w for w, _ in weighted)
     score = sum(w * s for w, s in weighted) / total if total else 0.0
+    failed = [c.name for c in checks if not c.passed]
     return Assessment(
         score=round(score, 6),
         critical_failed=any(c.veto for c in checks),
-        failed_checks=[c.name for c in checks if not c.passed],
+        failed_checks=failed,
         checks=[c.to_dict() for c in checks],
         vetoes=[c.name for c in checks if c.veto],
+        all_passed=bool(checks) and not failed,
     )
+
+
+def gate_decision(assessment: Assessment, publish_threshold: float, enhanced_threshold: float) -> str:
+    """What the state machine's QualityGate chooses (the same order of Choice rules):
+    a veto, then any check below its minimum, quarantine; else the score's band."""
+    if assessment.critical_failed:
+        return "quarantine:critical"
+    if not assessment.all_passed:
+        return "quarantine:below_minimum"
+    if assessment.score >= publish_threshold:
+        return "publish"
+    if assessment.score >= enhanced_threshold:
+        return "enhanced"
+    return "quarantine:below_threshold"
 
 
 def column_profile(table: pa.Table, column: str | None) -> dict[str, float]:
@@ -255,56 +246,3 @@ def column_profile(table: pa.Table, column: str | None) -> dict[str, float]:
         "mean": float(pc.mean(values).as_py() or 0.0),
         "stddev": float(pc.stddev(values).as_py() or 0.0),
     }
-
-
-def enhanced_checks(
-    contract: DatasetContract, table: pa.Table, history: list[dict[str, Any]]
-) -> list[CheckResult]:
-    """Volume and distribution against recently published runs of the same dataset."""
-    q = contract.quality
-    rows = table.num_rows
-    if not history:
-        note = {"baseline": "none: first load of this dataset, nothing to compare with"}
-        return [
-            _result(contract, "volume", 1.0, {**note, "rows": rows}),
-            _result(contract, "distribution", 1.0, dict(note)),
-        ]
-    baseline_rows = statistics.median(h["rows_published"] for h in history)
-    ratio = rows / baseline_rows if baseline_rows else 0.0
-    deviation = abs(ratio - 1.0)
-    volume_score = 1.0 - min(1.0, deviation / (2 * q.volume_tolerance))
-    volume = _result(
-        contract,
-        "volume",
-        volume_score,
-        {
-            "rows": rows,
-            "baseline_rows": baseline_rows,
-            "ratio": round(ratio, 4),
-            "tolerance": q.volume_tolerance,
-            "history_runs": len(history),
-        },
-    )
-    volume.passed = deviation <= q.volume_tolerance
-
-    profile = column_profile(table, q.distribution_column)
-    means = [h["profile"]["mean"] for h in history if h.get("profile")]
-    if not profile or not means:
-        dist = _result(contract, "distribution", 1.0, {"baseline": "no profile to compare"})
-    else:
-        base = statistics.median(means)
-        shift = abs(profile["mean"] - base) / abs(base) if base else 0.0
-        dist = _result(
-            contract,
-            "distribution",
-            1.0 - min(1.0, shift / (2 * q.distribution_max_shift)),
-            {
-                "column": q.distribution_column,
-                "mean": profile["mean"],
-                "baseline_mean": base,
-                "relative_shift": round(shift, 4),
-                "max_shift": q.distribution_max_shift,
-            },
-        )
-        dist.passed = shift <= q.distribution_max_shift
-    return [volume, dist]

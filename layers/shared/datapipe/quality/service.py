@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pyarrow as pa
 
-from datapipe import layout
 from datapipe.contracts import ContractRegistry, DatasetContract
 from datapipe.events import DatasetStagedDetail
 from datapipe.ports import ObjectStore
-from datapipe.quality import checks
+from datapipe.quality import checks, history
 from datapipe.quality.checks import Assessment, CheckResult
+from datapipe.quality.dedupe import IdRegistry
+from datapipe.quality.deliveries import MissingDelivery, expected_on, missing_deliveries
+from datapipe.quality.sources import history_prefix, row_sources
 from datapipe.staging import read_staged
 
-SUITES = ("schema", "content", "business", "enhanced")
+# "history" (every file: volume, distribution, deliveries, cross-file ids) and "enhanced" run the
+# same code: the enhanced validator computes both, and the gate consults the enhanced checks only
+# for the borderline band. "enhanced" is the name the deployed validator passes.
+SUITES = ("schema", "content", "business", "history", "enhanced")
+HISTORY_KEYS_PER_SOURCE = 64  # enough days for 8 same-weekday observations
 
 
 class StagedDataset:
@@ -40,22 +47,44 @@ class StagedDataset:
         return self._manifest
 
 
-def load_history(
-    store: ObjectStore, bucket: str, contract: DatasetContract, exclude_run: str
+def load_source_history(
+    store: ObjectStore,
+    bucket: str,
+    contract: DatasetContract,
+    sources: set[str],
+    exclude_run: str,
+    per_source: int = HISTORY_KEYS_PER_SOURCE,
 ) -> list[dict[str, Any]]:
-    """The most recent published-run records of the dataset (newest first)."""
-    keys = store.list_keys(bucket, layout.published_record_prefix(contract.name))
+    """The latest ``per_source`` history records publish wrote for each source (not this run's)."""
     records = []
-    for key in keys:
-        record = json.loads(store.get(bucket, key).body)
-        if record.get("run_id") != exclude_run:
-            records.append(record)
-    records.sort(key=lambda r: r.get("published_at", ""), reverse=True)
-    return records[: contract.quality.volume_history]
+    for source in sorted(sources):
+        keys = store.list_keys(bucket, history_prefix(contract.name, source))
+        for key in keys[-per_source:]:
+            record = json.loads(store.get(bucket, key).body)
+            if record.get("run_id") != exclude_run:
+                records.append(record)
+    return records
+
+
+def _history_records(staged: StagedDataset, store: ObjectStore, bucket: str) -> list[dict[str, Any]]:
+    contract = staged.contract
+    in_file = set(row_sources(contract, staged.table, staged.detail.source.key).to_pylist())
+    # peers: the other sources the calendar names give a new source's distribution a baseline
+    peers = {s for line in contract.quality.deliveries for s in line.sources[:3]} - in_file
+    run = staged.detail.run_id
+    return [
+        *load_source_history(store, bucket, contract, in_file, run),
+        *load_source_history(store, bucket, contract, peers, run, per_source=1),
+    ]
 
 
 def run_suite(
-    suite: str, staged: StagedDataset, store: ObjectStore | None = None, history_bucket: str | None = None
+    suite: str,
+    staged: StagedDataset,
+    store: ObjectStore | None = None,
+    history_bucket: str | None = None,
+    id_registry: IdRegistry | None = None,
+    now: datetime | None = None,
 ) -> list[CheckResult]:
     contract = staged.contract
     if suite == "schema":
@@ -66,21 +95,38 @@ def run_suite(
     if suite == "business":
         arrival = staged.detail.source.arrived_at
         return checks.business_checks(contract, staged.table, arrival)
-    if suite == "enhanced":
+    if suite in ("history", "enhanced"):
         assert store is not None and history_bucket is not None
-        history = load_history(store, history_bucket, contract, staged.detail.run_id)
-        return checks.enhanced_checks(contract, staged.table, history)
+        records = _history_records(staged, store, history_bucket)
+        key, run = staged.detail.source.key, staged.detail.run_id
+        at = now or datetime.now(UTC)
+        return [
+            *history.history_checks(contract, staged.table, key, run, records, id_registry, at),
+            *history.enhanced_checks(contract, staged.table, key, run, records),
+        ]
     raise ValueError(f"unknown suite {suite!r}; expected one of {SUITES}")
 
 
 def suite_payload(suite: str, results: list[CheckResult]) -> dict[str, Any]:
-    """What a validator returns to the state machine: named checks and a suite verdict."""
-    return {
+    """What a validator returns to the state machine: named checks and a suite verdict.
+
+    The enhanced checks travel apart (``enhanced``): they do not enter the score, and the gate
+    reads them only when the score falls in the enhanced-validation band."""
+    gate = [r for r in results if r.name not in history.ENHANCED_CHECKS]
+    deep = [r for r in results if r.name in history.ENHANCED_CHECKS]
+    payload: dict[str, Any] = {
         "suite": suite,
-        "passed": all(r.passed for r in results),
-        "critical_failed": any(r.veto for r in results),
-        "checks": [r.to_dict() for r in results],
+        "passed": all(r.passed for r in gate),
+        "critical_failed": any(r.veto for r in gate),
+        "checks": [r.to_dict() for r in gate],
     }
+    if deep:
+        payload["enhanced"] = {
+            "suite": "enhanced",
+            "passed": all(r.passed for r in deep),
+            "checks": [r.to_dict() for r in deep],
+        }
+    return payload
 
 
 def assess_payloads(contract: DatasetContract, payloads: list[dict[str, Any]]) -> Assessment:
@@ -92,3 +138,17 @@ def assess_payloads(contract: DatasetContract, payloads: list[dict[str, Any]]) -
         for c in p["checks"]
     ]
     return checks.assess(contract, results)
+
+
+def overdue_deliveries(
+    store: ObjectStore, bucket: str, contract: DatasetContract, business_day: date, now: datetime
+) -> list[MissingDelivery]:
+    """For a scheduled freshness checker: the calendar's sources that have not delivered
+    ``business_day`` (or delivered too few rows) by their due time, from the published history."""
+    delivered: dict[str, int] = {}
+    for source in expected_on(contract, business_day):
+        prefix = f"{history_prefix(contract.name, source)}{business_day.isoformat()}/"
+        for key in store.list_keys(bucket, prefix):
+            record = json.loads(store.get(bucket, key).body)
+            delivered[source] = delivered.get(source, 0) + int(record["sources"][source]["rows"])
+    return missing_deliveries(contract, business_day, delivered, now)

@@ -1,0 +1,167 @@
+"""Record ids unique across files within a retention window: check at the gate, claim at publish.
+
+A row whose id an earlier run already published (a re-sent row, a late re-send under a new name)
+is a duplicate: reported as such and never republished. The gate only *looks* (``seen``), so a
+file the gate quarantines burns none of its ids and can be fixed and replayed; publish *claims*
+(``claim``) with conditional writes, so two runs racing with the same rows publish them once.
+A claim by the same run succeeds again (a retried publish), and an expired claim (older than the
+retention window; DynamoDB's TTL deletes lazily) no longer counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+MAX_TRANSACT_ITEMS = 100
+MAX_BATCH_GET = 100
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    claimed: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)  # ids another run holds
+
+
+class IdRegistry(Protocol):
+    def seen(self, dataset: str, ids: Sequence[str], run_id: str, now: datetime) -> dict[str, str]:
+        """Ids claimed by *another* run and not expired at ``now`` -> that run's id."""
+        ...
+
+    def claim(
+        self, dataset: str, ids: Sequence[str], run_id: str, now: datetime, retention: timedelta
+    ) -> ClaimResult:
+        """Claim every id not held by another run; say which were claimed and which were not."""
+        ...
+
+    def release(self, dataset: str, ids: Sequence[str], run_id: str) -> None:
+        """Give back this run's claims (its publish failed for good), so a replay can claim them."""
+        ...
+
+
+def split_duplicates(table: pa.Table, column: str, duplicates: Sequence[str]) -> tuple[pa.Table, pa.Table]:
+    """(rows to publish, rows that are duplicates of earlier runs), in table order."""
+    if not duplicates:
+        return table, table.slice(0, 0)
+    dup = pc.is_in(table.column(column), value_set=pa.array(list(duplicates), type=pa.string()))
+    dup = pc.fill_null(dup, False)
+    return table.filter(pc.invert(dup)), table.filter(dup)
+
+
+def _key(dataset: str, record_id: str) -> dict[str, Any]:
+    return {"record_key": {"S": f"{dataset}#{record_id}"}}
+
+
+def _epoch(at: datetime) -> int:
+    return int(at.timestamp())
+
+
+class DynamoIdRegistry:
+    """``IdRegistry`` on a DynamoDB table (pk ``record_key`` = "dataset#id", TTL ``expires_at``).
+
+    ``claim``: TransactWriteItems of up to 100 conditional Puts
+    (``attribute_not_exists(record_key) OR run_id = :run OR expires_at < :now``); a cancelled
+    transaction's CancellationReasons name the ids another run holds, and the rest is retried.
+    """
+
+    def __init__(self, table_name: str, client: Any = None) -> None:
+        import boto3
+
+        self._db: Any = client or boto3.client("dynamodb")
+        self._table = table_name
+
+    def seen(self, dataset: str, ids: Sequence[str], run_id: str, now: datetime) -> dict[str, str]:
+        unique = list(dict.fromkeys(ids))
+        out: dict[str, str] = {}
+        prefix = len(dataset) + 1
+        for start in range(0, len(unique), MAX_BATCH_GET):
+            request: dict[str, Any] = {
+                self._table: {
+                    "Keys": [_key(dataset, i) for i in unique[start : start + MAX_BATCH_GET]],
+                    "ProjectionExpression": "record_key, run_id, expires_at",
+                }
+            }
+            while request:
+                resp = self._db.batch_get_item(RequestItems=request)
+                for item in resp.get("Responses", {}).get(self._table, []):
+                    owner = item["run_id"]["S"]
+                    expired = int(item["expires_at"]["N"]) < _epoch(now)
+                    if owner != run_id and not expired:
+                        out[item["record_key"]["S"][prefix:]] = owner
+                request = resp.get("UnprocessedKeys") or {}
+        return out
+
+    def claim(
+        self, dataset: str, ids: Sequence[str], run_id: str, now: datetime, retention: timedelta
+    ) -> ClaimResult:
+        from botocore.exceptions import ClientError
+
+        claimed: list[str] = []
+        duplicates: list[str] = []
+        unique = list(dict.fromkeys(ids))
+        expires = str(_epoch(now + retention))
+        for start in range(0, len(unique), MAX_TRANSACT_ITEMS):
+            pending = unique[start : start + MAX_TRANSACT_ITEMS]
+            while pending:
+                try:
+                    self._db.transact_write_items(
+                        TransactItems=[
+                            {
+                                "Put": {
+                                    "TableName": self._table,
+                                    "Item": {
+                                        **_key(dataset, i),
+                                        "run_id": {"S": run_id},
+                                        "claimed_at": {"N": str(_epoch(now))},
+                                        "expires_at": {"N": expires},
+                                    },
+                                    "ConditionExpression": "attribute_not_exists(record_key) "
+                                    "OR run_id = :run OR expires_at < :now",
+                                    "ExpressionAttributeValues": {
+                                        ":run": {"S": run_id},
+                                        ":now": {"N": str(_epoch(now))},
+                                    },
+                                }
+                            }
+                            for i in pending
+                        ]
+                    )
+                    claimed += pending
+                    pending = []
+                except ClientError as exc:
+                    if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                        raise
+                    reasons = exc.response.get("CancellationReasons")  # type: ignore[typeddict-item]
+                    if not isinstance(reasons, list) or len(reasons) != len(pending):
+                        raise
+                    codes = [str(r.get("Code") or "None") for r in reasons]
+                    if any(c not in ("None", "ConditionalCheckFailed") for c in codes):
+                        raise
+                    failed = [i for i, c in zip(pending, codes, strict=True) if c == "ConditionalCheckFailed"]
+                    if not failed:
+                        raise
+                    duplicates += failed
+                    pending = [
+                        i for i, c in zip(pending, codes, strict=True) if c != "ConditionalCheckFailed"
+                    ]
+        return ClaimResult(claimed, duplicates)
+
+    def release(self, dataset: str, ids: Sequence[str], run_id: str) -> None:
+        from botocore.exceptions import ClientError
+
+        for record_id in dict.fromkeys(ids):
+            try:
+                self._db.delete_item(
+                    TableName=self._table,
+                    Key=_key(dataset, record_id),
+                    ConditionExpression="run_id = :run",
+                    ExpressionAttributeValues={":run": {"S": run_id}},
+                )
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                    raise
