@@ -10,7 +10,6 @@ import json
 from datetime import timedelta
 
 import pytest
-from botocore.exceptions import ClientError
 
 from offline_runtime.emulator.session import drain
 from offline_runtime.emulator.stack import OfflineStack
@@ -44,21 +43,6 @@ def test_stale_file_goes_through_enhanced_validation_and_is_published(
     assert checks["freshness"]["score"] == 0.0
     assert 0.75 <= json.loads(desc["output"])["final"]["assessment"]["score"] < 0.9
 
-
-def test_stale_file_with_abnormal_volume_is_quarantined_by_enhanced_validation(
-    stack: OfflineStack, observed: dict[str, str]
-) -> None:
-    old = TODAY - timedelta(days=5)
-    drain(stack, observed["bus"])
-    desc = upload(stack, f"transactions/{YESTERDAY}/pos-S103-resend.csv", tx_file("S103", old, 4000, 0.0, 3))
-    assert desc["status"] == "SUCCEEDED"
-    assert desc["states"][-4:] == ["QuarantineDataset", "NotifyQuarantine", "EmitQuarantined", "Quarantined"]
-    assert "EnhancedRejected" in desc["states"]
-    (event,) = [e for e in drain(stack, observed["bus"]) if e["detail-type"] == "DatasetQuarantined"]
-    assert event["detail"]["reason_code"] == "ENHANCED_VALIDATION_FAILED"
-    assert "volume" in event["detail"]["reason"]
-    s3 = stack.client("s3")
-    staged = json.loads(desc["input"])["detail"]["staged"]
-    with pytest.raises(ClientError):
-        s3.head_object(Bucket=staged["bucket"], Key=staged["key"])  # moved out of staging
-    s3.head_object(Bucket=event["detail"]["quarantine"]["bucket"], Key=event["detail"]["quarantine"]["key"])
+# A stale file far from its source's own history is quarantined before enhanced validation now
+# (volume runs on every file): tests/integration/test_state_machine.py
+# ::test_file_far_from_its_sources_history_is_quarantined_below_minimum.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import UTC, datetime
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -16,6 +17,29 @@ from datapipe.quality.checks import CheckResult
 
 TX = default_registry().get("transactions")
 INV = default_registry().get("inventory_movements")
+
+
+TX_DEFAULT = {
+    "transaction_id": None,  # filled per row
+    "transaction_type": "PURCHASE",
+    "original_transaction_id": "",
+    "account_id": "ACC001",
+    "card_id": "CARD1",
+    "customer_id": "CUS1",
+    "store_id": "S001",
+    "merchant": "FreshMart",
+    "merchant_category": "GROCERY",
+    "amount": "10.00",
+    "currency": "USD",
+    "channel": "POS",
+    "location_country": "US",
+    "location_state": "CA",
+    "home_country": "US",
+    "home_state": "CA",
+    "account_type": "checking",
+    "event_time": "2024-01-02T10:00:00Z",
+}
+ARRIVAL = datetime(2024, 1, 3, 12, 0, tzinfo=UTC)
 
 
 def staged_table(contract, rows: list[dict[str, str]]) -> pa.Table:
@@ -37,6 +61,21 @@ def tx_table(*overrides: dict[str, str], n: int | None = None, contract=None) ->
         contract or TX,
         [{**TX_DEFAULT, "transaction_id": f"T{i:06d}", **o} for i, o in enumerate(rows, start=1)],
     )
+
+
+def inv_table(*movements: tuple[str, str, str], contract=None) -> pa.Table:
+    rows = [
+        {
+            "movement_id": f"M{i:06d}",
+            "store_id": "S01",
+            "product_id": "P0001",
+            "quantity_change": qty,
+            "reason": reason,
+            "event_time": ts,
+        }
+        for i, (qty, reason, ts) in enumerate(movements, start=1)
+    ]
+    return staged_table(contract or INV, rows)
 
 
 def by_name(results: list[CheckResult]) -> dict[str, CheckResult]:
@@ -76,7 +115,7 @@ def test_schema_check_fails_on_a_missing_and_an_extra_column():
     result = checks.schema_check(TX, table.schema, table)
     assert not result.passed
     assert result.details["problems"] == ["missing column merchant", "unexpected column surprise"]
-    assert result.score == pytest.approx(1 - 2 / (len(checks.expected_schema(TX)) + 1))
+    assert result.score == pytest.approx(1 - 2 / (len(checks.expected_schema(TX)) + 1))  # + the extra one
 
 
 def test_schema_check_reports_nulls_in_required_columns():
@@ -192,7 +231,9 @@ def test_freshness_is_the_share_of_rows_within_the_window_before_arrival():
 
 def test_row_rules_are_left_to_ingest_and_never_score_a_file():
     # GIVEN a row above the 50,000 limit that reached staging, and a timestamp after arrival
-    table = tx_table({"amount": "50000.01"}, {"event_time": "2024-01-03T13:00:00Z"}, {}, {})
+    # (staged with the row rules switched off: ingest would have rejected both rows)
+    lax = dataclasses.replace(TX, row_rules=())
+    table = tx_table({"amount": "50000.01"}, {"event_time": "2024-01-03T13:00:00Z"}, {}, {}, contract=lax)
     results = by_name(checks.business_checks(TX, table, ARRIVAL))
     # THEN the gate's business suite has no per-row rule checks (ingest rejects such rows)
     row_rules = {r.name for r in TX.business_rules if r.kind in checks.ROW_RULE_KINDS}
