@@ -49,7 +49,7 @@ def generate(day: date, data: Path) -> dict[str, bytes]:
     rng = random.Random(2026)
     accounts = datagen._accounts(rng, 200)
     tx, _ = datagen.transactions_csv("S001", "CA", day, 40, accounts, rng, 0.08)
-    tx = with_suspicious_purchase(tx)
+    tx = with_suspicious_purchase(without_duplicate_ids(tx))
     inv, _ = datagen.inventory_csv("S001", day, 30, rng, 0.05)
     broken, _ = datagen.transactions_csv("S013", "TX", day, 50, accounts, rng, 0.0)
     files = {
@@ -60,6 +60,20 @@ def generate(day: date, data: Path) -> dict[str, bytes]:
     for name, body in files.items():
         (data / name).write_bytes(body)
     return files
+
+
+def without_duplicate_ids(csv_bytes: bytes) -> bytes:
+    """The sample keeps its bad rows but no repeated transaction id: the multi-criteria gate
+    quarantines a 40-row file for a single duplicate (uniqueness 0.975 < 0.99), and the samples
+    must show the publish path; duplicates have their own tests."""
+    lines = csv_bytes.decode().split("\n")
+    seen: set[str] = set()
+    for i, line in enumerate(lines[1:], start=1):
+        first = line.split(",", 1)[0]
+        if first and first in seen:
+            lines[i] = first + "D" + line[len(first) :]
+        seen.add(first)
+    return "\n".join(lines).encode()
 
 
 def with_suspicious_purchase(csv_bytes: bytes) -> bytes:
@@ -122,6 +136,9 @@ def capture(day: date, root: Path = EVENTS) -> list[str]:
         for event in drain(stack, bus):
             if event["detail-type"] == "DatasetPublished" and event["detail"]["dataset"] in PUBLISHED_EVENTS:
                 dump(PUBLISHED_EVENTS[event["detail"]["dataset"]], example(event))
+        missing = [name for name in PUBLISHED_EVENTS.values() if name not in written]
+        if missing:  # a sample the gate refused: the old file would stay behind, silently stale
+            raise RuntimeError(f"not published, so not captured: {', '.join(missing)}")
         _capture_state_machine(stack, example, dump)
     return written
 

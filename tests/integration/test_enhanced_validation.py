@@ -43,6 +43,7 @@ def test_stale_file_goes_through_enhanced_validation_and_is_published(
     assert checks["freshness"]["score"] == 0.0
     assert 0.75 <= json.loads(desc["output"])["final"]["assessment"]["score"] < 0.9
 
+
 # A stale file far from its source's own history is quarantined before enhanced validation now
 # (volume runs on every file): tests/integration/test_state_machine.py
 # ::test_file_far_from_its_sources_history_is_quarantined_below_minimum.

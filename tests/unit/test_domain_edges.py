@@ -45,11 +45,11 @@ def txn(**kw: Any) -> dict[str, Any]:
 def test_alert_message_and_attributes_exactly() -> None:
     alert = score_event(txn(), [], None, 0)
     assert alert is not None
-    assert alert.to_message() == {
+    assert alert.to_message() == {  # ids masked in what people are sent (issue 9: no ids in alerts)
         "transaction_id": "T1",
-        "account_id": "A1",
-        "card_id": "C1",
-        "customer_id": "U1",
+        "account_id_masked": "**",
+        "card_id_masked": "**",
+        "customer_id_masked": "**",
         "amount": "2500.00",
         "currency": "USD",
         "merchant": "M",
@@ -782,7 +782,7 @@ def test_business_check_details_and_criticality() -> None:
     assert share.details == {
         "differ_rate": 1.0,
         "max_rate": 0.25,
-        "description": "share of purchases outside the home state stays plausible",
+        "description": "share of transactions outside the home state stays plausible",
     }
     assert share.score == 0.25 and share.threshold == 0.0 and not share.critical
     critical = replace(TX, quality=replace(TX.quality, critical_checks=("schema", "out_of_home_state_share")))
