@@ -67,7 +67,17 @@ class ThreadEnviron(MutableMapping[str, str]):
         return len(self._keys())
 
     def copy(self) -> dict[str, str]:
-        return {k: self[k] for k in self._keys()}
+        merged = dict(self.base)  # one pass over the process environment, not a lookup per key
+        overlay = _overlay()
+        if overlay:
+            merged.update(overlay)
+        return merged
+
+    def items(self) -> Any:  # botocore walks all variables for proxies on every new client
+        return self.copy().items()
+
+    def values(self) -> Any:
+        return self.copy().values()
 
     # os._Environ API some libraries use
     def setdefault(self, key: str, default: str = "") -> str:

@@ -27,13 +27,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 from botocore.exceptions import ClientError
 from moto.awslambda.utils import get_backend as lambda_backend
 from moto.events.models import Rule
 from moto.events.utils import EventTemplateParser
 from moto.utilities.arns import parse_arn
 
+from offline_runtime.emulator import clients
 from offline_runtime.emulator.clock import Clock
 from offline_runtime.emulator.dispatcher import Dispatcher
 from offline_runtime.emulator.invoker import AsyncInvoker, send_to_destination
@@ -181,17 +181,17 @@ class EventBridgeDelivery:
                 raise LookupError(f"function {arn} not found") from exc
             self.invoker.invoke_async(fn, item.payload)
         elif parsed.service == "states":
-            boto3.client("stepfunctions", region_name=self.region).start_execution(
+            clients.client("stepfunctions", self.region).start_execution(
                 stateMachineArn=arn,
                 name=f"{item.rule_name[:40]}-{uuid.uuid4().hex[:20]}",
                 input=json.dumps(item.payload),
             )
         elif parsed.service == "sns":
             message = item.payload if isinstance(item.payload, str) else json.dumps(item.payload)
-            boto3.client("sns", region_name=self.region).publish(TopicArn=arn, Message=message)
+            clients.client("sns", self.region).publish(TopicArn=arn, Message=message)
         elif parsed.service == "sqs":
             body = item.payload if isinstance(item.payload, str) else json.dumps(item.payload)
-            sqs = boto3.client("sqs", region_name=self.region)
+            sqs = clients.client("sqs", self.region)
             url = sqs.get_queue_url(QueueName=parsed.resource_id, QueueOwnerAWSAccountId=parsed.account)[
                 "QueueUrl"
             ]

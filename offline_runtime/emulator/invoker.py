@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 from moto.awslambda.models import LambdaFunction
 from moto.utilities.arns import parse_arn
 
+from offline_runtime.emulator import clients
 from offline_runtime.emulator.clock import Clock
 from offline_runtime.emulator.dispatcher import Dispatcher
 from offline_runtime.emulator.lambda_runtime import LambdaRuntime, Throttled
@@ -221,19 +221,19 @@ def send_to_destination(
         k: {"DataType": "String", "StringValue": v} for k, v in (attributes or {}).items()
     }
     if parsed.service == "sqs":
-        sqs = boto3.client("sqs", region_name=region)
+        sqs = clients.client("sqs", region)
         url = sqs.get_queue_url(QueueName=parsed.resource_id, QueueOwnerAWSAccountId=parsed.account)[
             "QueueUrl"
         ]
         sqs.send_message(QueueUrl=url, MessageBody=text, MessageAttributes=attrs)
     elif parsed.service == "sns":
-        boto3.client("sns", region_name=region).publish(TopicArn=arn, Message=text, MessageAttributes=attrs)
+        clients.client("sns", region).publish(TopicArn=arn, Message=text, MessageAttributes=attrs)
     elif parsed.service == "lambda":
-        boto3.client("lambda", region_name=region).invoke(
+        clients.client("lambda", region).invoke(
             FunctionName=arn, InvocationType="Event", Payload=text.encode()
         )
     elif parsed.service == "events":
-        boto3.client("events", region_name=region).put_events(
+        clients.client("events", region).put_events(
             Entries=[
                 {
                     "EventBusName": arn,

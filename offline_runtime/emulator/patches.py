@@ -35,6 +35,9 @@ class Patch:
         self.uninstall()
 
 
+_INHERITED = object()
+
+
 class AttributePatch(Patch):
     """Replace ``owner.attribute`` (a class method, a module function) and restore it afterwards."""
 
@@ -44,18 +47,27 @@ class AttributePatch(Patch):
         self.replacement = replacement
         self.reason = reason
         self.original: Any = None
+        self._raw: Any = None
         self._installed = False
 
     def install(self) -> None:
         if self._installed:
             raise RuntimeError(f"{self!r} is installed already")
         self.original = getattr(self.owner, self.attribute)
+        # On a class, keep the raw descriptor (a staticmethod stays static) and whether it was the
+        # class's own attribute or inherited (then it is removed again, not copied down).
+        self._raw = vars(self.owner).get(self.attribute, _INHERITED) if isinstance(self.owner, type) else None
         setattr(self.owner, self.attribute, self.replacement)
         self._installed = True
 
     def uninstall(self) -> None:
         if self._installed:
-            setattr(self.owner, self.attribute, self.original)
+            if self._raw is _INHERITED:
+                delattr(self.owner, self.attribute)
+            elif self._raw is not None:
+                setattr(self.owner, self.attribute, self._raw)
+            else:
+                setattr(self.owner, self.attribute, self.original)
             self._installed = False
 
     def __repr__(self) -> str:

@@ -29,10 +29,10 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-import boto3
 from botocore.exceptions import ClientError
 from moto.utilities.arns import parse_arn
 
+from offline_runtime.emulator import clients
 from offline_runtime.emulator.eventbridge import target_input
 from offline_runtime.emulator.invoker import send_to_destination
 
@@ -339,11 +339,11 @@ class Schedules:
             payload = text
         try:
             if parsed.service == "lambda":
-                boto3.client("lambda", region_name=region).invoke(
+                clients.client("lambda", region).invoke(
                     FunctionName=arn, InvocationType="Event", Payload=json.dumps(payload).encode()
                 )
             elif parsed.service == "states":
-                boto3.client("stepfunctions", region_name=region).start_execution(
+                clients.client("stepfunctions", region).start_execution(
                     stateMachineArn=arn,
                     name=f"{info.name[:40]}-{execution_id[:20]}",
                     input=json.dumps(payload),

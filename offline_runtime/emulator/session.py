@@ -148,9 +148,11 @@ def drain(stack: OfflineStack, url: str, settle: bool = True) -> list[dict[str, 
         msgs = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
         if not msgs:
             return out
-        for m in msgs:
-            out.append(json.loads(m["Body"]))
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+        out += [json.loads(m["Body"]) for m in msgs]
+        sqs.delete_message_batch(
+            QueueUrl=url,
+            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(msgs)],
+        )
 
 
 # -- what an event refers to -------------------------------------------------------------

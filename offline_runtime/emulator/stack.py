@@ -29,11 +29,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 from moto import mock_aws
 from moto.core.models import DEFAULT_ACCOUNT_ID
 
-from offline_runtime.emulator import compat, environ, faults, limits, resources
+from offline_runtime.emulator import clients, compat, environ, faults, limits, resources, speed
 from offline_runtime.emulator.athena import OfflineAthena
 from offline_runtime.emulator.clock import Clock
 from offline_runtime.emulator.cloudformation import Stack
@@ -141,8 +140,10 @@ class OfflineStack:
         os.environ["AWS_DEFAULT_REGION"] = self.region  # samtranslator and handlers read it
         self._patches = PatchSet(
             [
+                clients.patch(),
                 environ.patches(),
                 *compat.patches(self.clock),
+                *speed.patches(),
                 *self.lambdas.patches(),
                 *self.invoker.patches(),
                 *self.delivery.patches(),
@@ -240,8 +241,7 @@ class OfflineStack:
         return dict(self.cfn.context.get("unapplied_bucket_policies", {}))
 
     def client(self, service: str) -> Any:
-        make: Any = boto3.client  # the service name is data here, not a literal
-        return make(service, region_name=self.region)
+        return clients.client(service, self.region)
 
     def function_arn(self, logical: str) -> str:
         return str(self.cfn.resources[logical].attributes["Arn"])
