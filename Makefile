@@ -122,6 +122,12 @@ mutate: venv
 	cd $(MUTATE_DIR) && $(MUTMUT) results --all true > results.txt
 	$(PY) -c "import sys,re; t=open('$(MUTATE_DIR)/results.txt').read(); s=re.findall(r'^\s*(\S+): (survived|no tests|timeout|suspicious)', t, re.M); print(t[-3000:]); print(len(s), 'mutants not killed')"
 
+# Park, fix, replay, offline (datapipe.redrive, the tool that runs on AWS as
+# `python -m datapipe.redrive --stack <name>`): make redrive [EVENT=events/....json] [FAULTS=...]
+redrive: venv
+	$(PY) -m offline_runtime.cli.redrive $(if $(EVENT),--event $(EVENT)) $(if $(FAULTS),--fault '$(FAULTS)') \
+	  $(foreach p,$(PARAMS),--param $(p)) $(REDRIVE_ARGS)
+
 build: venv
 	$(VENV)/bin/sam build --template template.yaml
 
