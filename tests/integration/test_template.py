@@ -335,13 +335,16 @@ def test_every_sns_subscription_has_a_redrive_policy() -> None:
         assert RESOURCES[dlq or ""]["Type"] == "AWS::SQS::Queue", name
 
 
+PARKING_KEYS = 'deadLetterTargetArn|DeadLetterConfig": \\{"Arn|Destination'  # where a hop names its queue
+
+
 def _parking_places() -> set[str]:
     """Queues named as a dead letter / on-failure destination anywhere in the template."""
     text = json.dumps(RESOURCES)
     return {
         q
         for q in of_type("AWS::SQS::Queue")
-        if re.search(rf'"(deadLetterTargetArn|DeadLetterConfig": \{{"Arn|Destination)": \{{"Fn::GetAtt": \["{q}", "Arn"\]', text)
+        if re.search(rf'"({PARKING_KEYS})": \{{"Fn::GetAtt": \["{q}", "Arn"\]', text)
     }
 
 

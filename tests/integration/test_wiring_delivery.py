@@ -286,3 +286,54 @@ def test_analyst_review_queue_parks_what_analysts_cannot_take_after_max_receives
     (parked,) = sqs.receive_message(QueueUrl=dlq)["Messages"]
     assert json.loads(parked["Body"]) == {"note": "analyst review wiring"}
     sqs.delete_message(QueueUrl=dlq, ReceiptHandle=parked["ReceiptHandle"])
+
+
+def alarm_notification(alarm: dict[str, Any]) -> str:
+    """The JSON body CloudWatch publishes when an alarm changes state (AWS's documented fields)."""
+    return json.dumps(
+        {
+            "AlarmName": alarm["AlarmName"],
+            "AlarmDescription": alarm["AlarmDescription"],
+            "AWSAccountId": alarm["AlarmArn"].split(":")[4],
+            "NewStateValue": "ALARM",
+            "NewStateReason": "Threshold Crossed: 1 datapoint [1.0] was greater than the threshold (0.0).",
+            "StateChangeTime": datetime.now(UTC).isoformat(),
+            "Region": "US East (N. Virginia)",
+            "AlarmArn": alarm["AlarmArn"],
+            "OldStateValue": "OK",
+            "Trigger": {"MetricName": alarm["MetricName"], "Namespace": alarm["Namespace"]},
+        }
+    )
+
+
+def test_alarm_notifications_page_only_when_critical_and_reach_the_ops_mailbox_always(
+    stack: OfflineStack, observed: dict[str, str]
+) -> None:
+    settle(stack, observed)
+    cloudwatch, sns = stack.client("cloudwatch"), stack.client("sns")
+    prefix = f"{stack.stack_name}-"
+    alarms = {
+        a["AlarmName"][len(prefix) :]: a
+        for a in cloudwatch.describe_alarms(AlarmNamePrefix=prefix)["MetricAlarms"]
+    }
+    critical, high = alarms["IngestDeadLetterQueue-parked"], alarms["ReorderDeadLetterQueue-parked"]
+    assert critical["AlarmDescription"].startswith("CRITICAL:") and high["AlarmDescription"].startswith(
+        "HIGH:"
+    )
+    assert critical["AlarmActions"] == [stack.outputs["OpsTopicArn"]]
+    for alarm in (critical, high):  # what CloudWatch does with AlarmActions (no message attributes)
+        sns.publish(TopicArn=alarm["AlarmActions"][0], Message=alarm_notification(alarm))
+    stack.wait_idle()
+    assert stack.sns is not None
+    told = sorted(
+        (m.endpoint, json.loads(m.message)["AlarmName"])
+        for m in stack.sns.outbox
+        if m.topic_arn == stack.outputs["OpsTopicArn"]
+    )
+    assert told == sorted(
+        [
+            (ENDPOINTS["OpsAlertEmail"], critical["AlarmName"]),
+            (ENDPOINTS["OpsAlertEmail"], high["AlarmName"]),
+            (ENDPOINTS["OpsPagerEmail"], critical["AlarmName"]),  # the body filter: CRITICAL alarms only
+        ]
+    )
