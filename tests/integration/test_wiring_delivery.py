@@ -337,3 +337,99 @@ def test_alarm_notifications_page_only_when_critical_and_reach_the_ops_mailbox_a
             (ENDPOINTS["OpsPagerEmail"], critical["AlarmName"]),  # the body filter: CRITICAL alarms only
         ]
     )
+
+
+# -- every function's parking place receives its failures (the permanent-fault path) ------------
+SERVICES = ("s3", "dynamodb", "events", "sns", "glue", "athena")
+
+
+def bus_event(stack: OfflineStack, sample: str) -> dict[str, Any]:
+    event = localise(stack, json.loads((EVENTS / sample).read_text()))
+    return {
+        "EventBusName": stack.outputs["PipelineBusName"],
+        "Source": event["source"],
+        "DetailType": event["detail-type"],
+        "Detail": json.dumps(event["detail"]),
+    }
+
+
+def trigger(stack: OfflineStack, how: str) -> None:
+    if how == "schedule":
+        stack.schedules.fire_on("DailyReportFunctionEndOfDay", datetime.now(UTC).date())
+    elif how == "sns":
+        sns_sample = json.loads((EVENTS / "case_management_fraud_alert_sns.json").read_text())
+        record = sns_sample["Records"][0]["Sns"]
+        stack.client("sns").publish(
+            TopicArn=stack.outputs["FraudAlertsTopicArn"],
+            Message=record["Message"],
+            MessageAttributes={
+                k: {"DataType": v["Type"], "StringValue": v["Value"]}
+                for k, v in record["MessageAttributes"].items()
+            },
+        )
+    else:
+        stack.client("events").put_events(Entries=[bus_event(stack, how)])
+
+
+@pytest.mark.parametrize(
+    ("function", "how", "queue"),
+    [
+        ("FraudScoringFunction", "fraud_scoring_dataset_published.json", "FraudScoringDeadLetterQueue"),
+        ("FraudRealtimeFunction", "fraud_realtime_transaction_received.json", "FraudRealtimeDeadLetterQueue"),
+        ("ApplyMovementsFunction", "apply_movements_dataset_published.json", "ApplyMovementsDeadLetterQueue"),
+        ("AuditTrailFunction", "audit_trail_low_stock_event.json", "AuditTrailDeadLetterQueue"),
+        ("CaseManagementFunction", "sns", "CaseManagementDeadLetterQueue"),
+        ("DailyReportFunction", "schedule", "ReportsDeadLetterQueue"),
+    ],
+)
+def test_an_asynchronous_function_that_keeps_failing_parks_the_event_in_its_queue(
+    stack: OfflineStack, function: str, how: str, queue: str
+) -> None:
+    url = stack.physical[queue]
+    drain(stack, url)
+    for service in SERVICES:  # every AWS call the function makes fails, for good
+        stack.faults.fail(service, "*", "InternalError", times=None, function=function)
+    trigger(stack, how)
+    stack.wait_idle()
+    stack.faults.heal()
+    parked = drain(stack, url)
+    assert {p["requestContext"]["functionArn"].split(":")[6] for p in parked} == {stack.physical[function]}
+    # the triggering event itself (the audit trail also parks the events its trigger led to)
+    if how.endswith(".json"):
+        wanted = bus_event(stack, how)["DetailType"]
+        mine = [p for p in parked if p["requestPayload"]["detail-type"] == wanted]
+    else:
+        mine = parked
+    assert len(mine) == 1, [p["requestContext"] for p in parked]
+    assert mine[0]["requestContext"]["condition"] == "RetriesExhausted"
+    assert mine[0]["requestPayload"]  # the event itself, for the redrive
+
+
+def test_a_rule_target_that_keeps_refusing_parks_the_event_in_the_rule_dead_letter_queue(
+    stack: OfflineStack,
+) -> None:
+    url = stack.physical["LowStockDeadLetterQueue"]
+    drain(stack, url)
+    topic = stack.physical["StoreManagerTopic"]
+    refused = stack.faults.fail(
+        "sns", "Publish", "KMS.AccessDeniedException", times=None, match={"TopicArn": topic}
+    )
+    sample = json.loads(
+        json.loads((EVENTS / "purchase_orders_reorder_request.json").read_text())["Records"][0]["body"]
+    )
+    detail = {**sample["detail"], "store_id": "W108", "crossing_id": "feed0000feed0000feed0000"}
+    entry = {
+        "EventBusName": stack.outputs["PipelineBusName"],
+        "Source": sample["source"],
+        "DetailType": sample["detail-type"],
+        "Detail": json.dumps(detail),
+    }
+    stack.client("events").put_events(Entries=[entry])
+    stack.wait_idle()
+    assert refused.injected == 9  # the first attempt and the target's MaximumRetryAttempts 8
+    sqs = stack.client("sqs")
+    (message,) = sqs.receive_message(QueueUrl=url, MessageAttributeNames=["All"])["Messages"]
+    attributes = {k: v["StringValue"] for k, v in message["MessageAttributes"].items()}
+    assert attributes["TARGET_ARN"] == topic and attributes["ERROR_CODE"] == "KMS.AccessDeniedException"
+    assert "LowStockToStoreManagerRule" in attributes["RULE_ARN"]
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
