@@ -10,7 +10,15 @@ import json
 from collections import Counter
 from typing import Any
 
-from datapipe.redrive import EVENTBRIDGE, LAMBDA_FAILURE, SQS_REDRIVE, ParkingPlace, Redrive, parking_places
+from datapipe.redrive import (
+    EVENTBRIDGE,
+    LAMBDA_FAILURE,
+    SQS_REDRIVE,
+    STREAM_BATCH,
+    ParkingPlace,
+    Redrive,
+    parking_places,
+)
 from offline_runtime.cli import redrive as cli
 from offline_runtime.emulator.session import drain
 from offline_runtime.emulator.stack import OfflineStack
@@ -201,3 +209,26 @@ def test_sqs_dead_letter_goes_back_to_its_source_queue_and_is_consumed() -> None
         orders = stack.client("dynamodb").scan(TableName=stack.physical["PurchaseOrdersTable"])["Items"]
         assert len(orders) == 1
         assert stack.errors == []
+
+
+def test_stream_batch_pointer_is_listed_and_kept_never_replayed() -> None:
+    with offline_aws() as stack:
+        places = parking_places(stack.translated, stack.physical)
+        redrive = Redrive(stack.region, clients=stack.client)
+        # GIVEN a poison stream record (an item without on_hand): retried, then its batch is parked
+        stack.client("dynamodb").put_item(
+            TableName=stack.physical["InventoryTable"],
+            Item={"store_id": {"S": "R001"}, "product_id": {"S": "P1"}, "reorder_threshold": {"N": "5"}},
+        )
+        stack.wait_idle()
+        assert parked_count(stack, places) == {"InventoryStreamFailureQueue": 1}
+        # WHEN redriven (twice)
+        runs = [redrive.run(places), redrive.run(places)]
+        # THEN it is reported with its shard range each time, and stays parked for a human
+        for run in runs:
+            (report,) = [r for r in run if r.seen]
+            assert report.replayed == 0 and [p.kind for p in report.kept] == [STREAM_BATCH]
+            assert (
+                "sequence" in report.kept[0].detail and "reprocess from the stream" in report.kept[0].detail
+            )
+        assert parked_count(stack, places) == {"InventoryStreamFailureQueue": 1}
