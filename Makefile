@@ -9,7 +9,7 @@ export PYTHONPATH := $(CURDIR)/layers/shared:$(CURDIR)
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: venv demo test lint typecheck validate unit integration e2e bench fuzz invoke schedule build clean mutate
+.PHONY: venv demo test lint typecheck validate iac unit integration e2e bench fuzz invoke schedule build clean mutate redrive
 
 venv: $(STAMP)
 
@@ -31,7 +31,22 @@ typecheck: venv
 validate: venv
 	$(VENV)/bin/sam validate --lint --template template.yaml --region $(AWS_DEFAULT_REGION)
 
-test: lint typecheck validate
+# IaC rules: cfn-lint with the serverless rules (dev venv) and checkov (its own venv: checkov pins a
+# boto3 the dev venv cannot have). 0 findings: each accepted one is skipped in the resource's
+# Metadata with its reason (README "Accepted IaC findings"). --skip-download: no network.
+IAC_VENV := .venv-iac
+IAC_STAMP := $(IAC_VENV)/.installed-$(shell sha256sum requirements-iac.txt | cut -c1-12)
+
+$(IAC_STAMP): requirements-iac.txt
+	@test -x $(IAC_VENV)/bin/python || $(PYTHON) -m venv $(IAC_VENV)
+	@$(IAC_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-iac.txt
+	@rm -f $(IAC_VENV)/.installed-* && touch $@
+
+iac: venv $(IAC_STAMP)
+	$(VENV)/bin/cfn-lint --template template.yaml --append-rules cfn_lint_serverless.rules
+	$(IAC_VENV)/bin/checkov --file template.yaml --framework cloudformation --compact --quiet --skip-download
+
+test: lint typecheck validate iac
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 unit: venv
@@ -106,6 +121,12 @@ mutate: venv
 	cd $(MUTATE_DIR) && $(MUTMUT) run --max-children 2
 	cd $(MUTATE_DIR) && $(MUTMUT) results --all true > results.txt
 	$(PY) -c "import sys,re; t=open('$(MUTATE_DIR)/results.txt').read(); s=re.findall(r'^\s*(\S+): (survived|no tests|timeout|suspicious)', t, re.M); print(t[-3000:]); print(len(s), 'mutants not killed')"
+
+# Park, fix, replay, offline (datapipe.redrive, the tool that runs on AWS as
+# `python -m datapipe.redrive --stack <name>`): make redrive [EVENT=events/....json] [FAULTS=...]
+redrive: venv
+	$(PY) -m offline_runtime.cli.redrive $(if $(EVENT),--event $(EVENT)) $(if $(FAULTS),--fault '$(FAULTS)') \
+	  $(foreach p,$(PARAMS),--param $(p)) $(REDRIVE_ARGS)
 
 build: venv
 	$(VENV)/bin/sam build --template template.yaml

@@ -35,7 +35,7 @@ def test_function_environment_resolves_to_physical_names(stack: OfflineStack) ->
     assert env["CURATED_BUCKET"] == stack.outputs["CuratedBucketName"]
     assert env["EVENT_BUS_NAME"] == stack.outputs["PipelineBusName"]
     assert env["OPS_TOPIC_ARN"] == stack.outputs["OpsTopicArn"]
-    assert env["GLUE_DATABASE"] == "retail_datapipe_dev"
+    assert env["GLUE_DATABASE"] == stack.stack_name.replace("-", "_")  # named after the stack
     assert env["POWERTOOLS_SERVICE_NAME"] == "ingest"  # function value over Globals
     assert env["POWERTOOLS_METRICS_NAMESPACE"] == "RetailDataPipeline"  # from Globals
 

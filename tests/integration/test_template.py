@@ -37,6 +37,7 @@ def test_layout_is_the_agreed_one() -> None:
         "Makefile",
         "pyproject.toml",
         "requirements-dev.txt",
+        "requirements-iac.txt",  # checkov's own venv (make iac): its boto3 pin conflicts with the dev venv's
     }
     assert required <= top
     assert top - required <= {"out"}, f"unexpected top-level entries: {top - required - {'out'}}"
@@ -259,3 +260,182 @@ def test_a_function_that_sends_alerts_or_events_can_write_their_oversize_payload
 def test_case_management_can_read_the_stored_alerts_it_opens_cases_on() -> None:
     policies = RESOURCES["CaseManagementFunction"]["Properties"]["Policies"]
     assert {"DynamoDBReadPolicy": {"TableName": {"Ref": "FraudAlertsTable"}}} in policies
+
+
+# -- parking places, alarms and key (issue 8 parts 1 and 6) ---------------------------------------
+ASYNC_EVENT_TYPES = {"EventBridgeRule", "SNS", "Schedule", "S3"}  # event sources that invoke asynchronously
+
+
+def _logical(value: Any) -> str | None:
+    if isinstance(value, dict):
+        if "Ref" in value:
+            return str(value["Ref"])
+        if "Fn::GetAtt" in value:
+            att = value["Fn::GetAtt"]
+            return str(att[0] if isinstance(att, list) else att.split(".")[0])
+    return None
+
+
+def test_notify_and_emit_states_retry_then_alert_ops() -> None:
+    states = ASL["States"]
+    for name in ("NotifyQuarantine", "EmitPublished", "EmitQuarantined"):
+        (retry,) = states[name]["Retry"]
+        assert retry["ErrorEquals"] == ["States.TaskFailed"] and retry["MaxAttempts"] >= 2, name
+        assert states[name]["Catch"] == [
+            {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "AlertOps"}
+        ]
+    for name in ("AlertOps", "AlertOpsQuarantined", "EmitFailureQuarantined"):
+        assert states[name]["Retry"][0]["ErrorEquals"] == ["States.TaskFailed"], name
+    alert = states["AlertOps"]
+    assert alert["Resource"] == "arn:aws:states:::sns:publish" and alert["Next"] == "PipelineFailed"
+    assert alert["Parameters"]["TopicArn"] == "${OpsTopicArn}"
+    assert alert["Parameters"]["MessageAttributes"]["severity"]["StringValue"] == "CRITICAL"
+
+
+@pytest.mark.parametrize("fn", sorted(of_type("AWS::Serverless::Function")))
+def test_every_asynchronously_invoked_function_parks_its_failures_in_a_queue(fn: str) -> None:
+    props = RESOURCES[fn]["Properties"]
+    events = props.get("Events", {}).values()
+    if not any(e["Type"] in ASYNC_EVENT_TYPES for e in events):
+        return  # invoked synchronously (state machine) or by a mapping (its own on-failure / DLQ)
+    on_failure = props["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]
+    assert on_failure["Type"] == "SQS"
+    assert RESOURCES[_logical(on_failure["Destination"]) or ""]["Type"] == "AWS::SQS::Queue"
+
+
+def _rule_targets() -> list[tuple[str, dict[str, Any]]]:
+    out = []
+    for fn, res in of_type("AWS::Serverless::Function").items():
+        for name, event in res["Properties"].get("Events", {}).items():
+            if event["Type"] == "EventBridgeRule":
+                out.append((f"{fn}.{name}", event["Properties"]))
+    for name, event in RESOURCES["PipelineStateMachine"]["Properties"].get("Events", {}).items():
+        out.append((f"PipelineStateMachine.{name}", event["Properties"]))
+    for rule, res in of_type("AWS::Events::Rule").items():
+        out.extend((f"{rule}.{t['Id']}", t) for t in res["Properties"]["Targets"])
+    return out
+
+
+@pytest.mark.parametrize("target", _rule_targets(), ids=lambda t: t[0])
+def test_every_eventbridge_target_retries_then_parks(target: tuple[str, dict[str, Any]]) -> None:
+    _, props = target
+    assert props["RetryPolicy"]["MaximumRetryAttempts"] >= 1
+    assert RESOURCES[_logical(props["DeadLetterConfig"]["Arn"]) or ""]["Type"] == "AWS::SQS::Queue"
+
+
+def test_every_sns_subscription_has_a_redrive_policy() -> None:
+    subscriptions = {k: v["Properties"] for k, v in of_type("AWS::SNS::Subscription").items()}
+    for fn, res in of_type("AWS::Serverless::Function").items():
+        for name, event in res["Properties"].get("Events", {}).items():
+            if event["Type"] == "SNS":
+                subscriptions[f"{fn}.{name}"] = event["Properties"]
+    assert len(subscriptions) >= 7
+    for name, props in subscriptions.items():
+        dlq = _logical(props["RedrivePolicy"]["deadLetterTargetArn"])
+        assert RESOURCES[dlq or ""]["Type"] == "AWS::SQS::Queue", name
+
+
+PARKING_KEYS = 'deadLetterTargetArn|DeadLetterConfig": \\{"Arn|Destination'  # where a hop names its queue
+
+
+def _parking_places() -> set[str]:
+    """Queues named as a dead letter / on-failure destination anywhere in the template."""
+    text = json.dumps(RESOURCES)
+    return {
+        q
+        for q in of_type("AWS::SQS::Queue")
+        if re.search(rf'"({PARKING_KEYS})": \{{"Fn::GetAtt": \["{q}", "Arn"\]', text)
+    }
+
+
+def test_every_queue_is_redriven_or_is_a_watched_parking_place() -> None:
+    places = _parking_places()
+    alarmed = {
+        a["Properties"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0]
+        for a in of_type("AWS::CloudWatch::Alarm").values()
+        if a["Properties"]["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    }
+    for queue, res in of_type("AWS::SQS::Queue").items():
+        if queue in places:
+            assert queue in alarmed, f"{queue} parks messages but no alarm watches it"
+        else:
+            assert res["Properties"]["RedrivePolicy"]["maxReceiveCount"] >= 2, queue
+    assert len(places) >= 12
+
+
+def test_every_queue_that_services_send_to_only_accepts_this_stacks_sources() -> None:
+    policies = of_type("AWS::SQS::QueuePolicy").values()
+    assert policies
+    for policy in policies:
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            if statement["Effect"] == "Allow" and "Service" in statement.get("Principal", {}):
+                condition = json.dumps(statement["Condition"])
+                assert "aws:SourceArn" in condition, statement.get("Sid")
+
+
+@pytest.mark.parametrize("fn", sorted(of_type("AWS::Serverless::Function")))
+def test_every_function_has_errors_and_throttles_alarms_to_ops(fn: str) -> None:
+    watched = {
+        a["Properties"]["MetricName"]
+        for a in of_type("AWS::CloudWatch::Alarm").values()
+        if a["Properties"].get("Dimensions") == [{"Name": "FunctionName", "Value": {"Ref": fn}}]
+        and a["Properties"]["AlarmActions"] == [{"Ref": "OpsTopic"}]
+    }
+    assert watched == {"Errors", "Throttles"}
+
+
+def test_every_alarm_notifies_ops_with_its_severity_first_in_the_text() -> None:
+    alarms = of_type("AWS::CloudWatch::Alarm")
+    machine = {
+        a["Properties"]["MetricName"] for a in alarms.values() if a["Properties"]["Namespace"] == "AWS/States"
+    }
+    assert machine == {"ExecutionsFailed", "ExecutionsTimedOut"}
+    for name, alarm in alarms.items():
+        props = alarm["Properties"]
+        assert props["AlarmActions"] == [{"Ref": "OpsTopic"}], name
+        assert re.match(r"(CRITICAL|HIGH|WARNING): ", props["AlarmDescription"]), name
+    # alarm notifications carry no message attributes: the pager filters on the message body
+    pager = RESOURCES["OpsPagerSubscription"]["Properties"]
+    assert pager["FilterPolicyScope"] == "MessageBody"
+    assert pager["FilterPolicy"]["AlarmDescription"] == [{"prefix": "CRITICAL:"}]
+
+
+def test_topics_use_the_customer_managed_key_that_eventbridge_and_cloudwatch_may_use() -> None:
+    for topic, res in of_type("AWS::SNS::Topic").items():
+        assert res["Properties"]["KmsMasterKeyId"] == {"Fn::GetAtt": ["NotificationsKey", "Arn"]}, topic
+    key = RESOURCES["NotificationsKey"]["Properties"]
+    assert key["EnableKeyRotation"] is True
+    services = {
+        s["Principal"]["Service"]
+        for s in key["KeyPolicy"]["Statement"]
+        if "Service" in s["Principal"] and {"kms:Decrypt", "kms:GenerateDataKey*"} <= set(s["Action"])
+    }
+    assert services >= {"events.amazonaws.com", "cloudwatch.amazonaws.com"}
+
+
+@pytest.mark.parametrize(
+    "table",
+    [
+        "MovementLedgerTable",
+        "FraudAlertsTable",
+        "AccountProfilesTable",
+        "CardActivityTable",
+        "FraudCasesTable",
+    ],
+)
+def test_tables_that_cannot_be_rebuilt_have_point_in_time_recovery(table: str) -> None:
+    spec = RESOURCES[table]["Properties"]["PointInTimeRecoverySpecification"]
+    assert spec["PointInTimeRecoveryEnabled"] is True
+
+
+def test_curated_bucket_is_versioned() -> None:
+    assert RESOURCES["CuratedBucket"]["Properties"]["VersioningConfiguration"]["Status"] == "Enabled"
+
+
+def test_quarantine_expiry_follows_its_parameter() -> None:
+    (rule,) = [
+        r
+        for r in RESOURCES["QuarantineBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+        if r["Id"] == "ExpireQuarantine"
+    ]
+    assert rule["ExpirationInDays"] == {"Ref": "QuarantineRetentionDays"}
