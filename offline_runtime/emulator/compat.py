@@ -32,7 +32,59 @@ def patches(clock: Clock) -> list[Patch]:
         _lambda_response_size(),
         *_powertools_metrics(),
         *_stepfunctions_time(clock),
+        _stepfunctions_events_errors(),
     ]
+
+
+# -- Step Functions: an events:putEvents API error is a task failure ----------------------------
+def _stepfunctions_events_errors() -> Patch:
+    """moto's optimised ``events:putEvents`` integration has no ClientError branch (its SNS one has),
+    so an EventBridge API error (throttling, an internal error) ends the task as ``States.Runtime``,
+    which no Retry on ``States.TaskFailed`` matches. On AWS the task fails with
+    ``EventBridge.<Code>Exception``, a TaskFailed the state's Retry and Catch see. Named as moto names
+    SNS's errors."""
+    from botocore.exceptions import ClientError
+    from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
+    from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_events as events_task,
+    )
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+    original = events_task.StateTaskServiceEvents._from_error
+
+    def _from_error(self: Any, env: Any, ex: Exception) -> Any:
+        if not isinstance(ex, ClientError):
+            return original(self, env, ex)
+        code = ex.response["Error"]["Code"]
+        name = f"EventBridge.{code if code.endswith('Exception') else code + 'Exception'}"
+        meta = ex.response.get("ResponseMetadata", {})
+        cause = (
+            f"{ex.response['Error'].get('Message', '')} (Service: AmazonEventBridge; "
+            f"Status Code: {meta.get('HTTPStatusCode')}; Error Code: {code}; "
+            f"Request ID: {meta.get('RequestId')}; Proxy: null)"
+        )
+        return FailureEvent(
+            env=env,
+            error_name=CustomErrorName(error_name=name),
+            event_type=HistoryEventType.TaskFailed,
+            event_details=EventDetails(  # type: ignore[typeddict-item]  # moto builds it so
+                taskFailedEventDetails=TaskFailedEventDetails(
+                    error=name,
+                    cause=cause,
+                    resource=self._get_sfn_resource(),
+                    resourceType=self._get_sfn_resource_type(),
+                )
+            ),
+        )
+
+    return AttributePatch(
+        events_task.StateTaskServiceEvents,
+        "_from_error",
+        _from_error,
+        "moto ends an events:putEvents task on an API error as States.Runtime; AWS: a TaskFailed",
+    )
 
 
 # -- SQS: AWS's default MaximumMessageSize ------------------------------------------------------

@@ -162,3 +162,27 @@ def test_moto_gives_every_stream_record_of_a_mapping_the_same_sequence_number() 
 
     source = inspect.getsource(StreamShard.add)
     assert "seq = len(self.items) + self.starting_sequence_number" in source and "self.items = []" in source
+
+
+def test_moto_events_task_has_no_client_error_branch_and_ours_fails_the_task_like_aws(
+    fresh_orders: Any,
+) -> None:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_events,
+        state_task_service_sns,
+    )
+
+    # moto: SNS tasks name API errors (SNS.<Code>Exception); events tasks do not (States.Runtime)
+    assert "ClientError" in inspect.getsource(state_task_service_sns.StateTaskServiceSns._from_error)
+    assert "ClientError" not in inspect.getsource(state_task_service_events)
+    # ours: a PutEvents error once is a TaskFailed the Emit state's Retry (States.TaskFailed) sees
+    from offline_runtime.emulator.session import run_state_machine
+
+    stack = fresh_orders
+    rule = stack.faults.fail("events", "PutEvents", "InternalException", times=1)
+    desc = run_state_machine(stack, "OrderFlow", {"order_id": "e-1", "items": [{"price": "2"}]})
+    history = stack.client("stepfunctions").get_execution_history(executionArn=desc["executionArn"])["events"]
+    failed = [e["taskFailedEventDetails"] for e in history if e["type"] == "TaskFailed"]
+    assert desc["status"] == "SUCCEEDED" and rule.injected == 1
+    assert [f["error"] for f in failed] == ["EventBridge.InternalException"]
+    assert "Error Code: InternalException" in failed[0]["cause"]

@@ -104,11 +104,27 @@ def kinds(stack: OfflineStack, observed: dict[str, str]) -> list[str]:
 
 
 # -- the state machine's notify / emit states: their Retry, and AlertOps when they fail for good --
-# Offline, an API error inside the optimized events:putEvents integration surfaces as States.Runtime
-# (moto's parser maps only FailedEntryCount, to EventBridge.FailedEntry), which States.TaskFailed
-# does not match, so the emit states' Retry cannot be driven here; their Catch -> AlertOps can, and
-# the Retry of the sns:publish states (NotifyQuarantine, AlertOps) is driven by delivery. The emit
-# states' Retry is held by test_template.py::test_notify_and_emit_states_retry_then_alert_ops.
+# An API error inside the optimized events:putEvents integration is a TaskFailed
+# (EventBridge.<Code>Exception) as on AWS: the emulator corrects moto, which ends the task as
+# States.Runtime (offline_runtime/emulator/compat.py, pinned in tests/emulator/test_divergences.py).
+
+
+def test_emit_published_is_retried_when_put_events_fails_once(
+    stack: OfflineStack, observed: dict[str, str]
+) -> None:
+    settle(stack, observed)
+    fault = stack.faults.fail(
+        "events", "PutEvents", "InternalFailure", match={"Entries": entries_of("DatasetPublished")}
+    )
+    desc = upload(stack, "W101", 0.0, 1)
+    assert fault.injected == 1
+    assert desc["status"] == "SUCCEEDED" and desc["states"][-3:] == [
+        "PublishDataset",
+        "EmitPublished",
+        "Published",
+    ]
+    assert kinds(stack, observed).count("DatasetPublished") == 1
+    assert drain(stack, observed["ops"]) == []  # a retried emit is not an incident
 
 
 def test_emit_published_failing_for_good_alerts_ops(stack: OfflineStack, observed: dict[str, str]) -> None:
@@ -121,7 +137,7 @@ def test_emit_published_failing_for_good_alerts_ops(stack: OfflineStack, observe
         match={"Entries": entries_of("DatasetPublished")},
     )
     desc = upload(stack, "W102", 0.0, 2)
-    assert fault.injected >= 1  # offline its Retry is not used (module docstring: emulator gap)
+    assert fault.injected == 4  # the first attempt and the Retry's three (MaxAttempts 3)
     assert desc["status"] == "FAILED" and desc["error"] == "PipelineFailed"
     assert desc["states"][-3:] == ["EmitPublished", "AlertOps", "PipelineFailed"]
     # ops learns that a published dataset was never announced, with the cause
