@@ -54,6 +54,7 @@ from datapipe.ingest.validation import (
     validate,
 )
 from datapipe.inventory import low_stock_from_record
+from offline_runtime.bench import scale
 from offline_runtime.scenario.datagen import STATES, bench_transactions_csv
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -1025,11 +1026,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stream-records", type=int, default=1_000, help="stream records in the batch")
     parser.add_argument("--skip-fraud", action="store_true")
     parser.add_argument("--skip-stream", action="store_true")
+    parser.add_argument(
+        "--sizes",
+        default="10,100,1000",
+        help="input sizes in MB for the memory/throughput scale (comma list)",
+    )
+    parser.add_argument("--skip-scale", action="store_true", help="skip the ingest-over-sizes runs")
+    parser.add_argument("--skip-gzip", action="store_true", help="skip the gzip variant of the 100 MB file")
     parser.add_argument("--child-memory", choices=VARIANTS, help=argparse.SUPPRESS)
+    parser.add_argument("--child-scale", help=argparse.SUPPRESS)
     parser.add_argument("--input", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child_memory:
         child_memory(args.child_memory, args.input)
+        return 0
+    if args.child_scale:
+        print(json.dumps(scale.child_scale(args.child_scale, args.input)))
         return 0
 
     contract = default_registry().get("transactions")
@@ -1107,6 +1119,9 @@ def main(argv: list[str] | None = None) -> int:
         report_stream(args, results)
     if not args.skip_imports:
         report_imports(args, results)
+    if not args.skip_scale:
+        sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+        scale.report_scale(sizes, not args.skip_gzip, results)
 
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -360,7 +360,8 @@ def _ingest_stream(
                     f"rows_in={result.rows_in} valid={result.rows_valid} rejected={result.rows_rejected}"
                 )
             staged.write(result.valid)
-            rejects.write(result.rejects)
+            for chunk in result.reject_chunks():  # a chunk of Python objects at a time
+                rejects.write(chunk)
             profile.add(result)
         staged.close()
         rejects.close()
