@@ -1032,6 +1032,9 @@ def main(argv: list[str] | None = None) -> int:
         help="input sizes in MB for the memory/throughput scale (comma list)",
     )
     parser.add_argument("--skip-scale", action="store_true", help="skip the ingest-over-sizes runs")
+    parser.add_argument(
+        "--rejected-max-mb", type=int, default=None, help="largest entirely rejected file (default: any)"
+    )
     parser.add_argument("--skip-gzip", action="store_true", help="skip the gzip variant of the 100 MB file")
     parser.add_argument("--child-memory", choices=VARIANTS, help=argparse.SUPPRESS)
     parser.add_argument("--child-scale", help=argparse.SUPPRESS)
@@ -1121,7 +1124,7 @@ def main(argv: list[str] | None = None) -> int:
         report_imports(args, results)
     if not args.skip_scale:
         sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
-        scale.report_scale(sizes, not args.skip_gzip, results)
+        scale.report_scale(sizes, not args.skip_gzip, results, args.rejected_max_mb)
 
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
