@@ -23,7 +23,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -119,15 +118,6 @@ class _PartSink:
         self._buf.clear()
 
 
-@dataclass
-class _Stored:
-    body: bytes
-    etag: str
-    version_id: str | None
-    last_modified: datetime | None
-    size: int
-
-
 class FileStore:
     """ObjectStore (``datapipe.ports``) over one local input file; what is written is only counted."""
 
@@ -153,9 +143,11 @@ class FileStore:
     def open_write(self, bucket: str, key: str, content_type: str) -> _PartSink:
         return _PartSink(self, bucket, key, self.part)
 
-    def get(self, bucket: str, key: str, version_id: str | None = None) -> _Stored:
+    def get(self, bucket: str, key: str, version_id: str | None = None) -> Any:
+        from datapipe.ports import StoredObject
+
         body = self.small[(bucket, key)]
-        return _Stored(body, "etag", None, ARRIVAL, len(body))
+        return StoredObject(body, "etag", None, ARRIVAL, len(body))
 
     def put(self, bucket: str, key: str, body: bytes, content_type: str) -> None:
         self.small[(bucket, key)] = body  # the manifest, a reason file: small
