@@ -446,18 +446,22 @@ def _rejected_block(clean: bytes) -> bytes:
 
 
 def stream_transactions_csv(
-    out: BinaryIO, target_bytes: int, rejected: bool = False, seed: int = 7
+    out: BinaryIO,
+    target_bytes: int,
+    rejected: bool = False,
+    seed: int = 7,
+    block_rows: int = BIG_FILE_BLOCK_ROWS,
 ) -> dict[str, int]:
     """A transactions CSV of about ``target_bytes`` (whole lines) written to ``out`` as it is made.
 
-    One block of ``BIG_FILE_BLOCK_ROWS`` rows is generated (clean, or every row rejected) and
+    One block of ``block_rows`` rows is generated (clean, or every row rejected) and
     repeated; each copy renames its transaction ids (and the original ids its refunds name), so
     every id stays distinct across the file. Memory: one block, whatever the size.
     Returns the rows and bytes written.
     """
     rng = random.Random(seed)
     block, _ = transactions_csv(
-        "S999", "CA", BENCH_DAY, BIG_FILE_BLOCK_ROWS, _accounts(rng, 20_000), rng, 0.0
+        "S999", "CA", BENCH_DAY, block_rows, _accounts(rng, 20_000), rng, 0.0
     )
     if rejected:
         block = _rejected_block(block)
