@@ -460,9 +460,7 @@ def stream_transactions_csv(
     Returns the rows and bytes written.
     """
     rng = random.Random(seed)
-    block, _ = transactions_csv(
-        "S999", "CA", BENCH_DAY, block_rows, _accounts(rng, 20_000), rng, 0.0
-    )
+    block, _ = transactions_csv("S999", "CA", BENCH_DAY, block_rows, _accounts(rng, 20_000), rng, 0.0)
     if rejected:
         block = _rejected_block(block)
     header, _, body = block.partition(b"\n")
