@@ -42,7 +42,7 @@ SCALE_METHOD = (
     "one fresh subprocess per file: datapipe.ingest.service.ingest_object on a local body streamed "
     "in the S3 adapter's chunks (writes buffered per 8 MiB part, then dropped); peak = Linux VmHWM "
     "reset via /proc/self/clear_refs just before the run, minus VmRSS then (after imports and a "
-    "2,000-row warm-up ingest); MB = bytes / 1e6 of the object as stored; slope = least squares of "
+    "2,000-row warm-up ingest); MB = bytes / 1e6 read (after gunzip); slope = least squares of "
     "peak over input MB across the sizes"
 )
 
@@ -239,6 +239,17 @@ def child_scale(path: str, key: str) -> dict[str, Any]:
         states.append(self)
 
     unique.SeenKeys.__init__ = tracked  # type: ignore[method-assign]
+    from datapipe.ingest import service
+
+    samples: list[tuple[int, int]] = []  # (rows validated so far, VmRSS KiB) after each batch
+    validate = getattr(service, "validate")  # noqa: B009  (the name ingest calls, to wrap it)
+
+    def sampled(*args: Any, **kwargs: Any) -> Any:
+        result = validate(*args, **kwargs)
+        samples.append(((samples[-1][0] if samples else 0) + result.rows_in, _status_kib("VmRSS") or 0))
+        return result
+
+    setattr(service, "validate", sampled)  # noqa: B010
     gc.collect()
     before = _status_kib("VmRSS")
     reset = _reset_peak()
@@ -249,13 +260,18 @@ def child_scale(path: str, key: str) -> dict[str, Any]:
     seconds = time.perf_counter() - t0
     peak = _status_kib("VmHWM")
     size = Path(path).stat().st_size
+    inflated = _inflated_size(Path(path))
+    in_run = _in_run_slope(samples, inflated, report.rows_in)
     unique_mb = sum(st.nbytes for st in states) / 2**20
     rejects = next((v for (b, _), v in store.written.items() if b == QUARANTINE), {"bytes": 0, "lines": 0})
     staged = sum(v["bytes"] for (b, _), v in store.written.items() if b == CURATED)
     return {
         "seconds": seconds,
         "bytes": size,
-        "mb_per_s": size / 1e6 / seconds,
+        "inflated_bytes": inflated,
+        "mb_per_s": inflated / 1e6 / seconds,
+        "batches": len(samples),
+        "in_run_rss_slope_mb_per_mb": in_run,
         "rss_before_mb": (before or 0) / 1024,
         "peak_rss_mb": (peak or 0) / 1024,
         "peak_over_baseline_mb": ((peak or 0) - (before or 0)) / 1024 if reset and peak and before else None,
@@ -272,6 +288,27 @@ def child_scale(path: str, key: str) -> dict[str, Any]:
         "rejects_bytes": rejects["bytes"],
         "rejects_lines": rejects["lines"],
     }
+
+
+def _inflated_size(path: Path) -> int:
+    """Bytes the ingest reads: the file's, or what it gunzips to."""
+    if path.suffix != ".gz":
+        return path.stat().st_size
+    total = 0
+    with gzip.open(path, "rb") as f:
+        while chunk := f.read(4 * 1024**2):
+            total += len(chunk)
+    return total
+
+
+def _in_run_slope(samples: list[tuple[int, int]], inflated: int, rows: int) -> float | None:
+    """MB of RSS per MB of input within one run: least squares of RSS after each batch over the
+    input consumed so far, past the first quarter (allocator and pools warm up on the first
+    batches). Tells growth from a plateau even where one file has too few sizes around it."""
+    if rows <= 0:
+        return None
+    late = samples[len(samples) // 4 :]
+    return slope([(r * inflated / rows / 1e6, kib / 1024) for r, kib in late])
 
 
 def run_child(path: Path, key: str) -> dict[str, Any]:
@@ -321,7 +358,8 @@ def report_scale(
     print(f"\ningest over file sizes (generated transactions CSV; {SCALE_METHOD})\n")
     header = (
         f"{'file':22s} {'MB':>8s} {'rows':>11s} {'valid':>11s} {'rejected':>11s} {'s':>7s} {'MB/s':>7s} "
-        f"{'peak RSS +MB':>12s} {'unique MB':>9s} {'Arrow pool MB':>13s}"
+        f"{'peak RSS +MB':>12s} {'unique MB':>9s} {'Arrow pool MB':>13s} "
+        f"{'batches':>7s} {'in-run MB/MB':>12s}"
     )
     print(header)
     print("-" * len(header))
@@ -351,10 +389,11 @@ def report_scale(
             continue
         flag = "" if out["counts_as_expected"] else "   COUNTS DIFFER FROM THE GENERATOR"
         print(
-            f"{label:22s} {out['bytes'] / 1e6:8.1f} {out['rows_in']:11,} {out['rows_valid']:11,} "
+            f"{label:22s} {out['inflated_bytes'] / 1e6:8.1f} {out['rows_in']:11,} {out['rows_valid']:11,} "
             f"{out['rows_rejected']:11,} {out['seconds']:7.2f} {out['mb_per_s']:7.1f} "
             f"{_fmt(out['peak_over_baseline_mb'], '12.0f')} {out['unique_state_mb']:9.1f} "
-            f"{out['arrow_pool_peak_mb']:13.0f}{flag}"
+            f"{out['arrow_pool_peak_mb']:13.0f} {out['batches']:7d} "
+            f"{_fmt(out['in_run_rss_slope_mb_per_mb'], '12.4f')}{flag}"
         )
     plain = [r for r in runs if "error" not in r and not r["gzip"]]
     slopes = {}
@@ -371,6 +410,8 @@ def report_scale(
             if r["rejected_file"] is rejected and r["peak_over_baseline_mb"] is not None
         ]
         slopes[f"{kind}_less_unique_state"] = slope(net)
+    in_run = [r["in_run_rss_slope_mb_per_mb"] for r in runs if "error" not in r and r["batches"] >= 8]
+    slopes["worst_in_run"] = max((x for x in in_run if x is not None), default=None)
     worst_peak = max((r["peak_over_baseline_mb"] or 0 for r in runs if "error" not in r), default=None)
     worst_rate = min((r["mb_per_s"] for r in runs if "error" not in r), default=None)
     results["scale"] = {
@@ -390,6 +431,10 @@ def report_scale(
         f"  less the uniqueness state (12 B per distinct key, docs/design.md): clean "
         f"{_fmt(slopes['clean_less_unique_state'], '.4f')}, rejected "
         f"{_fmt(slopes['rejected_less_unique_state'], '.4f')}"
+    )
+    print(
+        f"  within one run (RSS after each batch over input read, runs of >= 8 batches, worst): "
+        f"{_fmt(slopes['worst_in_run'], '.4f')}"
     )
     print(
         f"worst peak RSS over baseline: {_fmt(worst_peak, '.0f')} MB   "
