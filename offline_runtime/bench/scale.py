@@ -272,6 +272,7 @@ def child_scale(path: str, key: str) -> dict[str, Any]:
         "mb_per_s": inflated / 1e6 / seconds,
         "batches": len(samples),
         "in_run_rss_slope_mb_per_mb": in_run,
+        "rss_after_batch_mb": [round(kib / 1024, 1) for _, kib in samples],
         "rss_before_mb": (before or 0) / 1024,
         "peak_rss_mb": (peak or 0) / 1024,
         "peak_over_baseline_mb": ((peak or 0) - (before or 0)) / 1024 if reset and peak and before else None,
