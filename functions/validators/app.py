@@ -63,11 +63,10 @@ class CorrectionIds:
         raise NotImplementedError("validators never release ids")
 
 
-def registry_for(staged: Any) -> IdRegistry:
+def replaced_run(staged: Any) -> str | None:
+    """The run a correction replaces: the one live for the same source object, if another."""
     live = ledger().live_run(staged.dataset, staged.source.key)
-    if live is not None and live != staged.run_id:
-        return CorrectionIds(id_registry(), live)
-    return id_registry()
+    return live if live is not None and live != staged.run_id else None
 
 
 def _emit(dataset: str, checks: list[dict[str, Any]]) -> None:
@@ -81,13 +80,15 @@ def _suite(suite: str, event: dict[str, Any]) -> dict[str, Any]:
     contract_of(parsed.staged.dataset, f"{suite} validation input")
     staged = StagedDataset(parsed.staged, store(), default_registry())
     if suite in HISTORY_SUITES:
+        replaces = replaced_run(parsed.staged)
         results = run_suite(
             suite,
             staged,
             store(),
             settings.curated_bucket,
-            id_registry=registry_for(parsed.staged),
+            id_registry=CorrectionIds(id_registry(), replaces) if replaces else id_registry(),
             now=datetime.now(UTC),
+            replaces=replaces,
         )
     else:
         results = run_suite(suite, staged)

@@ -375,9 +375,9 @@ def _ingest_stream(
         raise
     try:
         return _announce(contract, run, source, reader, counter, staged, rejects, profile, deps, now)
-    except Exception as exc:
+    except Exception as exc:  # the store, the ledger or the bus: Lambda retries the event
         _orphans_undone(contract, run, source, counter, staged, rejects, deps, exc)
-        raise
+        raise _InfraError(str(exc)) from exc
 
 
 def _orphans_undone(
