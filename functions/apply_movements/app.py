@@ -1,6 +1,7 @@
 """Apply movements: DatasetPublished (inventory_movements) -> inventory table, each movement once.
 
-Unknown store/product pairs are not dropped: they are written to the quarantine bucket, the
+Deliveries close the purchase orders they fill (the referenced one, else the item's oldest open
+order), each once. Unknown store/product pairs are not dropped: they are written to the quarantine bucket, the
 operators are told, and the counts travel on InventoryMovementsApplied.
 """
 
@@ -17,7 +18,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from datapipe.aws import EventBridgeBus, S3ObjectStore, SnsNotifier
 from datapipe.envelopes import DatasetPublishedEvent, expect, parse
 from datapipe.events import INVENTORY_MOVEMENTS_APPLIED
-from datapipe.inventory import DynamoStockLedger, apply_movements
+from datapipe.inventory import DynamoPurchaseOrders, DynamoStockLedger, apply_movements
 from datapipe.observability import instruments
 from datapipe.payloads import PayloadOffload
 from datapipe.settings import ApplyMovementsSettings
@@ -33,6 +34,7 @@ DATASET = "inventory_movements"
 class Adapters:
     store: S3ObjectStore
     ledger: DynamoStockLedger
+    orders: DynamoPurchaseOrders
     bus: EventBridgeBus
     ops: SnsNotifier
 
@@ -45,6 +47,7 @@ def adapters() -> Adapters:
     return Adapters(
         store=store,
         ledger=DynamoStockLedger(settings.inventory_table, settings.movement_ledger_table),
+        orders=DynamoPurchaseOrders(settings.purchase_orders_table, settings.inventory_table),
         bus=EventBridgeBus(settings.event_bus_name, settings.event_source, offload),
         ops=SnsNotifier(settings.ops_topic_arn, offload),
     )
@@ -67,7 +70,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     published = parse(DatasetPublishedEvent, event, "DatasetPublished event").detail
     expect("DatasetPublished event", "detail.dataset", published.dataset, DATASET)
     a = adapters()
-    report = apply_movements(read_staged(a.store, published.staged), a.ledger)
+    report = apply_movements(read_staged(a.store, published.staged), a.ledger, a.orders)
     summary: dict[str, Any] = {
         "dataset": published.dataset,
         "run_id": published.run_id,
@@ -77,6 +80,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         "unknown": report.unknown_movements,
         "units_applied": report.units_applied,
         "unknown_items": len(report.unknown),
+        "orders_closed": report.orders_closed,
+        "deliveries_without_order": report.deliveries_without_order,
     }
     if report.unknown:
         report_unknown(a, published.run_id, report.unknown, summary)
@@ -84,4 +89,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     metrics.add_metric(name="MovementsApplied", unit=MetricUnit.Count, value=report.applied)
     metrics.add_metric(name="MovementsDuplicate", unit=MetricUnit.Count, value=report.duplicates)
     metrics.add_metric(name="MovementsUnknownItem", unit=MetricUnit.Count, value=report.unknown_movements)
+    metrics.add_metric(name="PurchaseOrdersClosed", unit=MetricUnit.Count, value=len(report.orders_closed))
+    metrics.add_metric(
+        name="DeliveriesWithoutOrder", unit=MetricUnit.Count, value=report.deliveries_without_order
+    )
     return summary

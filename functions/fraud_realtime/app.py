@@ -1,39 +1,48 @@
 """Real-time fraud scoring: one TransactionReceived event -> at most one alert, in milliseconds.
 
-Velocity needs the card's recent activity: a DynamoDB table keyed by card and time (TTL a day);
-"amount far above usual" uses the account profile the dataset path maintains. Logs and the alert
-message carry the transaction id and masked card/account/customer ids only.
+The rules see what the dataset path sees (``FraudProfiles``, shared by both): the card's recent
+transaction times (velocity across files and channels) and the account's last amounts in USD
+(the usual amount: their median, strictly before this transaction). The event is merged into
+both profiles afterwards (a union by transaction id: a redelivery changes nothing).
+
+The alert is claimed in the FraudAlerts table with its full record (case management reads the
+ids there) and confirmed once SNS accepted it: a retry after a failed publish sends it. Logs and
+the alert message carry the transaction id and masked card/account/customer ids only.
 """
 
 from __future__ import annotations
 
-import hashlib
+import statistics
+import time
 from dataclasses import dataclass
-from datetime import datetime
-from decimal import Decimal
+from datetime import date
 from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from datapipe.aws import AccountProfiles, Alert, CardActivity, FraudAlerts, S3ObjectStore, SnsBatchPublisher
+from datapipe.aws import Alert, FraudAlerts, S3ObjectStore, SnsBatchPublisher, alert_message
 from datapipe.envelopes import RealtimeTransaction, TransactionReceivedEvent, parse
-from datapipe.fraud import SEVERITIES, FraudAlert, policy_from_settings, score_event
+from datapipe.fraud import SEVERITIES, FraudAlert, FraudHistory, policy_from_settings, score_event
+from datapipe.fraud.profiles import DynamoFraudProfiles
+from datapipe.fraud.rules import amount_value, to_micros
 from datapipe.observability import instruments
 from datapipe.payloads import PayloadOffload
+from datapipe.reference.fx import FxRates, load_published
 from datapipe.settings import FraudRealtimeSettings
 
 obs = instruments()
 logger, metrics = obs.logger, obs.metrics
 settings = FraudRealtimeSettings.from_env()
 policy = policy_from_settings(settings)
+RATES_TTL_S = 3600  # published rates are daily: an execution environment re-reads them hourly
 
 
 @dataclass(frozen=True)
 class Adapters:
-    activity: CardActivity
-    profiles: AccountProfiles
+    store: S3ObjectStore
+    profiles: DynamoFraudProfiles
     alerts: FraudAlerts
     publisher: SnsBatchPublisher
 
@@ -41,31 +50,62 @@ class Adapters:
 @cache
 def adapters() -> Adapters:
     """Clients made once per execution environment, on first use (not at import)."""
-    offload = PayloadOffload(S3ObjectStore(), settings.quarantine_bucket)
+    store = S3ObjectStore()
+    offload = PayloadOffload(store, settings.quarantine_bucket)
     return Adapters(
-        activity=CardActivity(settings.card_activity_table),
-        profiles=AccountProfiles(settings.account_profiles_table),
+        store=store,
+        profiles=DynamoFraudProfiles(settings.fraud_profiles_table),
         alerts=FraudAlerts(settings.fraud_alerts_table),
         publisher=SnsBatchPublisher(settings.fraud_topic_arn, offload),
     )
 
 
-def _epoch(value: datetime) -> Decimal:
-    return Decimal(str(round(value.timestamp(), 6)))
+@cache
+def _rates(hour: int) -> FxRates:
+    return load_published(adapters().store, settings.curated_bucket)
 
 
-def card_history(a: Adapters, txn: RealtimeTransaction) -> list[float]:
-    """Epoch seconds of the card's earlier transactions in the velocity window; records this one."""
+def rates() -> FxRates:
+    return _rates(int(time.time() // RATES_TTL_S))
+
+
+def usual_before(history: FraudHistory, txn: RealtimeTransaction, event_us: int) -> tuple[float | None, int]:
+    """The account's usual USD amount (median of its last amounts before this one) and how many."""
+    earlier = [
+        (t, i, v)
+        for t, i, v in history.accounts.get(txn.account_id, [])
+        if i != txn.transaction_id and (t, i) < (event_us, txn.transaction_id)
+    ][-policy.usual_history :]
+    if not earlier:
+        return None, 0
+    return statistics.median(v for _, _, v in earlier), len(earlier)
+
+
+def recent_card_times(history: FraudHistory, txn: RealtimeTransaction) -> list[float]:
     if not txn.card_id:
         return []
-    now = _epoch(txn.event_time)
-    recent = a.activity.recent(
-        txn.card_id, now - Decimal(policy.velocity_window_s), now, exclude_transaction=txn.transaction_id
-    )
-    # a tiny, deterministic offset keeps two transactions of one card in the same second apart
-    tiebreak = Decimal(int(hashlib.sha256(txn.transaction_id.encode()).hexdigest()[:4], 16)) / Decimal(10**7)
-    a.activity.record(txn.card_id, now + tiebreak, txn.transaction_id)
-    return recent
+    return [t / 1_000_000 for t, i in history.cards.get(txn.card_id, []) if i != txn.transaction_id]
+
+
+def usd_amount(txn: dict[str, Any], on: date) -> float | None:
+    parsed = amount_value(txn.get("amount"))
+    if parsed is None:
+        return None
+    try:
+        return rates().converter()(parsed[1], str(txn.get("currency") or "USD"), on)
+    except LookupError:
+        return None
+
+
+def remember(a: Adapters, txn: RealtimeTransaction, raw: dict[str, Any], event_us: int) -> None:
+    """This transaction merged into its card's and account's profiles."""
+    delta = FraudHistory()
+    if txn.card_id:
+        delta.cards[txn.card_id] = [(event_us, txn.transaction_id)]
+    usd = usd_amount(raw, txn.event_time.date())
+    if usd is not None and usd > 0:
+        delta.accounts[txn.account_id] = [(event_us, txn.transaction_id, usd)]
+    a.profiles.save(delta, keep=policy.usual_history)
 
 
 def publishable(alert: FraudAlert | None) -> bool:
@@ -78,22 +118,31 @@ def publishable(alert: FraudAlert | None) -> bool:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     txn = parse(TransactionReceivedEvent, event, "TransactionReceived event").detail
     a = adapters()
-    recent = card_history(a, txn)
-    median, history = a.profiles.get(txn.account_id)
-    alert = score_event(txn.model_dump(), recent, median, history, policy)
+    raw = txn.model_dump()
+    event_us = to_micros(txn.event_time)
+    assert event_us is not None  # the envelope requires an aware event_time
+    history = a.profiles.load([txn.card_id] if txn.card_id else [], [txn.account_id])
+    median, count = usual_before(history, txn, event_us)
+    alert = score_event(
+        raw, recent_card_times(history, txn), median, count, policy, to_usd=rates().converter()
+    )
     metrics.add_metric(name="TransactionsScored", unit=MetricUnit.Count, value=1)
     if alert is None or not publishable(alert):
+        remember(a, txn, raw, event_us)
         return {
             "transaction_id": txn.transaction_id,
             "alert": None,
             "severity": alert.severity if alert else None,
         }
-    if not a.alerts.claim(alert, "realtime"):
+    claim = a.alerts.claim(alert, "realtime")
+    if not claim.to_publish:
+        remember(a, txn, raw, event_us)
         return {"transaction_id": txn.transaction_id, "alert": "already alerted"}
-    message = alert.to_message()
+    message = alert_message(alert, claim)
     if a.publisher.publish([Alert(alert.transaction_id, message, alert.message_attributes())]):
-        a.alerts.release(alert.transaction_id)
-        raise RuntimeError(f"alert for {alert.transaction_id} not accepted by SNS")
+        raise RuntimeError(f"alert for {alert.transaction_id} not accepted by SNS; its claim stays unsent")
+    a.alerts.confirm(alert)
+    remember(a, txn, raw, event_us)
     metrics.add_metric(name=f"FraudAlerts{alert.severity.title()}", unit=MetricUnit.Count, value=1)
     logger.info(
         "fraud alert",

@@ -1,5 +1,9 @@
 """Ingest: S3 "Object Created" (via EventBridge) -> validated, staged Parquet + quarantine.
 
+Content identity: the SHA-256 of the bytes, computed while reading, is claimed per dataset
+(``DeliveryLedger``); the same bytes under another key, by multipart or under SSE-KMS end as
+DUPLICATE (DatasetQuarantined with ``duplicate_of``), never staged twice.
+
 Any other S3 event (Object Deleted, Object Restore...) that reaches the function is ignored:
 logged and counted (metric ``EventsIgnored``), never staged as a new file.
 """
@@ -14,6 +18,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from datapipe.aws import EventBridgeBus, S3ObjectStore, SnsNotifier
 from datapipe.contracts import default_registry
+from datapipe.delivery import DeliveryLedger
 from datapipe.envelopes import AnyEventBridgeEvent, ObjectCreatedEvent, parse
 from datapipe.ingest.service import IngestDeps, ObjectRef, ingest_object
 from datapipe.observability import instruments
@@ -37,6 +42,7 @@ def deps() -> IngestDeps:
         notifier=SnsNotifier(settings.ops_topic_arn, offload),
         settings=settings.service_settings(),
         registry=default_registry(),
+        ledger=DeliveryLedger(settings.delivery_table),
     )
 
 
@@ -71,7 +77,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     metrics.add_metric(name="RowsIn", unit=MetricUnit.Count, value=report.rows_in)
     metrics.add_metric(name="RowsValid", unit=MetricUnit.Count, value=report.rows_valid)
     metrics.add_metric(name="RowsRejected", unit=MetricUnit.Count, value=report.rows_rejected)
-    if report.status != "STAGED":
+    if report.status == "DUPLICATE":
+        metrics.add_metric(name="FilesDuplicate", unit=MetricUnit.Count, value=1)
+        logger.warning("duplicate delivery", extra=report.to_dict())
+    elif report.status != "STAGED":
         metrics.add_metric(name="FilesQuarantined", unit=MetricUnit.Count, value=1)
         logger.warning("file quarantined", extra=report.to_dict())
     else:

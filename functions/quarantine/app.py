@@ -1,7 +1,14 @@
-"""Quarantine: moves a staged dataset the gate (or the failure path) refused out of staging."""
+"""Quarantine: moves a staged dataset the gate (or the failure path) refused out of staging.
+
+Before it moves the data, the run gives back what it holds (``publish.service.give_back``):
+curated files an interrupted publish left that no published record lists, and — when no version
+of the run is live — its id claims and its content claim, so the same rows or bytes can be
+replayed after a fix. A failed republish of a published run keeps its previous version visible.
+"""
 
 from __future__ import annotations
 
+import json
 from functools import cache
 from typing import Any
 
@@ -9,8 +16,11 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from datapipe.aws import S3ObjectStore
-from datapipe.envelopes import QuarantineInput, parse
+from datapipe.delivery import DeliveryLedger
+from datapipe.envelopes import InvalidEvent, QuarantineInput, contract_of, parse
 from datapipe.observability import instruments
+from datapipe.publish.service import give_back
+from datapipe.quality.dedupe import DynamoIdRegistry
 from datapipe.quarantine import describe_quality, quarantine_staged
 from datapipe.settings import QuarantineSettings
 
@@ -34,9 +44,34 @@ def reason_of(parsed: QuarantineInput) -> str:
     return describe_quality(parsed.quality) if parsed.quality else ""
 
 
+def source_sha256(parsed: QuarantineInput) -> str | None:
+    """The content hash ingest computed while reading (in the manifest), if the manifest is there."""
+    manifest = parsed.staged.manifest
+    if not store().list_keys(manifest.bucket, manifest.key):
+        return None
+    value = (
+        json.loads(store().get(manifest.bucket, manifest.key).body).get("checksums", {}).get("source_sha256")
+    )
+    return str(value) if value else None
+
+
 @obs.handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     parsed = parse(QuarantineInput, event, "quarantine input")
+    try:
+        contract = contract_of(parsed.staged.dataset, "quarantine input")
+    except InvalidEvent:  # nothing of an unknown dataset was claimed or published: just move it
+        returned: dict[str, Any] = {"skipped": "unknown dataset"}
+    else:
+        returned = give_back(
+            parsed.staged,
+            contract,
+            store(),
+            settings.curated_bucket,
+            DynamoIdRegistry(settings.record_ids_table),
+            DeliveryLedger(settings.delivery_table),
+            source_sha256(parsed),
+        )
     detail = quarantine_staged(
         parsed.staged,
         store(),
@@ -48,5 +83,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     )
     metrics.add_dimension(name="dataset", value=parsed.staged.dataset)
     metrics.add_metric(name="DatasetsQuarantined", unit=MetricUnit.Count, value=1)
-    logger.warning("dataset quarantined", extra=detail.model_dump(mode="json"))
+    logger.warning("dataset quarantined", extra={**detail.model_dump(mode="json"), "given_back": returned})
     return detail.model_dump(mode="json")

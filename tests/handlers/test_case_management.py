@@ -14,7 +14,7 @@ from offline_runtime.emulator.session import drain
 from offline_runtime.scenario.project import observe_bus
 from tests.handlers.direct import DirectHandler, direct_handler, sample
 
-CASE = "CASE-T20261121S001000017"
+TRANSACTION = "T20261121S001000017"
 
 
 @pytest.fixture(scope="module")
@@ -31,22 +31,51 @@ def notification(cases: DirectHandler, message: Any = None, **sns: Any) -> dict[
     return event
 
 
-def test_a_case_is_opened_on_the_stored_alerts_account(cases: DirectHandler) -> None:
-    # GIVEN the sample notification (masked ids only) and its stored alert record; no case yet
+def clear_cases(cases: DirectHandler) -> None:
     dynamodb = cases.stack.client("dynamodb")
     table = cases.stack.physical["FraudCasesTable"]
-    dynamodb.delete_item(TableName=table, Key={"case_id": {"S": CASE}})
+    for item in dynamodb.scan(TableName=table)["Items"]:
+        dynamodb.delete_item(TableName=table, Key={"case_id": item["case_id"]})
+
+
+def test_a_case_is_opened_on_the_stored_alerts_card_and_announced_once(cases: DirectHandler) -> None:
+    # GIVEN the sample notification (masked ids only) and its stored alert record; no case yet
+    clear_cases(cases)
+    dynamodb = cases.stack.client("dynamodb")
+    table = cases.stack.physical["FraudCasesTable"]
     bus = observe_bus(cases.stack, "direct-cases")
     event = notification(cases)
     # WHEN it arrives twice
-    assert cases(event) == {"opened": [CASE]}
-    assert cases(event) == {"opened": []}
-    # THEN one case, on the account of the stored alert, announced once with the account masked
-    case = dynamodb.get_item(TableName=table, Key={"case_id": {"S": CASE}})["Item"]
-    assert case["account_id"] == {"S": "ACC000123"} and case["severity"] == {"S": "HIGH"}
+    first = cases(event)
+    (case_id,) = first["opened"]
+    assert cases(event) == {"opened": [], "cases": [case_id]}
+    # THEN one case about the stored alert's card (a digest, never the id), holding the alert once
+    case = dynamodb.get_item(TableName=table, Key={"case_id": {"S": case_id}})["Item"]
+    assert case["severity"] == {"S": "HIGH"} and case["alert_ids"] == {"SS": [TRANSACTION]}
+    assert case["alerts"] == {"N": "1"} and case["subject"]["S"].startswith("card:")
+    assert case["announced"] == {"BOOL": True}
+    # AND it is announced once, with the account masked
     (opened,) = [e["detail"] for e in drain(cases.stack, bus) if e["detail-type"] == "FraudCaseOpened"]
+    assert opened["case_id"] == case_id and opened["transaction_id"] == TRANSACTION
     assert opened["account_id_masked"] == "*****0123" and "account_id" not in opened
-    assert "ACC000123" not in cases.log_text
+    assert "ACC000123" not in cases.log_text + json.dumps(case) and "CARD000123" not in json.dumps(case)
+
+
+def test_a_case_stored_but_not_announced_is_announced_by_the_retry(cases: DirectHandler) -> None:
+    """Measured defect: PutEvents failing after the case is stored; the retry found the case and
+    skipped the event (FraudCaseOpened lost)."""
+    clear_cases(cases)
+    bus = observe_bus(cases.stack, "direct-cases-retry")
+    event = notification(cases)
+    rule = cases.stack.faults.fail("events", "PutEvents", "InternalError", times=1)
+    with pytest.raises(Exception, match="InternalError"):
+        cases(event)
+    assert rule.injected == 1
+    assert not [e for e in drain(cases.stack, bus) if e["detail-type"] == "FraudCaseOpened"]
+    retried = cases(event)
+    (opened,) = [e["detail"] for e in drain(cases.stack, bus) if e["detail-type"] == "FraudCaseOpened"]
+    assert retried["opened"] == [opened["case_id"]]
+    assert cases(event)["opened"] == []  # and never twice
 
 
 @pytest.mark.parametrize(

@@ -32,17 +32,62 @@ def low_stock_event(orders: DirectHandler, **detail: Any) -> dict[str, Any]:
     return event
 
 
-def test_a_reorder_request_raises_one_order(orders: DirectHandler) -> None:
+def stock_item(orders: DirectHandler, **extra: Any) -> dict[str, Any]:
+    """The inventory item the sample request is about, put in place (fresh: nothing on order)."""
+    detail = low_stock_event(orders)["detail"]
+    key = {"store_id": {"S": detail["store_id"]}, "product_id": {"S": detail["product_id"]}}
+    item = {**key, "on_hand": {"N": str(detail["on_hand"])}, **extra}
+    orders.stack.client("dynamodb").put_item(TableName=orders.stack.physical["InventoryTable"], Item=item)
+    return key
+
+
+def order_of(orders: DirectHandler, crossing: str) -> dict[str, Any]:
+    table = orders.stack.physical["PurchaseOrdersTable"]
+    return dict(
+        orders.stack.client("dynamodb").get_item(TableName=table, Key={"po_id": {"S": f"PO-{crossing}"}})[
+            "Item"
+        ]
+    )
+
+
+def test_a_reorder_request_raises_one_order_sent_to_the_supplier(orders: DirectHandler) -> None:
+    key = stock_item(orders)
     crossing = uuid.uuid4().hex[:24]
     event = {"Records": [message(orders, json.dumps(low_stock_event(orders, crossing_id=crossing)))]}
     assert orders(event) == {"batchItemFailures": []}
     assert orders(event) == {"batchItemFailures": []}  # redelivered: answered, not doubled
-    table = orders.stack.client("dynamodb")
-    item = table.get_item(
-        TableName=orders.stack.physical["PurchaseOrdersTable"], Key={"po_id": {"S": f"PO-{crossing}"}}
-    )
-    assert item["Item"]["quantity"] == {"N": "48"} and item["Item"]["status"] == {"S": "CREATED"}
+    item = order_of(orders, crossing)
+    assert item["quantity"] == {"N": "48"} and item["status"] == {"S": "SENT"}
     assert len(orders.logged("purchase order exists already")) == 1
+    stock = orders.stack.client("dynamodb").get_item(
+        TableName=orders.stack.physical["InventoryTable"], Key=key
+    )
+    assert stock["Item"]["on_order"] == {"N": "48"}  # the order is part of the inventory position
+
+
+def test_a_second_crossing_while_an_order_is_open_orders_nothing(orders: DirectHandler) -> None:
+    # GIVEN the item already has 48 on order, and a crossing that was seen before that order landed
+    stock_item(orders, on_order={"N": "48"})
+    crossing = uuid.uuid4().hex[:24]
+    stale = low_stock_event(orders, crossing_id=crossing, on_order=0)
+    assert orders({"Records": [message(orders, json.dumps(stale))]}) == {"batchItemFailures": []}
+    assert len(orders.logged("reorder request stale: on_order changed since the crossing")) == 1
+    with pytest.raises(KeyError):
+        order_of(orders, crossing)
+
+
+def test_an_order_stored_but_not_announced_is_sent_by_the_redelivery(orders: DirectHandler) -> None:
+    # GIVEN PutEvents fails once after the order is stored
+    stock_item(orders)
+    crossing = uuid.uuid4().hex[:24]
+    event = {"Records": [message(orders, json.dumps(low_stock_event(orders, crossing_id=crossing)))]}
+    rule = orders.stack.faults.fail("events", "PutEvents", "InternalError", times=1)
+    failed = orders(event)
+    assert rule.injected == 1 and len(failed["batchItemFailures"]) == 1
+    assert order_of(orders, crossing)["status"] == {"S": "CREATED"}
+    # WHEN SQS redelivers it, THEN the order is announced and sent, not skipped as a duplicate
+    assert orders(event) == {"batchItemFailures": []}
+    assert order_of(orders, crossing)["status"] == {"S": "SENT"}
 
 
 def test_foreign_messages_fail_alone_with_their_reason(orders: DirectHandler) -> None:

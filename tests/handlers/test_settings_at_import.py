@@ -81,8 +81,19 @@ def test_every_function_builds_settings_of_its_own_from_the_template_environment
     assert all(DECLARED[fn] for fn in FUNCTIONS)
     # each declares what it reads, not the Globals' 21 variables
     assert max(len(v) for v in DECLARED.values()) < 21
-    assert DECLARED["PublishFunction"].keys() == {"CURATED_BUCKET", "GLUE_DATABASE"}
-    assert DECLARED["QuarantineFunction"].keys() == {"QUARANTINE_BUCKET"}
+    assert DECLARED["PublishFunction"].keys() == {
+        "CURATED_BUCKET",
+        "GLUE_DATABASE",
+        "RECORD_IDS_TABLE",
+        "DELIVERY_TABLE",
+    }
+    # a refused or failed run gives back its id and content claims (and interrupted files)
+    assert DECLARED["QuarantineFunction"].keys() == {
+        "QUARANTINE_BUCKET",
+        "CURATED_BUCKET",
+        "RECORD_IDS_TABLE",
+        "DELIVERY_TABLE",
+    }
 
 
 @pytest.mark.parametrize(("fn", "variable"), CASES)

@@ -178,10 +178,21 @@ def test_purchase_order_from_a_reorder_request(quiet_stack: OfflineStack) -> Non
     table = quiet_stack.client("dynamodb")
     key = {"po_id": {"S": "PO-3f2a9c1e5b7d4a6f8e0c1b2a"}}
     orders = quiet_stack.physical["PurchaseOrdersTable"]
-    assert run(quiet_stack, "PurchaseOrderFunction", "purchase_orders_reorder_request.json") == {
-        "batchItemFailures": []
-    }
+    # GIVEN the stock record the request is about (an order adds to its on_order in one transaction),
+    # removed afterwards: the other samples run on an account without stock master data
+    item = {"store_id": {"S": "S001"}, "product_id": {"S": "P0001"}}
+    inventory = quiet_stack.physical["InventoryTable"]
+    table.put_item(TableName=inventory, Item={**item, "on_hand": {"N": "17"}})
+    try:
+        assert run(quiet_stack, "PurchaseOrderFunction", "purchase_orders_reorder_request.json") == {
+            "batchItemFailures": []
+        }
+        stock = table.get_item(TableName=inventory, Key=item, ConsistentRead=True)["Item"]
+    finally:
+        table.delete_item(TableName=inventory, Key=item)
     first = table.get_item(TableName=orders, Key=key)["Item"]
+    assert stock["on_order"] == first["quantity"]  # the order is on order
+    assert first["status"] == {"S": "SENT"}
     assert {k: first[k] for k in ("crossing_id", "store_id", "product_id", "on_hand_at_detection")} == {
         "crossing_id": {"S": "3f2a9c1e5b7d4a6f8e0c1b2a"},
         "store_id": {"S": "S001"},
@@ -232,17 +243,20 @@ def test_fraud_realtime(quiet_stack: OfflineStack) -> None:
 
 
 def test_case_management(quiet_stack: OfflineStack) -> None:
-    # GIVEN no case yet for the alert's transaction (fraud scoring may have opened one through SNS)
+    # GIVEN no case yet (fraud scoring may have opened one through SNS)
     dynamodb = quiet_stack.client("dynamodb")
     cases = quiet_stack.physical["FraudCasesTable"]
-    dynamodb.delete_item(TableName=cases, Key={"case_id": {"S": "CASE-T20261121S001000017"}})
+    for item in dynamodb.scan(TableName=cases)["Items"]:
+        dynamodb.delete_item(TableName=cases, Key={"case_id": item["case_id"]})
     # WHEN the sample notification arrives, and again
     r = run(quiet_stack, "CaseManagementFunction", "case_management_fraud_alert_sns.json")
     again = run(quiet_stack, "CaseManagementFunction", "case_management_fraud_alert_sns.json")
-    # THEN one case, opened on the account of the stored alert record (the message has none)
-    assert r == {"opened": ["CASE-T20261121S001000017"]} and again == {"opened": []}
-    case = dynamodb.get_item(TableName=cases, Key={"case_id": {"S": "CASE-T20261121S001000017"}})["Item"]
-    assert case["account_id"] == {"S": "ACC000123"} and case["severity"] == {"S": "HIGH"}
+    # THEN one case, about the stored alert's card (the message has no raw id), holding it once
+    (case_id,) = r["opened"]
+    assert again == {"opened": [], "cases": [case_id]}
+    case = dynamodb.get_item(TableName=cases, Key={"case_id": {"S": case_id}})["Item"]
+    assert case["alert_ids"] == {"SS": ["T20261121S001000017"]} and case["severity"] == {"S": "HIGH"}
+    assert case["subject"]["S"].startswith("card:") and "ACC000123" not in json.dumps(case)
 
 
 def test_daily_report(quiet_stack: OfflineStack) -> None:

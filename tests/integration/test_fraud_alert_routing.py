@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -43,6 +44,13 @@ def store_alert(stack: OfflineStack, i: int, severity: str) -> dict[str, Any]:
         "rules": record["rules"],
         "reasons": record["reasons"],
     }
+
+
+def case_holding(stack: OfflineStack, transaction_id: str) -> dict[str, Any]:
+    """The one case whose alerts include the transaction (cases are keyed by their subject)."""
+    table = boto3.resource("dynamodb", region_name=stack.region).Table(stack.physical["FraudCasesTable"])
+    (case,) = [i for i in table.scan()["Items"] if transaction_id in i.get("alert_ids", set())]
+    return dict(case)
 
 
 @pytest.fixture(scope="module")
@@ -105,15 +113,17 @@ def test_case_severity_comes_from_the_real_message_attribute(
     # The case function reads severity from MessageAttributes (AWS shape); moto alone would hand
     # it {"Test": ...} placeholders and the case would fail with a KeyError.
     stack, _ = routed
-    table = boto3.resource("dynamodb", region_name=stack.region).Table(stack.physical["FraudCasesTable"])
-    case = table.get_item(Key={"case_id": "CASE-T00002"})["Item"]
+    case = case_holding(stack, "T00002")
     assert case["severity"] == "MEDIUM" and case["status"] == "OPEN"
 
 
-def test_cases_carry_the_stored_account_and_the_messages_never_a_raw_id(routed: Routed) -> None:
+def test_cases_are_about_the_stored_alerts_card_and_the_messages_never_a_raw_id(routed: Routed) -> None:
+    # a case is about the stored alert's card, named by a one-way digest: no raw id in the case
     stack, _ = routed
-    table = boto3.resource("dynamodb", region_name=stack.region).Table(stack.physical["FraudCasesTable"])
-    assert table.get_item(Key={"case_id": "CASE-T00001"})["Item"]["account_id"] == "ACC000001"
+    case = case_holding(stack, "T00001")
+    digest = hashlib.sha256(b"card:CARD000001").hexdigest()[:20]
+    assert case["subject"] == f"card:{digest}"
+    assert not [i for i in ("ACC000001", "CARD000001", "CUS000001") if i in json.dumps(case, default=str)]
     assert stack.sns is not None
     delivered = " ".join(m.message for m in stack.sns.outbox)
     assert delivered and not [i for i in ("ACC000001", "CARD000001", "CUS000001") if i in delivered]

@@ -52,9 +52,9 @@ def test_only_a_crossing_emits_and_a_restock_rearms(stack: OfflineStack, table: 
     assert first[0]["suggested_order_qty"] % 6 == 0 and first[0]["suggested_order_qty"] >= 12 * 3 + 10 - 15
     table.update_item(
         Key={"store_id": "S900", "product_id": "P1"},
-        UpdateExpression="ADD on_hand :d",
-        ExpressionAttributeValues={":d": 40},
-    )  # restock to 51
+        UpdateExpression="ADD on_hand :d SET on_order = :none",
+        ExpressionAttributeValues={":d": 40, ":none": 0},
+    )  # restock to 51: the crossing's order delivered (nothing on order any more)
     table.update_item(
         Key={"store_id": "S900", "product_id": "P1"},
         UpdateExpression="ADD on_hand :d",

@@ -93,10 +93,12 @@ def test_stale_file_goes_through_enhanced_validation_and_is_published(stack: Off
 def test_file_far_from_its_sources_history_is_quarantined_below_minimum(
     stack: OfflineStack, observed: dict[str, str]
 ) -> None:
-    # GIVEN S103's usual day of 600 rows, then a day of 4,000 (a doubled or merged export)
-    upload(stack, f"transactions/{YESTERDAY}/pos-S103.csv", tx_file("S103", YESTERDAY, 600, 0.0, 30))
+    # GIVEN S103's usual day of 600 rows, then a day of 4,000 (a doubled or merged export); both
+    # days are over (a file dated today holds events later than now early in the UTC day, rejected)
+    before = YESTERDAY - timedelta(days=1)
+    upload(stack, f"transactions/{before}/pos-S103.csv", tx_file("S103", before, 600, 0.0, 30))
     drain(stack, observed["bus"])
-    desc = upload(stack, f"transactions/{TODAY}/pos-S103.csv", tx_file("S103", TODAY, 4000, 0.0, 3))
+    desc = upload(stack, f"transactions/{YESTERDAY}/pos-S103.csv", tx_file("S103", YESTERDAY, 4000, 0.0, 3))
     assert desc["status"] == "SUCCEEDED"
     assert "CheckBelowMinimum" in desc["states"] and "EnhancedValidation" not in desc["states"]
     assert desc["states"][-4:] == ["QuarantineDataset", "NotifyQuarantine", "EmitQuarantined", "Quarantined"]

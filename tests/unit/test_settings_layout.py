@@ -23,11 +23,14 @@ INGEST_ENV = {
     "EVENT_BUS_NAME": "bus",
     "EVENT_SOURCE": "retail.datapipe",
     "OPS_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:ops",
+    "DELIVERY_TABLE": "delivery",
 }
 FRAUD_ENV = {
     "CARD_ACTIVITY_TABLE": "activity",
     "ACCOUNT_PROFILES_TABLE": "profiles",
     "FRAUD_ALERTS_TABLE": "alerts",
+    "FRAUD_PROFILES_TABLE": "fraud-profiles",
+    "CURATED_BUCKET": "cur-bucket",
     "FRAUD_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:fraud",
     "QUARANTINE_BUCKET": "q-bucket",
     "CRITICAL_SEVERITY_THRESHOLD": "0.9",
@@ -144,17 +147,17 @@ def test_function_settings_read_their_variables_typed_and_ignore_the_rest():
 
 def test_every_problem_is_named_at_once():
     env = {**FRAUD_ENV, "FRAUD_TOPIC_ARN": "fraud-topic", "HIGH_SEVERITY_THRESHOLD": "1.5"}
-    del env["CARD_ACTIVITY_TABLE"]
+    del env["FRAUD_PROFILES_TABLE"]
     with pytest.raises(InvalidSettings) as err:
         FraudRealtimeSettings.from_env(env)
     assert sorted(err.value.variables) == [
-        "CARD_ACTIVITY_TABLE",
+        "FRAUD_PROFILES_TABLE",
         "FRAUD_TOPIC_ARN",
         "HIGH_SEVERITY_THRESHOLD",
     ]
     text = str(err.value)
     assert text.startswith("FraudRealtimeSettings: ")
-    assert "environment variable CARD_ACTIVITY_TABLE is not set" in text
+    assert "environment variable FRAUD_PROFILES_TABLE is not set" in text
     assert (
         "environment variable FRAUD_TOPIC_ARN is malformed (expected an SNS topic ARN), got 'fraud-topic'"
         in text

@@ -8,6 +8,7 @@ services' limits (``datapipe.payloads``): an oversize payload goes to S3 and a p
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass
 from decimal import Decimal
@@ -372,100 +373,142 @@ def _plain(item: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+@dataclass(frozen=True)
+class AlertClaim:
+    """What a claim decided: ``outcome`` NEW | ESCALATED | NOT_HIGHER; ``supersedes``: the severity
+    already published for the transaction, which this alert replaces (None when nothing was)."""
+
+    outcome: str
+    supersedes: str | None = None
+
+    @property
+    def to_publish(self) -> bool:
+        return self.outcome != "not_higher"
+
+
+_ALERT_FIELDS = (
+    "account_id",
+    "card_id",
+    "customer_id",
+    "amount",
+    "currency",
+    "merchant",
+    "merchant_category",
+    "channel",
+    "location_state",
+    "home_state",
+    "account_type",
+    "event_time",
+    "amount_usd",
+    "local_hour",
+)
+
+
 class FraudAlerts:
-    """The FraudAlerts table (key transaction_id): at most one alert per transaction, and the
-    alert's full record (ids included) for whoever acts on it. The SNS message carries masked
-    ids only; case management reads the ids here."""
+    """The FraudAlerts table (key transaction_id): one claim per transaction that both escalates
+    and keeps the alert's full record (raw ids) for case management, which reads the ids here
+    (the SNS message carries masked ids only).
+
+    A claim stores the alert at its severity (``severity_rank``); ``sent_rank`` records what SNS
+    accepted (``confirm``). A claim succeeds when the transaction has no alert, a lower one, or
+    one at this severity that was never sent: a retry after a failed or interrupted publish
+    claims again and sends, instead of finding its own claim and skipping (the outbox is the item
+    itself). A lower or equal severity already sent is NOT_HIGHER and is not re-sent."""
 
     def __init__(self, table_name: str, resource: Any = None) -> None:
         self._table: Any = _table(table_name, resource)
 
-    def claim(self, alert: Any, source: str) -> bool:
-        """Store the alert unless its transaction already has one. ``alert``: a ``FraudAlert``."""
-        item = {
-            "transaction_id": alert.transaction_id,
-            "account_id": alert.account_id,
-            "card_id": alert.card_id,
-            "customer_id": alert.customer_id,
-            "amount": alert.amount,
-            "currency": alert.currency,
-            "event_time": alert.event_time,
+    def claim(self, alert: Any, source: str) -> AlertClaim:
+        """``alert``: a ``FraudAlert``; ``source``: "dataset" or "realtime"."""
+        from datapipe.fraud.rules import SEVERITIES
+
+        rank = SEVERITIES.index(alert.severity)
+        values: dict[str, Any] = {
             "severity": alert.severity,
+            "severity_rank": rank,
             "score": str(alert.score),
             "rules": list(alert.rules),
             "reasons": list(alert.reasons),
             "source": source,
         }
-        return _put_if_absent(self._table, {k: v for k, v in item.items() if v is not None}, "transaction_id")
+        for name in _ALERT_FIELDS:
+            value = getattr(alert, name, None)
+            if value is not None:
+                values[name] = Decimal(str(value)) if isinstance(value, float) else value
+        names = {f"#a{i}": k for i, k in enumerate(values)}
+        expression = "SET " + ", ".join(f"#a{i} = :a{i}" for i in range(len(values)))
+        try:
+            resp = self._table.update_item(
+                Key={"transaction_id": alert.transaction_id},
+                UpdateExpression=expression,
+                ConditionExpression="attribute_not_exists(transaction_id) OR #a1 < :a1 "
+                "OR (#a1 = :a1 AND (attribute_not_exists(sent_rank) OR sent_rank < :a1))",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues={f":a{i}": v for i, v in enumerate(values.values())},
+                ReturnValues="ALL_OLD",
+            )
+        except self._table.meta.client.exceptions.ConditionalCheckFailedException:
+            return AlertClaim("not_higher")
+        old = resp.get("Attributes") or {}
+        sent = old.get("sent_rank")
+        if sent is None:
+            return AlertClaim("new")
+        return AlertClaim("escalated", SEVERITIES[int(sent)])
 
-    def release(self, transaction_id: str) -> None:
-        """Undo a claim whose alert could not be published, so a retry can publish it."""
-        self._table.delete_item(Key={"transaction_id": transaction_id})
+    def confirm(self, alert: Any) -> None:
+        """SNS accepted the alert: its severity is the one sent (never lowered)."""
+        from datapipe.fraud.rules import SEVERITIES
+
+        rank = SEVERITIES.index(alert.severity)
+        # a higher severity sent meanwhile keeps its rank: the condition fails, nothing to do
+        with contextlib.suppress(self._table.meta.client.exceptions.ConditionalCheckFailedException):
+            self._table.update_item(
+                Key={"transaction_id": alert.transaction_id},
+                UpdateExpression="SET sent_rank = :r, sent_severity = :s",
+                ConditionExpression="attribute_not_exists(sent_rank) OR sent_rank < :r",
+                ExpressionAttributeValues={":r": rank, ":s": alert.severity},
+            )
 
     def get(self, transaction_id: str) -> dict[str, Any] | None:
         item = self._table.get_item(Key={"transaction_id": transaction_id}, ConsistentRead=True).get("Item")
         return _plain(item) if item else None
 
 
-class FraudCases:
-    """The FraudCases table (key case_id): a case is opened once."""
-
-    def __init__(self, table_name: str, resource: Any = None) -> None:
-        self._table: Any = _table(table_name, resource)
-
-    def open(self, case: dict[str, Any]) -> bool:
-        """False when the case is open already (a redelivered alert)."""
-        return _put_if_absent(self._table, case, "case_id")
+def alert_message(alert: Any, claim: AlertClaim) -> dict[str, Any]:
+    """The SNS body of a claimed alert: masked ids, and what it supersedes when it escalates."""
+    message: dict[str, Any] = alert.to_message()
+    if claim.supersedes is not None:
+        message["supersedes"] = claim.supersedes
+    return message
 
 
-class CardActivity:
-    """Recent authorisations per card (pk card_id, sk event_ts epoch seconds, TTL a day)."""
+def alert_from_record(record: dict[str, Any], transaction_id: str, severity: str) -> Any:
+    """A ``FraudAlert`` from the stored record (what case management adds to a case)."""
+    from datapipe.fraud.rules import FraudAlert
 
-    def __init__(self, table_name: str, resource: Any = None) -> None:
-        self._table: Any = _table(table_name, resource)
+    def text(name: str) -> str | None:
+        value = record.get(name)
+        return None if value is None else str(value)
 
-    def recent(self, card_id: str, since: Decimal, until: Decimal, exclude_transaction: str) -> list[float]:
-        from boto3.dynamodb.conditions import Key
-
-        items = self._table.query(
-            KeyConditionExpression=Key("card_id").eq(card_id) & Key("event_ts").between(since, until)
-        )["Items"]
-        return [float(i["event_ts"]) for i in items if i.get("transaction_id") != exclude_transaction]
-
-    def record(self, card_id: str, event_ts: Decimal, transaction_id: str, ttl_s: int = 86400) -> None:
-        self._table.put_item(
-            Item={
-                "card_id": card_id,
-                "event_ts": event_ts,
-                "transaction_id": transaction_id,
-                "expires_at": int(event_ts) + ttl_s,
-            }
-        )
-
-
-class AccountProfiles:
-    """Each account's usual amount (median) and how many transactions it rests on."""
-
-    def __init__(self, table_name: str, resource: Any = None) -> None:
-        self._table: Any = _table(table_name, resource)
-
-    def get(self, account_id: str) -> tuple[float | None, int]:
-        item = self._table.get_item(Key={"account_id": account_id}).get("Item") or {}
-        median = float(item["median_amount"]) if "median_amount" in item else None
-        return median, int(item.get("transactions", 0))
-
-    def put_many(self, profiles: dict[str, tuple[float, int]], run_id: str) -> int:
-        with self._table.batch_writer(overwrite_by_pkeys=["account_id"]) as batch:
-            for account, (median, history) in profiles.items():
-                batch.put_item(
-                    Item={
-                        "account_id": account,
-                        "median_amount": Decimal(f"{median:.2f}"),
-                        "transactions": history,
-                        "run_id": run_id,
-                    }
-                )
-        return len(profiles)
+    return FraudAlert(
+        transaction_id=transaction_id,
+        account_id=text("account_id"),
+        card_id=text("card_id"),
+        customer_id=text("customer_id"),
+        amount=text("amount") or "",
+        currency=text("currency"),
+        merchant=text("merchant"),
+        merchant_category=text("merchant_category"),
+        channel=text("channel"),
+        location_state=text("location_state"),
+        home_state=text("home_state"),
+        account_type=text("account_type"),
+        event_time=text("event_time"),
+        score=float(record.get("score") or 0.0),
+        severity=severity,
+        rules=tuple(str(r) for r in record.get("rules") or ()),
+        reasons=tuple(str(r) for r in record.get("reasons") or ()),
+    )
 
 
 # ---------------------------------------------------------------------------- DynamoDB: orders
@@ -482,13 +525,11 @@ class PurchaseOrders:
 
 __all__ = [
     "MAX_EVENT_ENTRIES",
-    "AccountProfiles",
     "Alert",
+    "AlertClaim",
     "AthenaQueries",
-    "CardActivity",
     "EventBridgeBus",
     "FraudAlerts",
-    "FraudCases",
     "GlueCatalog",
     "GluePartitions",
     "PayloadOffload",
@@ -497,5 +538,7 @@ __all__ = [
     "S3ObjectStore",
     "SnsBatchPublisher",
     "SnsNotifier",
+    "alert_from_record",
+    "alert_message",
     "compact_json",
 ]

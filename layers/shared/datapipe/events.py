@@ -76,6 +76,15 @@ class DatasetStagedDetail(BaseModel):
     top_reject_reasons: list[RejectReason] = []
 
 
+class DuplicateOf(BaseModel):
+    """The run that first staged the same bytes (content identity: SHA-256 of the source)."""
+
+    run_id: str
+    source_key: str
+    claimed_at: str
+    source_sha256: str
+
+
 class DatasetQuarantinedDetail(BaseModel):
     dataset: str
     run_id: str
@@ -87,6 +96,7 @@ class DatasetQuarantinedDetail(BaseModel):
     counts: RowCounts | None = None
     quality: dict[str, Any] | None = None
     reason_object: S3Location | None = None  # the whole reason when ``reason`` had to be shortened
+    duplicate_of: DuplicateOf | None = None  # reason_code DUPLICATE: the run that has these bytes
 
 
 class DatasetPublishedDetail(BaseModel):

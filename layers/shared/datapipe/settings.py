@@ -165,6 +165,9 @@ CardActivityTable = Annotated[str, StringConstraints(pattern=_TABLE), Field(alia
 AccountProfilesTable = Annotated[
     str, StringConstraints(pattern=_TABLE), Field(alias="ACCOUNT_PROFILES_TABLE")
 ]
+RecordIdsTable = Annotated[str, StringConstraints(pattern=_TABLE), Field(alias="RECORD_IDS_TABLE")]
+FraudProfilesTable = Annotated[str, StringConstraints(pattern=_TABLE), Field(alias="FRAUD_PROFILES_TABLE")]
+DeliveryTable = Annotated[str, StringConstraints(pattern=_TABLE), Field(alias="DELIVERY_TABLE")]
 Severity = Literal["LOW", "MEDIUM", "HIGH", "CRITICAL"]
 
 
@@ -234,6 +237,7 @@ class IngestSettings(_Bus, _Oversize):
     stage: Stage
     curated_bucket: CuratedBucket
     ops_topic_arn: OpsTopicArn
+    delivery_table: DeliveryTable  # content identity: the same bytes are staged once
 
     def service_settings(self) -> Settings:
         """The ingest service's view (``IngestDeps.settings``)."""
@@ -252,15 +256,24 @@ class ValidatorSettings(FunctionSettings):
     from the curated bucket, so the module declares it for all five."""
 
     curated_bucket: CuratedBucket
+    record_ids_table: RecordIdsTable  # the history suite looks up ids earlier runs published
+    delivery_table: DeliveryTable  # a correction's ids are its own (the run it replaces)
 
 
 class PublishSettings(FunctionSettings):
     curated_bucket: CuratedBucket
     glue_database: GlueDatabase
+    record_ids_table: RecordIdsTable
+    delivery_table: DeliveryTable
 
 
 class QuarantineSettings(FunctionSettings):
+    """A refused or failed run gives back its claims (ids, content) so a fixed replay can claim them."""
+
     quarantine_bucket: QuarantineBucket
+    curated_bucket: CuratedBucket
+    record_ids_table: RecordIdsTable
+    delivery_table: DeliveryTable
 
 
 class ApplyMovementsSettings(_Bus, _Oversize):
@@ -268,6 +281,7 @@ class ApplyMovementsSettings(_Bus, _Oversize):
     inventory_table: InventoryTable
     movement_ledger_table: MovementLedgerTable
     ops_topic_arn: OpsTopicArn
+    purchase_orders_table: PurchaseOrdersTable  # deliveries close their orders
 
 
 class InventoryMonitorSettings(_Bus, _Oversize):
@@ -278,6 +292,7 @@ class PurchaseOrderSettings(_Bus, _Oversize):
     """The quarantine bucket also takes the failed-record side records (failed-records/)."""
 
     purchase_orders_table: PurchaseOrdersTable
+    inventory_table: InventoryTable  # an order adds to the item's on_order in one transaction
 
 
 class AuditTrailSettings(FunctionSettings):
@@ -287,15 +302,16 @@ class AuditTrailSettings(FunctionSettings):
 
 class FraudScoringSettings(_FraudPolicy, _Oversize):
     fraud_alerts_table: FraudAlertsTable
-    account_profiles_table: AccountProfilesTable
+    fraud_profiles_table: FraudProfilesTable
     fraud_topic_arn: FraudTopicArn
+    curated_bucket: CuratedBucket  # published fx_rates
 
 
 class FraudRealtimeSettings(_FraudPolicy, _Oversize):
-    card_activity_table: CardActivityTable
-    account_profiles_table: AccountProfilesTable
+    fraud_profiles_table: FraudProfilesTable
     fraud_alerts_table: FraudAlertsTable
     fraud_topic_arn: FraudTopicArn
+    curated_bucket: CuratedBucket  # published fx_rates
 
 
 class CaseManagementSettings(_Bus, _Oversize):

@@ -137,6 +137,8 @@ class DynamoCaseBook:
                                         "alert_ids": {"SS": [alert.transaction_id]},
                                         "alerts": {"N": "1"},
                                         "rules": {"SS": list(alert.rules) or ["NONE"]},
+                                        "opened_by": {"S": alert.transaction_id},
+                                        "announced": {"BOOL": False},
                                     },
                                     "ConditionExpression": "attribute_not_exists(case_id)",
                                 }
@@ -190,6 +192,31 @@ class DynamoCaseBook:
             "Item"
         ]
         return str(item["severity"]["S"])
+
+    def unannounced(self, case_id: str) -> dict[str, Any] | None:
+        """The case item while its FraudCaseOpened is not yet on the bus (the outbox: the flag is
+        written with the case, in its transaction, and set once the event is accepted), else None."""
+        item = self._db.get_item(
+            TableName=self._table, Key={"case_id": {"S": case_id}}, ConsistentRead=True
+        ).get("Item")
+        if item is None or item.get("announced", {}).get("BOOL") is not False:
+            return None
+        return {
+            "case_id": case_id,
+            "opened_by": item.get("opened_by", {}).get("S"),
+            "severity": item["severity"]["S"],
+            "rules": sorted(r for r in item.get("rules", {}).get("SS", []) if r != "NONE"),
+            "opened_at": item.get("opened_at", {}).get("S"),
+        }
+
+    def mark_announced(self, case_id: str) -> None:
+        self._db.update_item(
+            TableName=self._table,
+            Key={"case_id": {"S": case_id}},
+            UpdateExpression="SET announced = :t",
+            ConditionExpression="attribute_exists(case_id)",
+            ExpressionAttributeValues={":t": {"BOOL": True}},
+        )
 
     def close(self, case_id: str) -> None:
         """An analyst closes the case: the subject's next alert opens a new one."""

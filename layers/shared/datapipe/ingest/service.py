@@ -13,6 +13,7 @@ bus) raise, so that Lambda retries them.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections import Counter
@@ -26,11 +27,13 @@ import pyarrow.parquet as pq
 
 from datapipe import layout
 from datapipe.contracts import ContractRegistry, DatasetContract
+from datapipe.delivery import ContentOwner, DeliveryLedger
 from datapipe.events import (
     DATASET_QUARANTINED,
     DATASET_STAGED,
     DatasetQuarantinedDetail,
     DatasetStagedDetail,
+    DuplicateOf,
     RejectReason,
     RowCounts,
     S3Location,
@@ -72,7 +75,7 @@ class ObjectRef:
 
 @dataclass
 class IngestReport:
-    status: str  # STAGED | FILE_QUARANTINED | ALL_ROWS_REJECTED
+    status: str  # STAGED | FILE_QUARANTINED | ALL_ROWS_REJECTED | DUPLICATE
     dataset: str
     run_id: str
     key: str
@@ -87,6 +90,7 @@ class IngestReport:
     top_reject_reasons: list[dict[str, Any]] = field(default_factory=list)
     format: str | None = None
     staged_parts: list[dict[str, Any]] = field(default_factory=list)
+    duplicate_of: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -100,6 +104,7 @@ class IngestDeps:
     settings: Settings
     registry: ContractRegistry
     limits: IngestLimits = field(default_factory=IngestLimits)
+    ledger: DeliveryLedger | None = None  # content identity; None: no duplicate detection
 
 
 _REJECT_JSON = json.JSONEncoder(default=str).encode
@@ -373,7 +378,57 @@ def _ingest_stream(
         staged.abort()
         rejects.abort()
         raise
-    return _announce(contract, run, source, reader, counter, staged, rejects, profile, deps, now)
+    try:
+        return _announce(contract, run, source, reader, counter, staged, rejects, profile, deps, now)
+    except Exception as exc:  # the store, the ledger or the bus: Lambda retries the event
+        _orphans_undone(contract, run, source, counter, staged, rejects, deps, exc)
+        raise _InfraError(str(exc)) from exc
+
+
+def _orphans_undone(
+    contract: DatasetContract,
+    run: str,
+    source: SourceObject,
+    counter: RawCounter,
+    staged: StagedWriter,
+    rejects: RejectWriter,
+    deps: IngestDeps,
+    exc: Exception,
+) -> None:
+    """The file was read and staged but could not be announced (the manifest or DatasetStaged
+    failed): nothing is left staged without an alert. The staged parts, rejects and manifest are
+    removed, the content claim given back, and the operators told; the error is re-raised so
+    Lambda retries the event (which stages again) and finally parks it in the ingest DLQ.
+    Every step is best effort: the infrastructure that just failed may fail again."""
+    removed: list[str] = []
+    try:
+        keys = [p["key"] for p in staged.parts] + [layout.manifest_key(contract.name, run)]
+        deps.store.delete(deps.settings.require("curated_bucket"), keys)
+        removed += keys
+        if rejects.written:
+            deps.store.delete(rejects.location.bucket, [rejects.location.key])
+            removed.append(rejects.location.key)
+    except Exception:  # the alert below still says what may be left
+        pass
+    try:
+        if deps.ledger is not None:
+            deps.ledger.release_content(contract.name, counter.sha256, run)
+    except Exception:  # a retry of the same run re-claims its own content anyway
+        pass
+    with contextlib.suppress(Exception):  # the DLQ (and its alarm) is the last word
+        deps.notifier.notify(
+            f"[{deps.settings.stage}] {contract.name}: ingest failed after staging, will be retried",
+            {
+                "dataset": contract.name,
+                "run_id": run,
+                "source": source.model_dump(mode="json"),
+                "error": f"{type(exc).__name__}: {exc}"[:1000],
+                "removed": removed,
+                "next": "Lambda retries the event; after the last attempt it is parked in the ingest "
+                "DLQ: redrive it once the cause is fixed",
+            },
+            "HIGH",
+        )
 
 
 def _announce(
@@ -393,6 +448,10 @@ def _announce(
     counts = RowCounts(
         rows_in=profile.rows_in, rows_valid=profile.rows_valid, rows_rejected=profile.rows_rejected
     )
+    if deps.ledger is not None and counts.rows_valid:
+        owner = deps.ledger.claim_content(contract.name, counter.sha256, run, source.key, now)
+        if owner is not None:
+            return _duplicate(contract, run, source, counter, staged, rejects, counts, owner, deps, now)
     reasons = top_reasons(profile.by_rule)
     rejects_loc = rejects.location if rejects.written else None
     parts = [StagedPart(key=p["key"], rows=p["rows"], bytes=p["bytes"]) for p in staged.parts]
@@ -485,6 +544,86 @@ def _announce(
     )
     deps.bus.put(DATASET_STAGED, staged_detail.model_dump(mode="json"))
     return report
+
+
+def _duplicate(
+    contract: DatasetContract,
+    run: str,
+    source: SourceObject,
+    counter: RawCounter,
+    staged: StagedWriter,
+    rejects: RejectWriter,
+    counts: RowCounts,
+    owner: ContentOwner,
+    deps: IngestDeps,
+    now: datetime,
+) -> IngestReport:
+    """The same bytes were staged before by another run: DUPLICATE, never a second copy. What this
+    run staged is discarded; a reason file points at the original run; operators and the bus are
+    told (DatasetQuarantined, reason_code DUPLICATE, ``duplicate_of``)."""
+    s = deps.settings
+    bucket = s.require("quarantine_bucket")
+    staged.abort()
+    rejects.abort()
+    original = DuplicateOf(
+        run_id=owner.run_id,
+        source_key=owner.source_key,
+        claimed_at=owner.claimed_at,
+        source_sha256=counter.sha256,
+    )
+    reason = (
+        f"{source.key}: the same bytes (SHA-256 {counter.sha256[:16]}...) were delivered as "
+        f"{owner.source_key} (run {owner.run_id}); not staged again"
+    )
+    reason_key = layout.quarantined_file_prefix(contract.name, now, run) + "reason.json"
+    deps.store.put(
+        bucket,
+        reason_key,
+        json.dumps(
+            {
+                "dataset": contract.name,
+                "run_id": run,
+                "reason_code": "DUPLICATE",
+                "reason": reason,
+                "source": source.model_dump(mode="json"),
+                "duplicate_of": original.model_dump(),
+                "counts": counts.model_dump(),
+                "quarantined_at": now.isoformat(),
+            },
+            indent=2,
+        ).encode(),
+        "application/json",
+    )
+    detail = DatasetQuarantinedDetail(
+        dataset=contract.name,
+        run_id=run,
+        stage="ingest",
+        reason_code="DUPLICATE",
+        reason=_cut(reason, deps.limits.max_reason_chars),
+        source=source,
+        quarantine=S3Location(bucket=bucket, key=reason_key),
+        counts=counts,
+        duplicate_of=original,
+    )
+    deps.notifier.notify(
+        f"[{s.stage}] {contract.name}: duplicate delivery of {owner.run_id}",
+        detail.model_dump(mode="json"),
+        "LOW",
+    )
+    deps.bus.put(DATASET_QUARANTINED, detail.model_dump(mode="json"))
+    return IngestReport(
+        status="DUPLICATE",
+        dataset=contract.name,
+        run_id=run,
+        key=source.key,
+        rows_in=counts.rows_in,
+        rows_valid=counts.rows_valid,
+        rows_rejected=counts.rows_rejected,
+        reason_code="DUPLICATE",
+        reason=detail.reason,
+        quarantine=detail.quarantine.model_dump(),
+        duplicate_of=original.model_dump(),
+    )
 
 
 def _quarantine_file(

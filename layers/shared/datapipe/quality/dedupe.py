@@ -34,9 +34,16 @@ class IdRegistry(Protocol):
         ...
 
     def claim(
-        self, dataset: str, ids: Sequence[str], run_id: str, now: datetime, retention: timedelta
+        self,
+        dataset: str,
+        ids: Sequence[str],
+        run_id: str,
+        now: datetime,
+        retention: timedelta,
+        replacing: str | None = None,
     ) -> ClaimResult:
-        """Claim every id not held by another run; say which were claimed and which were not."""
+        """Claim every id not held by another run (``replacing``: a run whose ids this run takes
+        over, the one a correction replaces); say which were claimed and which were not."""
         ...
 
     def release(self, dataset: str, ids: Sequence[str], run_id: str) -> None:
@@ -97,9 +104,21 @@ class DynamoIdRegistry:
         return out
 
     def claim(
-        self, dataset: str, ids: Sequence[str], run_id: str, now: datetime, retention: timedelta
+        self,
+        dataset: str,
+        ids: Sequence[str],
+        run_id: str,
+        now: datetime,
+        retention: timedelta,
+        replacing: str | None = None,
     ) -> ClaimResult:
         from botocore.exceptions import ClientError
+
+        condition = "attribute_not_exists(record_key) OR run_id = :run OR expires_at < :now"
+        values = {":run": {"S": run_id}, ":now": {"N": str(_epoch(now))}}
+        if replacing is not None:
+            condition += " OR run_id = :replacing"
+            values[":replacing"] = {"S": replacing}
 
         claimed: list[str] = []
         duplicates: list[str] = []
@@ -120,12 +139,8 @@ class DynamoIdRegistry:
                                         "claimed_at": {"N": str(_epoch(now))},
                                         "expires_at": {"N": expires},
                                     },
-                                    "ConditionExpression": "attribute_not_exists(record_key) "
-                                    "OR run_id = :run OR expires_at < :now",
-                                    "ExpressionAttributeValues": {
-                                        ":run": {"S": run_id},
-                                        ":now": {"N": str(_epoch(now))},
-                                    },
+                                    "ConditionExpression": condition,
+                                    "ExpressionAttributeValues": values,
                                 }
                             }
                             for i in pending

@@ -52,26 +52,30 @@ def load_source_history(
     bucket: str,
     contract: DatasetContract,
     sources: set[str],
-    exclude_run: str,
+    exclude_run: str | set[str],
     per_source: int = HISTORY_KEYS_PER_SOURCE,
 ) -> list[dict[str, Any]]:
-    """The latest ``per_source`` history records publish wrote for each source (not this run's)."""
+    """The latest ``per_source`` history records publish wrote for each source (not this run's,
+    nor those of the run a correction replaces)."""
+    excluded = {exclude_run} if isinstance(exclude_run, str) else exclude_run
     records = []
     for source in sorted(sources):
         keys = store.list_keys(bucket, history_prefix(contract.name, source))
         for key in keys[-per_source:]:
             record = json.loads(store.get(bucket, key).body)
-            if record.get("run_id") != exclude_run:
+            if record.get("run_id") not in excluded:
                 records.append(record)
     return records
 
 
-def _history_records(staged: StagedDataset, store: ObjectStore, bucket: str) -> list[dict[str, Any]]:
+def _history_records(
+    staged: StagedDataset, store: ObjectStore, bucket: str, replaces: str | None = None
+) -> list[dict[str, Any]]:
     contract = staged.contract
     in_file = set(row_sources(contract, staged.table, staged.detail.source.key).to_pylist())
     # peers: the other sources the calendar names give a new source's distribution a baseline
     peers = {s for line in contract.quality.deliveries for s in line.sources[:3]} - in_file
-    run = staged.detail.run_id
+    run = {staged.detail.run_id} | ({replaces} if replaces else set())
     return [
         *load_source_history(store, bucket, contract, in_file, run),
         *load_source_history(store, bucket, contract, peers, run, per_source=1),
@@ -85,7 +89,9 @@ def run_suite(
     history_bucket: str | None = None,
     id_registry: IdRegistry | None = None,
     now: datetime | None = None,
+    replaces: str | None = None,
 ) -> list[CheckResult]:
+    """``replaces``: the run a correction replaces (its history is not this file's baseline)."""
     contract = staged.contract
     if suite == "schema":
         table = staged.table
@@ -97,7 +103,7 @@ def run_suite(
         return checks.business_checks(contract, staged.table, arrival)
     if suite in ("history", "enhanced"):
         assert store is not None and history_bucket is not None
-        records = _history_records(staged, store, history_bucket)
+        records = _history_records(staged, store, history_bucket, replaces)
         key, run = staged.detail.source.key, staged.detail.run_id
         at = now or datetime.now(UTC)
         return [

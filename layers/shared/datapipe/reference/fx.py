@@ -12,7 +12,7 @@ dated 2026-01-01, so any later published rate wins.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -158,6 +158,18 @@ class FxRates:
         if rate is None:
             return None
         return (amount / rate).quantize(Decimal("0.01"))
+
+    def converter(self) -> Callable[[float, str, date], float]:
+        """``to_usd(amount, currency, on)`` as the fraud rules take it (``datapipe.fraud.ToUsd``):
+        unrounded (the table path asks for the factor of 1 unit), LookupError without a rate."""
+
+        def to_usd(amount: float, currency: str, on: date) -> float:
+            rate = self.rate(currency, on)
+            if rate is None:
+                raise LookupError(f"no {currency} rate on or before {on}")
+            return float(amount) / float(rate)
+
+        return to_usd
 
     def to_usd_array(
         self,
