@@ -25,7 +25,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 CALENDARS = Path(__file__).with_name("calendars")
-WEEK_END = 6  # Saturday (date.weekday()): reporting weeks end at Saturday's close
+WEEK_END = 5  # Saturday (date.weekday(): Monday 0): reporting weeks end at Saturday's close
 
 
 class CalendarError(ValueError):
