@@ -134,11 +134,11 @@ class EndOfDayControl:
             resp = self._table.update_item(
                 Key={"business_date": day.isoformat()},
                 UpdateExpression=(
-                    "SET #s = :blocked, missing = :missing, last_attempt_at = :at, last_trigger = :trigger "
+                    "SET #s = :blocked, #m = :missing, last_attempt_at = :at, last_trigger = :trigger "
                     "ADD attempts :one"
                 ),
                 ConditionExpression="attribute_not_exists(#s) OR #s <> :closed",
-                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeNames={"#s": "status", "#m": "missing"},
                 ExpressionAttributeValues={
                     ":blocked": BLOCKED,
                     ":closed": CLOSED,
@@ -259,11 +259,11 @@ class ReportRegister:
             self._table.update_item(
                 Key={"report_id": report_id},
                 UpdateExpression=(
-                    "SET #s = :blocked, reason = :reason, missing = :missing, last_attempt_at = :at "
+                    "SET #s = :blocked, reason = :reason, #m = :missing, last_attempt_at = :at "
                     "ADD attempts :one"
                 ),
                 ConditionExpression="attribute_not_exists(#s) OR #s <> :issued",
-                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeNames={"#s": "status", "#m": "missing"},
                 ExpressionAttributeValues={
                     ":blocked": BLOCKED,
                     ":issued": ISSUED,
