@@ -259,6 +259,10 @@ def story() -> Iterator[Story]:
         s.fire("daily report d2 at 01:00", DAILY, at(d3, 1))
         s.fire("eod d2 at the cut-off", EOD, at(d3, 6))
         s.upload("late file of d1", {f"transactions/{day1}/pos-S002-late.csv": csv(TX_HEADER, late_rows())})
+        # redeliveries: the late file's DatasetPublished again, and a later attempt of a closed day
+        (late,) = [e for e in s.events["late file of d1"] if e["detail-type"] == "DatasetPublished"]
+        s.redelivered = s.stack.invoke("EndOfDayFunction", late)  # type: ignore[attr-defined]
+        s.fire("eod d1 attempt after its close", EOD, at(D2, 5))
         first = D2.replace(day=1)
         s.fire("monthly on the 1st", MONTHLY, at(first, 3))
         s.fire_deadline = lambda day: s.fire(f"deadline {day}", DEADLINE, at(day, 17))  # type: ignore[attr-defined]
@@ -475,3 +479,14 @@ def test_the_monthly_deadline_alarm_fires_on_the_fifth_business_day(story: Story
     hits = [p for p in points if p.namespace == watch["Namespace"] and p.dimensions.items() >= dims.items()]
     assert [max(p.values) for p in hits] == [0.0, 1.0]  # the day before, then the deadline day
     assert max(hits[-1].values) >= watch["Threshold"]  # the alarm's statistic crosses its threshold
+
+
+# ------------------------------------------------------------------ redelivery changes nothing
+def test_a_redelivered_late_file_and_a_later_attempt_leave_the_days_as_they_are(story: Story) -> None:
+    result, errored, _ = story.redelivered  # type: ignore[attr-defined]
+    assert not errored and result["status"] == "UNCHANGED"
+    assert {d["status"] for d in result["days"]} == {"UNCHANGED"}
+    assert int(control(story, D1)["version"]) == 2 and int(control(story, D2)["version"]) == 2
+    step = "eod d1 attempt after its close"
+    assert not [e for e in story.events[step] if e["detail-type"].startswith(("EndOfDay", "DailyReport"))]
+    assert not story.alerts[step]
