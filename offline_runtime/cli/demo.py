@@ -288,7 +288,7 @@ def _print_inventory(stack: OfflineStack, events: list[dict[str, Any]]) -> list[
     return problems
 
 
-def close_the_day(stack: OfflineStack, day: Any) -> str:
+def close_the_day(stack: OfflineStack, day: Any) -> RawFile:
     """End of day at midnight (and at the cut-off when a source never delivered), the daily
     report at 01:00, a late store file for the closed day, the weekly report on Sunday 02:00."""
     following = day + timedelta(days=1)
@@ -302,11 +302,12 @@ def close_the_day(stack: OfflineStack, day: Any) -> str:
     stack.schedules.fire_on("DailyReportFunctionDaily", following)
     key = f"transactions/{day:%Y-%m-%d}/pos-S001-late.csv"
     body = late_transactions_csv(day, demo_accounts())
+    late = RawFile(key, body, body.count(b"\n") - 1, 0, "publish", "a store's second file, after end of day")
     stack.client("s3").put_object(Bucket=stack.outputs["RawBucketName"], Key=key, Body=body)
     stack.wait_idle(600)
     sunday = following + timedelta(days=(6 - following.weekday()) % 7)
     stack.schedules.fire_on("WeeklyReportFunctionWeekly", sunday)
-    return key
+    return late
 
 
 def _print_end_of_day(events: list[dict[str, Any]], day: str, late_key: str) -> list[str]:
@@ -408,7 +409,9 @@ def run(day: datetime, stores: int, out_dir: Path, concurrency: int = 1, faults:
         stack.wait_idle(600)
         say("[7/7] end of day (EventBridge Scheduler, midnight in the business time zone), the reports,")
         say("      then a late file for the closed day ...")
-        late_key = close_the_day(stack, day.date())
+        late = close_the_day(stack, day.date())
+        files.append(late)
+        late_key = late.key
         events = drain(stack, bus_q)  # everything since the observer started (load_day's included)
         executions = _executions(stack)
         ops_alerts = drain(stack, ops_q)
