@@ -21,7 +21,7 @@ from typing import Any
 
 from offline_runtime.emulator.session import drain, observe_topic
 from offline_runtime.emulator.stack import OfflineStack
-from offline_runtime.scenario.datagen import RawFile, demo_accounts, late_transactions_csv
+from offline_runtime.scenario.datagen import RawFile
 from offline_runtime.scenario.day import DEMO_PARAMETERS, OBSERVER, load_day, realtime_burst, seed_inventory
 from offline_runtime.scenario.project import ROOT, observe_bus, offline_aws
 
@@ -288,9 +288,9 @@ def _print_inventory(stack: OfflineStack, events: list[dict[str, Any]]) -> list[
     return problems
 
 
-def close_the_day(stack: OfflineStack, day: Any) -> RawFile:
-    """End of day at midnight (and at the cut-off when a source never delivered), the daily
-    report at 01:00, a late store file for the closed day, the weekly report on Sunday 02:00."""
+def close_the_day(stack: OfflineStack, day: Any, late: RawFile) -> None:
+    """End of day at midnight (and at the cut-off when a source has not delivered), the daily
+    report at 01:00, the late store's file for the closed day, the weekly report on Sunday 02:00."""
     following = day + timedelta(days=1)
     bus_q = observe_bus(stack, f"{OBSERVER}-eod")
     stack.schedules.fire_on("EndOfDayFunctionEndOfDay", following)
@@ -300,14 +300,10 @@ def close_the_day(stack: OfflineStack, day: Any) -> RawFile:
         stack.schedules.fire("EndOfDayFunctionEndOfDay", at)
         stack.wait_idle(600)
     stack.schedules.fire_on("DailyReportFunctionDaily", following)
-    key = f"transactions/{day:%Y-%m-%d}/pos-S001-late.csv"
-    body = late_transactions_csv(day, demo_accounts())
-    late = RawFile(key, body, body.count(b"\n") - 1, 0, "publish", "a store's second file, after end of day")
-    stack.client("s3").put_object(Bucket=stack.outputs["RawBucketName"], Key=key, Body=body)
+    stack.client("s3").put_object(Bucket=stack.outputs["RawBucketName"], Key=late.key, Body=late.body)
     stack.wait_idle(600)
     sunday = following + timedelta(days=(6 - following.weekday()) % 7)
     stack.schedules.fire_on("WeeklyReportFunctionWeekly", sunday)
-    return late
 
 
 def _print_end_of_day(events: list[dict[str, Any]], day: str, late_key: str) -> list[str]:
@@ -397,7 +393,9 @@ def run(day: datetime, stores: int, out_dir: Path, concurrency: int = 1, faults:
             f"[3/7] generating business day {day:%Y-%m-%d} ({stores} stores), uploading it to the raw bucket;"
         )
         say("      S3 -> ingest -> state machine -> publish -> fraud scoring / stock movements -> ...")
-        files, _ = load_day(stack, day.date(), stores, progress=True, seed=False)
+        held = f"transactions/{day:%Y-%m-%d}/pos-S{stores:03d}.csv"  # this store delivers after end of day
+        say(f"      (held back until after end of day: {held})")
+        files, _ = load_day(stack, day.date(), stores, progress=True, seed=False, hold_back=(held,))
         s3 = stack.client("s3")
         raw = stack.outputs["RawBucketName"]
         stack.wait_idle(600)
@@ -409,8 +407,8 @@ def run(day: datetime, stores: int, out_dir: Path, concurrency: int = 1, faults:
         stack.wait_idle(600)
         say("[7/7] end of day (EventBridge Scheduler, midnight in the business time zone), the reports,")
         say("      then a late file for the closed day ...")
-        late = close_the_day(stack, day.date())
-        files.append(late)
+        late = next(f for f in files if f.key == held)
+        close_the_day(stack, day.date(), late)
         late_key = late.key
         events = drain(stack, bus_q)  # everything since the observer started (load_day's included)
         executions = _executions(stack)

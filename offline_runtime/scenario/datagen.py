@@ -470,13 +470,6 @@ def interest_rates_csv(day: date) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def late_transactions_csv(day: date, accounts: list[Account], n: int = 25) -> bytes:
-    """A store's second file for ``day``, delivered after the day closed (a terminal that was
-    offline): purchases only, inside the day, so end of day restates the day."""
-    body, _ = transactions_csv("S001", "CA", day, n, accounts, random.Random(7), 0.0, purchases_only=True)
-    return body.replace(f"T{day:%Y%m%d}S001".encode(), f"L{day:%Y%m%d}S001".encode())
-
-
 def banking_files(day: date, accounts: list[Account]) -> list[RawFile]:
     """The account master and the rates feed of the day (end of day's inputs)."""
     return [
@@ -497,11 +490,6 @@ def banking_files(day: date, accounts: list[Account]) -> list[RawFile]:
             "the day's interest rates feed (treasury, ~18:00)",
         ),
     ]
-
-
-def demo_accounts(seed: int = 42) -> list[Account]:
-    """The accounts ``business_day`` generates (the same seed gives the same ones)."""
-    return _accounts(random.Random(seed), 20_000)
 
 
 def business_day(
