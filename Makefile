@@ -79,7 +79,7 @@ invoke: venv
 	  $(if $(filter template.yaml ./template.yaml,$(TEMPLATE)),--data-dir events/data --prepare offline_runtime.scenario.fixtures:prepare) \
 	  $(INVOKE_ARGS)
 
-# Fire a schedule offline: make schedule NAME=DailyReportFunctionEndOfDay DATE=2026-11-22 [TEMPLATE=...]
+# Fire a schedule offline: make schedule NAME=DailyReportFunctionDaily DATE=2026-11-22 [TEMPLATE=...]
 schedule: venv
 	$(PY) -m offline_runtime.cli.schedule $(NAME) --template $(TEMPLATE) $(if $(DATE),--date $(DATE)) \
 	  $(if $(AT),--at $(AT)) $(foreach p,$(PARAMS),--param $(p)) $(SCHEDULE_ARGS)

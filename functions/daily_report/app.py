@@ -1,81 +1,60 @@
-"""Daily end-of-day report (EventBridge schedule, 01:00 UTC): Athena SQL via awswrangler.
-
-Writes one CSV per section and a JSON summary under reports/daily/report_date=<day>/ in the
-curated bucket, then announces DailyReportReady, or DailyReportNoData when the day had no data
-(a fresh stack before its first publish included: sections whose tables are not in the catalog
-yet are not queried). The summary is written either way, so the weekly report sees the day.
+"""Daily regulatory report (EventBridge Scheduler, 01:00 in the bank's zone): the transaction
+validation summary and balance reconciliation of the business day that just closed, by business
+date, with Athena SQL. Blocked (HIGH, ``DailyReportBlocked``) while end of day has not closed the
+day or it did not reconcile; issued as soon as it does (``EndOfDayClosed``); re-issued as a new
+version when the day is restated (``EndOfDayRestated``). By hand: ``{"period": "YYYY-MM-DD"}``.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from datapipe.aws import AthenaQueries, EventBridgeBus, GlueCatalog, S3ObjectStore
-from datapipe.envelopes import ScheduledEvent, parse
-from datapipe.events import DAILY_REPORT_NO_DATA, DAILY_REPORT_READY
+from datapipe.banking.calendar import day_closed_by
+from datapipe.banking.events import DayEvent, ManualReport, ScheduledRun, parse_report_trigger
+from datapipe.banking.settings import ReportSettings
 from datapipe.observability import instruments
-from datapipe.payloads import PayloadOffload
-from datapipe.reports import NO_DATA, daily_key, daily_report, report_day, to_json
-from datapipe.settings import DailyReportSettings
+from datapipe.reports import DAILY, Reporter, reporter
 
 obs = instruments()
 logger, metrics = obs.logger, obs.metrics
-settings = DailyReportSettings.from_env()
+settings = ReportSettings.from_env()
 
 
 @dataclass(frozen=True)
 class Adapters:
-    store: S3ObjectStore
-    bus: EventBridgeBus
-    catalog: GlueCatalog
-    athena: AthenaQueries
+    reports: Reporter
+
+
+def _metric(name: str, value: float) -> None:
+    metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
 
 
 @cache
 def adapters() -> Adapters:
     """Clients made once per execution environment, on first use (not at import)."""
-    store = S3ObjectStore()
-    return Adapters(
-        store=store,
-        bus=EventBridgeBus(
-            settings.event_bus_name, settings.event_source, PayloadOffload(store, settings.quarantine_bucket)
-        ),
-        catalog=GlueCatalog(settings.glue_database),
-        athena=AthenaQueries(settings.glue_database, settings.athena_workgroup),
-    )
-
-
-def _csv(rows: list[dict[str, Any]]) -> bytes:
-    out = io.StringIO()
-    if rows:
-        writer = csv.DictWriter(out, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return out.getvalue().encode()
+    return Adapters(reporter(settings, _metric))
 
 
 @obs.handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    scheduled = parse(ScheduledEvent, event, "scheduled event")
-    day = report_day(scheduled.time)
-    a = adapters()
-    report = daily_report(a.athena.run, settings.glue_database, day, a.catalog.table_names())
-    bucket = settings.curated_bucket
-    for name, rows in report["sections"].items():
-        a.store.put(bucket, daily_key(day, f"{name}.csv"), _csv(rows), "text/csv")
-    a.store.put(bucket, daily_key(day, "summary.json"), to_json(report["summary"]), "application/json")
-    detail = {**report["summary"], "location": {"bucket": bucket, "prefix": daily_key(day, "")}}
-    no_data = detail["status"] == NO_DATA
-    a.bus.put(DAILY_REPORT_NO_DATA if no_data else DAILY_REPORT_READY, detail)
-    metrics.add_metric(
-        name="DailyReportNoData" if no_data else "DailyReportReady", unit=MetricUnit.Count, value=1
-    )
-    logger.info("daily report", extra=detail)
-    return detail
+    trigger = parse_report_trigger(event, (DayEvent,))
+    reports = adapters().reports
+    now = datetime.now(UTC)
+    if isinstance(trigger, ScheduledRun):
+        at = trigger.scheduled_time.astimezone(UTC)
+        day = day_closed_by(at, settings.business_time_zone)
+        result = reports.run(DAILY, day.isoformat(), at, f"{trigger.schedule} at {at.isoformat()}")
+    elif isinstance(trigger, ManualReport):
+        result = reports.run(DAILY, trigger.period, now, "manual")
+    else:
+        d = trigger.detail
+        why = f"{trigger.detail_type} v{d.version}"
+        result = reports.run(DAILY, d.business_date.isoformat(), now, why, only_if_attempted=True)
+    logger.info("daily report", extra=result)
+    return result

@@ -288,6 +288,90 @@ def _print_inventory(stack: OfflineStack, events: list[dict[str, Any]]) -> list[
     return problems
 
 
+def close_the_day(stack: OfflineStack, day: Any, late: RawFile) -> None:
+    """End of day at midnight (and at the cut-off when a source has not delivered), the daily
+    report at 01:00, the late store's file for the closed day, the weekly report on Sunday 02:00."""
+    following = day + timedelta(days=1)
+    bus_q = observe_bus(stack, f"{OBSERVER}-eod")
+    stack.schedules.fire_on("EndOfDayFunctionEndOfDay", following)
+    if not [e for e in drain(stack, bus_q) if e["detail-type"] == "EndOfDayClosed"]:
+        cutoff = int(stack.params["EndOfDayCutoffHour"])
+        at = stack.schedules.next_on("EndOfDayFunctionEndOfDay", following) + timedelta(hours=cutoff)
+        stack.schedules.fire("EndOfDayFunctionEndOfDay", at)
+        stack.wait_idle(600)
+    stack.schedules.fire_on("DailyReportFunctionDaily", following)
+    stack.client("s3").put_object(Bucket=stack.outputs["RawBucketName"], Key=late.key, Body=late.body)
+    stack.wait_idle(600)
+    sunday = following + timedelta(days=(6 - following.weekday()) % 7)
+    stack.schedules.fire_on("WeeklyReportFunctionWeekly", sunday)
+
+
+def _print_end_of_day(events: list[dict[str, Any]], day: str, late_key: str) -> list[str]:
+    problems: list[str] = []
+
+    def of(kind: str) -> list[dict[str, Any]]:
+        return [
+            e["detail"]
+            for e in events
+            if e["detail-type"] == kind and e["detail"].get("business_date", e["detail"].get("period")) == day
+        ]
+
+    say("")
+    closed, blocked, restated = of("EndOfDayClosed"), of("EndOfDayBlocked"), of("EndOfDayRestated")
+    say(f"End of day for {day} (EventBridge Scheduler at local midnight; Athena SQL, DuckDB offline):")
+    for b in blocked:
+        say(f"  attempt {b['attempt']} at {b['attempted_at'][11:16]} UTC: blocked ({b['reason'][:110]})")
+    if not closed:
+        return [f"end of day did not close {day}"]
+    c = closed[0]
+    usd = {k.split("/")[0]: t for k, t in c["totals"].items() if k.endswith("/USD")}
+    totals = ", ".join(f"{kind} {t['closing']}" for kind, t in sorted(usd.items()))
+    say(f"  closed v{c['version']}: {c['accounts']:,} accounts, {c['transactions']:,} transactions posted")
+    say(f"  USD closing balances by account type: {totals}")
+    interest = c["interest"].get("USD", {})
+    say(
+        f"  interest: USD {interest.get('accrued', '0')} accrued on {interest.get('accounts', 0):,} "
+        f"savings accounts (ACT/365 and ACT/360, half to even), {interest.get('credited', '0')} credited"
+        + (" (month end)" if interest.get("credited") not in (None, "0", "0.00") else "")
+    )
+    recon = c["reconciliation"]
+    checks = ", ".join(
+        f"{name} {'ok' if v.get('passed') else 'BROKEN'}" for name, v in recon.get("checks", {}).items()
+    )
+    say(f"  reconciliation {recon['status']}: {checks}")
+    if recon["status"] != "OK":
+        problems.append(f"end of day {day} did not reconcile: {recon.get('breaks')} break(s)")
+    if c["waived"]:
+        say(f"  closed at the cut-off without: {c['waived'][0]['what'][:120]}")
+    say(f"  balances: curated/daily_balances/business_date={day}/ (Glue daily_balances) + the portal table")
+    if restated:
+        r = restated[-1]
+        say(
+            f"  late file {late_key.rsplit('/', 1)[-1]} -> restated v{r['version']} "
+            f"(was v{r['previous_version']}): {r['changed_accounts']} account(s) changed, "
+            f"{r['transactions']:,} transactions"
+        )
+    else:
+        problems.append(f"the late file {late_key} did not restate {day}")
+    daily = of("DailyReportReady")
+    for d in daily:
+        flag = f" (restated, supersedes v{d['supersedes']})" if d["restated"] else ""
+        say(
+            f"  daily regulatory report v{d['version']}{flag}: {d['transactions']:,} transactions by "
+            f"business date, {d['files']} files ({d['rows_in']:,} rows in, {d['rows_rejected']:,} rejected), "
+            f"fraud cases {d['fraud_cases_by_severity']}"
+        )
+    if daily:
+        loc = daily[-1]["location"]
+        say(f"  written to s3://{loc['bucket']}/{loc['prefix']} (CSV, summary.json, SHA-256 manifest)")
+    if [d["version"] for d in daily] != [1, 2]:
+        problems.append(f"daily report versions {[d['version'] for d in daily]}, expected v1 then v2")
+    weekly = [e["detail"] for e in events if e["detail-type"] == "WeeklyReportBlocked"]
+    if weekly:
+        say(f"  weekly report: refused, as it should be: {weekly[-1]['reason'][:100]}")
+    return problems
+
+
 def run(day: datetime, stores: int, out_dir: Path, concurrency: int = 1, faults: str = "") -> int:
     started = time.monotonic()
     say("Retail/banking data pipeline — offline demo (moto as the local AWS; template.yaml as deployed)")
@@ -309,7 +393,9 @@ def run(day: datetime, stores: int, out_dir: Path, concurrency: int = 1, faults:
             f"[3/7] generating business day {day:%Y-%m-%d} ({stores} stores), uploading it to the raw bucket;"
         )
         say("      S3 -> ingest -> state machine -> publish -> fraud scoring / stock movements -> ...")
-        files, _ = load_day(stack, day.date(), stores, progress=True, seed=False)
+        held = f"transactions/{day:%Y-%m-%d}/pos-S{stores:03d}.csv"  # this store delivers after end of day
+        say(f"      (held back until after end of day: {held})")
+        files, _ = load_day(stack, day.date(), stores, progress=True, seed=False, hold_back=(held,))
         s3 = stack.client("s3")
         raw = stack.outputs["RawBucketName"]
         stack.wait_idle(600)
@@ -319,11 +405,11 @@ def run(day: datetime, stores: int, out_dir: Path, concurrency: int = 1, faults:
         replay = next(f for f in files if f.key.startswith("inventory_movements/"))
         s3.put_object(Bucket=raw, Key=replay.key, Body=replay.body)
         stack.wait_idle(600)
-        say("[7/7] firing the schedules: daily report (01:00 UTC) and weekly report (Sunday 02:00 UTC) ...")
-        tomorrow = datetime.now(UTC).date() + timedelta(days=1)
-        stack.schedules.fire_on("DailyReportFunctionEndOfDay", tomorrow)
-        sunday = tomorrow + timedelta(days=(6 - tomorrow.weekday()) % 7)
-        stack.schedules.fire_on("WeeklyReportFunctionWeekly", sunday)
+        say("[7/7] end of day (EventBridge Scheduler, midnight in the business time zone), the reports,")
+        say("      then a late file for the closed day ...")
+        late = next(f for f in files if f.key == held)
+        close_the_day(stack, day.date(), late)
+        late_key = late.key
         events = drain(stack, bus_q)  # everything since the observer started (load_day's included)
         executions = _executions(stack)
         ops_alerts = drain(stack, ops_q)
@@ -380,34 +466,7 @@ def run(day: datetime, stores: int, out_dir: Path, concurrency: int = 1, faults:
         )
         if not replays:
             problems.append("the replayed movement file was not recognised as duplicates")
-        daily = [e["detail"] for e in events if e["detail-type"] == "DailyReportReady"]
-        say("")
-        if daily:
-            d = daily[0]
-            say(
-                f"Daily report for {d['report_date']} "
-                "(Athena SQL; offline run by DuckDB over the curated data):"
-            )
-            say(
-                f"  {d['transactions']:,} transactions published, sales {d['sales']} "
-                f"across {d['stores']} stores + online"
-            )
-            say(f"  fraud cases by severity: {d['fraud_cases_by_severity']}")
-            say(
-                "  quarantine rate: "
-                + ", ".join(f"{k} {v:.2%}" for k, v in d["quarantine_rate_by_dataset"].items())
-                + f"; files refused {d['files_refused']}"
-            )
-            say(f"  stock: {d['low_stock_crossings']} low-stock crossings, {d['stock_outs']} stock-outs")
-            say(
-                f"  written to s3://{d['location']['bucket']}/{d['location']['prefix']} "
-                "(CSV per section + summary.json)"
-            )
-        else:
-            problems.append("no DailyReportReady event")
-        blocked = [e["detail"] for e in events if e["detail-type"] == "WeeklyReportBlocked"]
-        if blocked:
-            say(f"Weekly report: blocked, as it should be: {blocked[0]['reason']}")
+        problems += _print_end_of_day(events, day.date().isoformat(), late_key)
         by_severity = Counter(
             a.get("MessageAttributes", {}).get("severity", {}).get("Value", "?") for a in ops_alerts
         )

@@ -1,6 +1,6 @@
 """Fire a schedule of a SAM template on demand, offline, with the event its target receives.
 
-    python -m offline_runtime.cli.schedule DailyReportFunctionEndOfDay --date 2026-11-22
+    python -m offline_runtime.cli.schedule DailyReportFunctionDaily --date 2026-11-22
     python -m offline_runtime.cli.schedule NightlyJob --template app/template.yaml --at 2026-03-08T07:00:00Z
 
 Scheduled EventBridge rules send their targets the "Scheduled Event" with the scheduled ``time``;

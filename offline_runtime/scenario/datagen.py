@@ -479,6 +479,80 @@ def stream_transactions_csv(
     return {"rows": rows, "bytes": written}
 
 
+ACCOUNTS_HEADER = (
+    "snapshot_date,account_id,customer_id,account_type,product_code,currency,opened_date,closed_date,"
+    "credit_limit,balance_brought_forward"
+)
+RATES_HEADER = "feed_date,product_code,annual_rate,day_count,effective_date"
+# product -> (annual rate, day count): two savings products with different bases, so both are used
+BANK_PRODUCTS = {
+    "SAV-STD": ("0.0425", "ACT/365"),
+    "SAV-PLUS": ("0.0510", "ACT/360"),
+    "CHK-BASIC": ("0", "ACT/365"),
+    "CC-STD": ("0.2199", "ACT/365"),
+}
+
+
+def _product(account: Account, number: int) -> str:
+    if account.account_type == "savings":
+        return "SAV-PLUS" if number % 3 == 0 else "SAV-STD"
+    return "CHK-BASIC" if account.account_type == "checking" else "CC-STD"
+
+
+def accounts_csv(day: date, accounts: list[Account]) -> bytes:
+    """The account master as of ``day``'s close, derived from the account numbers only (no draw from
+    the day's random stream, so the rest of the generated day is unchanged). Balances brought
+    forward are generous: a day of purchases leaves most deposit accounts in credit."""
+    lines = [ACCOUNTS_HEADER]
+    for number, a in enumerate(accounts):
+        minor = a.minor_units
+        if a.account_type == "credit":
+            limit = Decimal(2_000 + (number * 7_919) % 18_000)
+            brought = Decimal((number * 613) % 1_500)
+            limit_text = f"{limit:.{minor}f}"
+        else:
+            brought = Decimal(5_000 + (number * 7_919) % 45_000) + Decimal(number % 100) / 100
+            limit_text = ""
+        opened = day - timedelta(days=400 + number % 2_000)
+        lines.append(
+            f"{day},{a.account_id},{a.customer_id},{a.account_type},{_product(a, number)},{a.currency},"
+            f"{opened},,{limit_text},{brought:.{minor}f}"
+        )
+    return ("\n".join(lines) + "\n").encode()
+
+
+def interest_rates_csv(day: date) -> bytes:
+    """The day's rates feed: every product's annual rate and day-count basis, in force since the
+    first of the month."""
+    effective = day.replace(day=1)
+    lines = [RATES_HEADER] + [
+        f"{day},{code},{rate},{basis},{effective}" for code, (rate, basis) in sorted(BANK_PRODUCTS.items())
+    ]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def banking_files(day: date, accounts: list[Account]) -> list[RawFile]:
+    """The account master and the rates feed of the day (end of day's inputs)."""
+    return [
+        RawFile(
+            f"accounts/{day:%Y-%m-%d}/accounts.csv",
+            accounts_csv(day, accounts),
+            len(accounts),
+            0,
+            "publish",
+            "the account master as of the day's close",
+        ),
+        RawFile(
+            f"interest_rates/{day:%Y-%m-%d}/rates.csv",
+            interest_rates_csv(day),
+            len(BANK_PRODUCTS),
+            0,
+            "publish",
+            "the day's interest rates feed (treasury, ~18:00)",
+        ),
+    ]
+
+
 def business_day(
     day: date,
     stores: int = 60,
@@ -597,4 +671,5 @@ def business_day(
             "upload cut off mid-transfer: truncated gzip",
         )
     )
+    files += banking_files(day, accounts)
     return files

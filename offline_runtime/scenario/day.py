@@ -49,9 +49,15 @@ def seed_inventory(stack: OfflineStack, stores: list[str], seed: int = 42) -> in
 
 
 def load_day(
-    stack: OfflineStack, day: date, stores: int, progress: bool = False, seed: bool = True
+    stack: OfflineStack,
+    day: date,
+    stores: int,
+    progress: bool = False,
+    seed: bool = True,
+    hold_back: tuple[str, ...] = (),
 ) -> tuple[list[RawFile], list[dict[str, Any]]]:
-    """Seed stock, upload a generated day to the raw bucket, wait until everything settled."""
+    """Seed stock, upload a generated day to the raw bucket, wait until everything settled.
+    ``hold_back``: keys generated but not uploaded (a store that delivers after end of day)."""
     started = time.monotonic()
     bus_q = observe_bus(stack, f"{OBSERVER}-{time.time_ns()}")
     store_ids = [f"S{i:03d}" for i in range(1, stores + 1)]
@@ -59,7 +65,8 @@ def load_day(
     files = business_day(day, stores=stores)
     raw = stack.outputs["RawBucketName"]
     s3 = stack.client("s3")
-    for f in files:
+    uploaded = [f for f in files if f.key not in hold_back]
+    for f in uploaded:
         s3.put_object(Bucket=raw, Key=f.key, Body=f.body)
     events: list[dict[str, Any]] = []
     last = 0.0
@@ -68,15 +75,15 @@ def load_day(
         kinds = Counter(e["detail-type"] for e in events)
         done = kinds["DatasetPublished"] + kinds["DatasetQuarantined"]
         idle = stack.dispatcher.idle and stack.running_executions() == 0
-        if progress and (time.monotonic() - last > 3 or (idle and done >= len(files))):
+        if progress and (time.monotonic() - last > 3 or (idle and done >= len(uploaded))):
             say(
                 f"      {time.monotonic() - started:6.1f}s  staged {kinds['DatasetStaged']:>3}  "
                 f"published {kinds['DatasetPublished']:>3}  quarantined {kinds['DatasetQuarantined']:>3}"
-                f"  / {len(files)} files · fraud cases {kinds['FraudCaseOpened']:>4} · "
+                f"  / {len(uploaded)} files · fraud cases {kinds['FraudCaseOpened']:>4} · "
                 f"low stock {kinds['LowStockDetected']:>3} · POs {kinds['PurchaseOrderCreated']:>3}"
             )
             last = time.monotonic()
-        if idle and done >= len(files):
+        if idle and done >= len(uploaded):
             break
         time.sleep(0.5)
     stack.wait_idle(600)

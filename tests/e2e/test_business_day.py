@@ -12,7 +12,6 @@ import json
 import re
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 import awswrangler as wr
@@ -188,35 +187,50 @@ def test_ingest_infrastructure_failure_lands_in_the_dead_letter_queue(stack: Off
     assert record["responseContext"]["functionError"] and "NoSuchKey" in json.dumps(record["responsePayload"])
 
 
-def test_daily_report_numbers_come_from_the_real_data(stack: OfflineStack, day_run: dict[str, Any]) -> None:
-    from datetime import timedelta as td
+def test_end_of_day_closes_the_day_and_the_daily_report_counts_it_by_business_date(
+    stack: OfflineStack, day_run: dict[str, Any]
+) -> None:
 
     today = datetime.now(UTC).date()
     q = observe_bus(stack, "e2e-reports")
-    stack.schedules.fire_on("DailyReportFunctionEndOfDay", today + td(days=1))
-    (report,) = [e["detail"] for e in drain(stack, q) if e["detail-type"] == "DailyReportReady"]
-    events = day_run["events"]
-    published_tx = [
-        e["detail"]
-        for e in events
-        if e["detail-type"] == "DatasetPublished" and e["detail"]["dataset"] == "transactions"
-    ]
+    ops = observe_topic(stack, stack.outputs["OpsTopicArn"], "e2e-eod-ops")
+    stack.schedules.fire_on("DailyReportFunctionDaily", today)  # 01:00: end of day has not run yet
+    # midnight: 8 of the calendar's 60 stores delivered, so the day waits; the cut-off closes it
+    stack.schedules.fire_on("EndOfDayFunctionEndOfDay", today)
+    stack.schedules.fire(
+        "EndOfDayFunctionEndOfDay", datetime(today.year, today.month, today.day, 6, tzinfo=UTC)
+    )
+    stack.wait_idle()
+    events = drain(stack, q)
+    (blocked,) = [e["detail"] for e in events if e["detail-type"] == "EndOfDayBlocked"]
+    assert blocked["business_date"] == DAY.isoformat() and blocked["final"] is False
+    (closed,) = [e["detail"] for e in events if e["detail-type"] == "EndOfDayClosed"]
+    assert closed["business_date"] == DAY.isoformat() and closed["reconciliation"]["status"] == "OK"
+    assert "S009" in closed["waived"][0]["sources"] and "S001" not in closed["waived"][0]["sources"]
+    severities = Counter(
+        a["MessageAttributes"]["severity"]["Value"]
+        for a in drain(stack, ops)
+        if "] end of day" in a["Subject"]
+    )
+    assert severities == {"HIGH": 2}  # blocked at midnight, closed without some sources at the cut-off
+    (report,) = [e["detail"] for e in events if e["detail-type"] == "DailyReportReady"]
+    assert report["period"] == DAY.isoformat()
+    # the day's published transactions, by their own time (the 6-day-old re-send is not the day's)
     frame = wr.s3.read_parquet(
         f"s3://{stack.outputs['CuratedBucketName']}/curated/transactions/", dataset=True
     )
-    runs = {p["run_id"] for p in published_tx}
-    mine = frame[frame["lineage_ingest_run_id"].isin(runs)]
-    assert report["report_date"] == today.isoformat()
-    assert report["transactions"] == len(mine) == sum(p["rows_published"] for p in published_tx)
-    assert Decimal(report["sales"]) == sum(mine["amount"]).quantize(Decimal("0.01"))
-    cases = Counter(e["detail"]["severity"] for e in events if e["detail-type"] == "FraudCaseOpened")
-    assert report["fraud_cases_by_severity"] == dict(cases)
-    staged = {e["detail"]["run_id"]: e["detail"] for e in events if e["detail-type"] == "DatasetStaged"}
-    published = {e["detail"]["run_id"]: e["detail"] for e in events if e["detail-type"] == "DatasetPublished"}
-    assert report["rows_in"] == sum(s["counts"]["rows_in"] for s in staged.values())
-    assert report["rows_published"] == sum(p["rows_published"] for p in published.values())
-    low = [e for e in events if e["detail-type"] == "LowStockDetected"]
-    assert report["low_stock_crossings"] == len(low)
+    days = frame["event_time"].dt.date  # UTC: the stack's business time zone
+    of_day = frame[days == DAY]
+    assert report["transactions"] == len(of_day) == closed["transactions"] + closed["unposted_transactions"]
+    assert report["transactions"] < len(frame)
+    by_currency = of_day.groupby("currency")["amount"].sum()
+    assert report["amount_by_currency"] == {c: format(v, "f") for c, v in sorted(by_currency.items())}
+    cases = Counter(
+        e["detail"]["severity"] for e in day_run["events"] if e["detail-type"] == "FraudCaseOpened"
+    )
+    assert sum(report["fraud_cases_by_severity"].values()) <= sum(cases.values())
+    accounts = set(of_day["account_id"])
+    assert closed["accounts"] == 20_000 and len(accounts) > 100  # every account of the master closed
 
 
 def _sunday_after(day: date) -> date:
@@ -224,33 +238,16 @@ def _sunday_after(day: date) -> date:
     return day + timedelta(days=7 - day.isoweekday() % 7)
 
 
-def test_weekly_report_runs_only_with_seven_dailies(stack: OfflineStack, day_run: dict[str, Any]) -> None:
+def test_weekly_report_is_refused_without_its_seven_dailies(
+    stack: OfflineStack, day_run: dict[str, Any]
+) -> None:
     from datetime import timedelta as td
 
-    today = datetime.now(UTC).date()
     q = observe_bus(stack, "e2e-weekly")
-    # a week no other test reports on: blocked without its dailies, no data with them
-    later = _sunday_after(today + td(days=14))
+    later = _sunday_after(datetime.now(UTC).date() + td(days=14))  # a week no daily exists for
     stack.schedules.fire_on("WeeklyReportFunctionWeekly", later)
     (blocked,) = [e["detail"] for e in drain(stack, q) if e["detail-type"] == "WeeklyReportBlocked"]
-    assert len(blocked["missing_daily_reports"]) == 7
-    for back in range(7):  # each daily report covers the day before it runs
-        stack.schedules.fire_on("DailyReportFunctionEndOfDay", later - td(days=back))
-    stack.schedules.fire_on("WeeklyReportFunctionWeekly", later)
-    events = drain(stack, q)
-    assert [e["detail-type"] for e in events].count("DailyReportNoData") == 7
-    (empty,) = [e["detail"] for e in events if e["detail-type"] == "WeeklyReportNoData"]
-    assert len(empty["days"]) == 7 and empty["transactions"] == 0
-    # the week that holds the business day: ready, with the day's transactions in it
-    sunday = _sunday_after(today - td(days=1))  # the report week (Sunday..Saturday before it) of the day
-    for back in range(7):
-        stack.schedules.fire_on("DailyReportFunctionEndOfDay", sunday - td(days=back))
-    stack.schedules.fire_on("WeeklyReportFunctionWeekly", sunday)
-    events = drain(stack, q)
-    (daily,) = [e["detail"] for e in events if e["detail-type"] == "DailyReportReady"]
-    (ready,) = [e["detail"] for e in events if e["detail-type"] == "WeeklyReportReady"]
-    assert len(ready["days"]) == 7 and ready["week_ending"] == (sunday - td(days=1)).isoformat()
-    assert daily["report_date"] == today.isoformat() and ready["transactions"] == daily["transactions"] > 0
+    assert len(blocked["missing"]) == 7 and blocked["period"] == (later - td(days=1)).isoformat()
 
 
 def raw_ids(files: list[RawFile]) -> set[str]:

@@ -1,9 +1,7 @@
-"""functions/daily_report/app.py imported directly: a day with data, and a catalog without any."""
+"""functions/daily_report/app.py imported directly: what it is given, what it refuses."""
 
 from __future__ import annotations
 
-import json
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,74 +19,31 @@ def daily(handlers_stack: Any) -> Iterator[DirectHandler]:
         yield handler
 
 
-@pytest.fixture(scope="module")
-def fresh_daily(handlers_stack: Any) -> Iterator[DirectHandler]:
-    """The function on a catalog as a fresh deployment has it: the template's pipeline_events table
-    (empty), no curated table yet (the first nights after a deploy)."""
-    glue = handlers_stack.client("glue")
-    template_db = handlers_stack.outputs["GlueDatabaseName"]
-    fresh = f"fresh_{uuid.uuid4().hex[:8]}"
-    glue.create_database(DatabaseInput={"Name": fresh})
-    audit = glue.get_table(DatabaseName=template_db, Name="pipeline_events")["Table"]
-    storage = {
-        **audit["StorageDescriptor"],
-        "Location": f"s3://{handlers_stack.outputs['CuratedBucketName']}/{fresh}/audit/",
-    }
-    glue.create_table(
-        DatabaseName=fresh,
-        TableInput={
-            "Name": "pipeline_events",
-            "TableType": audit.get("TableType", "EXTERNAL_TABLE"),
-            "Parameters": audit.get("Parameters", {}),
-            "PartitionKeys": audit["PartitionKeys"],
-            "StorageDescriptor": storage,
-        },
-    )
-    with direct_handler(handlers_stack, "DailyReportFunction", {"GLUE_DATABASE": fresh}) as handler:
-        yield handler
-
-
-def test_a_day_with_a_low_stock_crossing(daily: DirectHandler) -> None:
-    # GIVEN the audit trail holds one event of 2026-11-22: a low-stock crossing
-    with direct_handler(daily.stack, "AuditTrailFunction") as audit:
-        audit(sample(daily.stack, "audit_trail_low_stock_event.json"))
+def test_the_schedule_reports_the_day_that_closed_and_waits_for_end_of_day(daily: DirectHandler) -> None:
     bus = observe_bus(daily.stack, "direct-daily")
-    # WHEN the schedule fires on 2026-11-23
+    # WHEN the 01:00 schedule of 2026-11-23 fires and end of day has not closed 2026-11-22
     r = daily(sample(daily.stack, "daily_report_schedule.json"))
-    # THEN the report counts it, is stored, and DailyReportReady says so
-    assert (r["report_date"], r["status"], r["low_stock_crossings"], r["stock_outs"]) == (
-        "2026-11-22",
-        "READY",
-        1,
-        0,
-    )
-    (ready,) = [e for e in drain(daily.stack, bus) if e["detail-type"] == "DailyReportReady"]
-    assert ready["detail"]["low_stock_crossings"] == 1
+    # THEN the report is blocked, never issued on partial data, and says so on the bus
+    assert (r["status"], r["period"], r["report_date"]) == ("BLOCKED", "2026-11-22", "2026-11-22")
+    (blocked,) = [e for e in drain(daily.stack, bus) if e["detail-type"].startswith("DailyReport")]
+    assert blocked["detail-type"] == "DailyReportBlocked" and blocked["detail"]["missing"] == ["2026-11-22"]
 
 
-def test_a_fresh_catalog_gives_an_explicit_no_data_report(fresh_daily: DirectHandler) -> None:
-    bus = observe_bus(fresh_daily.stack, "direct-daily-fresh")
-    r = fresh_daily(sample(fresh_daily.stack, "daily_report_schedule.json"))
-    assert r["status"] == "NO_DATA" and r["missing_tables"] == ["transactions"]
-    assert "transactions" in r["reason"] and r["transactions"] == 0 and r["sales"] == "0"
-    (event,) = [e for e in drain(fresh_daily.stack, bus) if e["detail-type"].startswith("DailyReport")]
-    assert event["detail-type"] == "DailyReportNoData" and event["detail"]["status"] == "NO_DATA"
-    s3 = fresh_daily.stack.client("s3")
-    summary = s3.get_object(Bucket=r["location"]["bucket"], Key=r["location"]["prefix"] + "summary.json")
-    assert json.loads(summary["Body"].read())["status"] == "NO_DATA"  # the weekly report sees the day
+def test_a_day_closed_event_before_the_schedule_ran_does_nothing(daily: DirectHandler) -> None:
+    event = eventbridge("EndOfDayClosed", "retail.datapipe", {"business_date": "2026-10-02", "version": 1})
+    assert daily(event) == {"status": "NOT_DUE", "report": "daily", "period": "2026-10-02"}
 
 
 @pytest.mark.parametrize(
     ("event", "field"),
     [
         (eventbridge("DatasetPublished", "retail.datapipe", {}), "detail-type"),
-        ({"time": "2026-11-23T01:00:00Z"}, "id"),
-        (eventbridge("Scheduled Event", "aws.events", {}, time="tomorrow"), "time"),
+        ({"schedule": "daily-report"}, "scheduled_time"),
+        ({"schedule": "daily-report", "scheduled_time": "tomorrow"}, "scheduled_time"),
+        ({"schedule": "daily-report", "scheduled_time": "2026-11-23T01:00:00"}, "scheduled_time"),
     ],
 )
-def test_an_event_that_is_not_a_schedule_names_the_field(
-    daily: DirectHandler, event: Any, field: str
-) -> None:
+def test_an_event_it_does_not_take_names_the_field(daily: DirectHandler, event: Any, field: str) -> None:
     with pytest.raises(InvalidEvent) as err:
         daily(event)
     assert field in err.value.problems_dict()

@@ -76,11 +76,17 @@ def test_invoke_refuses_an_unknown_resource(capsys: pytest.CaptureFixture[str]) 
     assert code == 2 and "invocable: " in err and "IngestFunction" in err
 
 
-def test_schedule_fires_with_the_scheduled_event_shape(capsys: pytest.CaptureFixture[str]) -> None:
+def test_schedule_fires_with_the_schedulers_input(capsys: pytest.CaptureFixture[str]) -> None:
+    # an EventBridge Scheduler schedule (ScheduleV2): its Input with the context attributes filled in
     assert schedule.main(["WeeklyReportFunctionWeekly", "--date", "2026-11-29"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["sent"]["detail-type"] == "Scheduled Event" and result["sent"]["source"] == "aws.events"
-    assert result["sent"]["time"] == "2026-11-29T02:00:00Z"
+    sent = json.loads(result["sent"])
+    assert (sent["schedule"], sent["scheduled_time"], sent["attempt"]) == (
+        "weekly-report",
+        "2026-11-29T02:00:00Z",
+        "1",
+    )
+    assert result["timezone"] == "UTC" and "<aws." not in result["sent"]
     assert {"function": "WeeklyReportFunction", "errored": False} in result["ran"]
     assert not any(r["errored"] for r in result["ran"])  # and what its events set off (the audit trail)
 

@@ -52,6 +52,10 @@ def test_every_event_file_is_covered() -> None:
         "fraud_realtime_transaction_received.json",
         "daily_report_schedule.json",
         "weekly_report_schedule.json",
+        "end_of_day_schedule.json",
+        "end_of_day_manual_restate.json",
+        "monthly_report_schedule.json",
+        "monthly_report_deadline_schedule.json",
         "ingest_transactions_csv.json",
         "ingest_inventory_csv.json",
         "ingest_broken_gzip.json",
@@ -259,20 +263,38 @@ def test_case_management(quiet_stack: OfflineStack) -> None:
     assert case["subject"]["S"].startswith("card:") and "ACC000123" not in json.dumps(case)
 
 
-def test_daily_report(quiet_stack: OfflineStack) -> None:
-    # GIVEN the audit trail holds one event of the day: a low-stock crossing (on_hand 17 > 0)
-    run(quiet_stack, "AuditTrailFunction", "audit_trail_low_stock_event.json")
+def test_end_of_day_without_its_inputs_is_blocked(quiet_stack: OfflineStack) -> None:
+    # the scheduled run of 2026-11-23 00:00 UTC closes 2026-11-22; nothing of the day has arrived
+    r = run(quiet_stack, "EndOfDayFunction", "end_of_day_schedule.json")
+    assert r["status"] == "BLOCKED" and r["business_date"] == "2026-11-22" and r["final"] is False
+    assert {m["kind"] for m in r["missing"]} >= {"account_master", "interest_rates", "transactions"}
+
+
+def test_end_of_day_restatement_of_a_day_never_closed_is_nothing_to_do(quiet_stack: OfflineStack) -> None:
+    r = run(quiet_stack, "EndOfDayFunction", "end_of_day_manual_restate.json")
+    assert r == {"status": "NOTHING_TO_RESTATE", "business_date": "2026-11-22"}
+
+
+def test_daily_report_waits_for_end_of_day(quiet_stack: OfflineStack) -> None:
     r = run(quiet_stack, "DailyReportFunction", "daily_report_schedule.json")
-    assert r["report_date"] == "2026-11-22" and r["status"] == "READY"
-    assert (r["low_stock_crossings"], r["stock_outs"], r["transactions"]) == (1, 0, 0)
-    summary = quiet_stack.client("s3").get_object(
-        Bucket=r["location"]["bucket"], Key=r["location"]["prefix"] + "summary.json"
-    )
-    assert json.loads(summary["Body"].read())["low_stock_crossings"] == 1
+    assert r["status"] == "BLOCKED" and r["period"] == "2026-11-22"
+    assert r["reason"] == "end of day 2026-11-22 is not closed"
 
 
 def test_weekly_report_without_its_dailies_is_blocked(quiet_stack: OfflineStack) -> None:
-    run(quiet_stack, "DailyReportFunction", "daily_report_schedule.json")  # 2026-11-22 exists
     r = run(quiet_stack, "WeeklyReportFunction", "weekly_report_schedule.json")
-    assert r["status"] == "BLOCKED" and r["week_ending"] == "2026-11-28"
-    assert r["missing_daily_reports"] == [f"2026-11-{d}" for d in (23, 24, 25, 26, 27, 28)]
+    # Sunday 2026-11-29 02:00: the week Sunday 22 .. Saturday 28 November
+    assert r["status"] == "BLOCKED" and r["period"] == "2026-11-28"
+    assert r["missing"] == [f"daily#2026-11-{d}" for d in range(22, 29)]
+
+
+def test_monthly_report_without_its_dailies_is_blocked(quiet_stack: OfflineStack) -> None:
+    r = run(quiet_stack, "MonthlyReportFunction", "monthly_report_schedule.json")
+    assert r["status"] == "BLOCKED" and r["period"] == "2026-11" and r["deadline"] == "2026-12-07"
+    assert len(r["missing"]) == 30 + 4  # 30 dailies, the weeks ending 7, 14, 21, 28 November
+
+
+def test_monthly_deadline_on_the_fifth_business_day_is_overdue(quiet_stack: OfflineStack) -> None:
+    # December 2026 (US-FRB): Tue 1, Wed 2, Thu 3, Fri 4, Mon 7 -> due on the 7th
+    r = run(quiet_stack, "MonthlyReportDeadlineFunction", "monthly_report_deadline_schedule.json")
+    assert (r["status"], r["period"], r["deadline"]) == ("OVERDUE", "2026-11", "2026-12-07")

@@ -89,7 +89,7 @@ DELIVERY_TESTS: dict[str, tuple[str, str]] = {
     "ApplyMovementsDeadLetterQueue": ASYNC_PARKS,
     "AuditTrailDeadLetterQueue": ASYNC_PARKS,
     "CaseManagementDeadLetterQueue": ASYNC_PARKS,
-    "ReportsDeadLetterQueue": ASYNC_PARKS,
+    "BankingDeadLetterQueue": ASYNC_PARKS,
     # event-source mappings
     "InventoryMonitorFunctionInventoryStream": (
         "tests.integration.test_inventory_stream",

@@ -395,7 +395,7 @@ def trigger(stack: OfflineStack, how: str) -> None:
         ("ApplyMovementsFunction", "apply_movements_dataset_published.json", "ApplyMovementsDeadLetterQueue"),
         ("AuditTrailFunction", "audit_trail_low_stock_event.json", "AuditTrailDeadLetterQueue"),
         ("CaseManagementFunction", "sns", "CaseManagementDeadLetterQueue"),
-        ("DailyReportFunction", "schedule", "ReportsDeadLetterQueue"),
+        ("DailyReportFunction", "schedule", "BankingDeadLetterQueue"),
     ],
 )
 def test_an_asynchronous_function_that_keeps_failing_parks_the_event_in_its_queue(

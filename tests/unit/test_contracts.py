@@ -42,8 +42,10 @@ def test_default_registry_loads_both_shipped_contracts():
     # WHEN the default registry is built
     registry = default_registry()
     # THEN both datasets are known, with their prefixes and schema versions
-    assert registry.names == ["fx_rates", "inventory_movements", "transactions"]
+    assert registry.names == ["accounts", "fx_rates", "interest_rates", "inventory_movements", "transactions"]
     assert registry.get("transactions").raw_prefix == "transactions/"
+    assert registry.get("accounts").raw_prefix == "accounts/"
+    assert registry.get("interest_rates").raw_prefix == "interest_rates/"
     assert registry.get("inventory_movements").raw_prefix == "inventory_movements/"
     assert registry.get("transactions").schema_version == "transactions/v2"
 

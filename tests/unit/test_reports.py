@@ -1,84 +1,74 @@
-"""Reports never fail for lack of data: missing tables and empty days are results."""
+"""The regulatory reports' pure parts: the files and their checksums, the SQL by business date,
+the reporting week, sections over a catalog that lacks a table."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
-from typing import Any
+import hashlib
+import json
+from datetime import date
+from decimal import Decimal
 
-import pytest
-
-from datapipe.reports import DAILY_FIELDS, daily_report, read_daily_summary, report_day, weekly_report
-
-DAY = date(2026, 11, 22)
-
-
-class Queries:
-    """Records the SQL it is given and answers from a canned table of rows per section keyword."""
-
-    def __init__(self, rows: dict[str, list[dict[str, Any]]] | None = None) -> None:
-        self.sql: list[str] = []
-        self.rows = rows or {}
-
-    def __call__(self, sql: str) -> list[dict[str, Any]]:
-        self.sql.append(sql)
-        return next((rows for marker, rows in self.rows.items() if marker in sql), [])
-
-
-def test_a_fresh_catalog_runs_no_query_on_the_missing_table_and_reports_no_data() -> None:
-    run = Queries()
-    report = daily_report(run, "db", DAY, tables={"pipeline_events"})
-    assert not [sql for sql in run.sql if '"transactions"' in sql]
-    summary = report["summary"]
-    assert summary["status"] == "NO_DATA" and summary["missing_tables"] == ["transactions"]
-    assert summary["reason"] == "no data for 2026-11-22: table(s) transactions not in db yet"
-    assert (summary["transactions"], summary["sales"], summary["rows_in"]) == (0, "0", 0)
-    assert report["sections"]["sales_per_store"] == []
-
-
-def test_a_day_with_rows_in_any_section_is_ready() -> None:
-    run = Queries({"LowStockDetected": [{"store_id": "S1", "low_stock_crossings": 2, "stock_outs": 1}]})
-    summary = daily_report(run, "db", DAY, tables={"pipeline_events", "transactions"})["summary"]
-    assert (summary["status"], summary["low_stock_crossings"], summary["stock_outs"]) == ("READY", 2, 1)
-    assert summary["missing_tables"] == [] and "reason" not in summary
-
-
-def test_a_null_quarantine_rate_is_zero_not_a_crash() -> None:
-    row = {"dataset": "t", "files_staged": 1, "files_refused": 0, "rows_in": 0, "rows_published": 0}
-    run = Queries({"refused_files": [{**row, "quarantine_rate": None}]})
-    summary = daily_report(run, "db", DAY)["summary"]
-    assert summary["quarantine_rate_by_dataset"] == {"t": 0.0}
-
-
-def no_data(day: date) -> dict[str, Any]:
-    return {
-        "status": "NO_DATA",
-        **dict.fromkeys(DAILY_FIELDS, 0),
-        "sales": "0",
-        "fraud_cases_by_severity": {},
-    }
-
-
-def test_a_week_of_no_data_days_is_no_data() -> None:
-    week = {DAY - timedelta(days=i): no_data(DAY - timedelta(days=i)) for i in range(7)}
-    report = weekly_report(week, DAY)
-    assert report["status"] == "NO_DATA" and report["quarantine_rate"] == 0.0 and "reason" in report
-    week[DAY] = {**no_data(DAY), "status": "READY", "transactions": 3, "sales": "1.50"}
-    assert weekly_report(week, DAY)["status"] == "READY"
-
-
-@pytest.mark.parametrize(
-    ("body", "why"),
-    [(b"{", "not JSON"), (b"[1]", "not a JSON object"), (b'{"transactions": 1}', "lacks sales")],
+from datapipe.reports import (
+    daily_sql,
+    last_week_end,
+    package,
+    report_prefix,
+    run_sections,
+    weekly_sql,
 )
-def test_an_unreadable_daily_summary_says_why(body: bytes, why: str) -> None:
-    with pytest.raises(ValueError, match=why):
-        read_daily_summary(body)
 
 
-def test_the_report_day_is_the_day_before_the_schedule_in_utc() -> None:
-    from datetime import datetime, timezone
-
-    assert report_day("2026-11-23T01:00:00Z") == DAY
-    assert report_day(datetime(2026, 11, 23, 1, 30, tzinfo=timezone(timedelta(hours=3)))) == date(
-        2026, 11, 21
+def test_a_package_lists_every_file_with_its_sha256() -> None:
+    files = package(
+        {"balances": [{"currency": "USD", "closing": "10.50"}]}, {"report": "daily", "period": "d"}
     )
+    assert files["balances.csv"] == b"currency,closing\nUSD,10.50\n"
+    summary = json.loads(files["summary.json"])
+    assert summary["checksums"] == {"balances.csv": hashlib.sha256(files["balances.csv"]).hexdigest()}
+    manifest = json.loads(files["manifest.json"])
+    assert set(manifest["files"]) == {"balances.csv", "summary.json"}
+    assert manifest["files"]["summary.json"]["sha256"] == hashlib.sha256(files["summary.json"]).hexdigest()
+
+
+def test_a_package_is_the_same_bytes_when_rebuilt() -> None:
+    """A retried run rewrites identical files (nothing time-dependent inside)."""
+    args = ({"x": [{"a": 1}]}, {"report": "weekly", "period": "2026-11-28", "version": 2})
+    assert package(*args) == package(*args)
+
+
+def test_versions_have_their_own_prefix() -> None:
+    assert report_prefix("daily", "2026-11-22", 2) == "reports/daily/report_date=2026-11-22/v2/"
+    assert report_prefix("monthly", "2026-11", 1) == "reports/monthly/month=2026-11/v1/"
+
+
+def test_daily_figures_are_by_event_time_in_the_business_day_not_by_publication() -> None:
+    sql = daily_sql("db", date(2026, 11, 1), "America/New_York")["transactions_by_type"][1]
+    # the fall-back day: 04:00Z to 05:00Z the next day, on the two UTC partitions it touches
+    assert "event_time >= TIMESTAMP '2026-11-01 04:00:00.000'" in sql
+    assert "event_time < TIMESTAMP '2026-11-02 05:00:00.000'" in sql
+    assert "event_date IN ('2026-11-01', '2026-11-02')" in sql
+    assert "published" not in sql.lower()
+
+
+def test_the_reporting_week_ends_on_saturday() -> None:
+    assert last_week_end(date(2026, 11, 28)) == date(2026, 11, 28)  # a Saturday is its own week end
+    assert last_week_end(date(2026, 11, 29)) == date(2026, 11, 28)  # Sunday: the week just ended
+    assert last_week_end(date(2026, 12, 4)) == date(2026, 11, 28)
+    sql = weekly_sql("db", date(2026, 11, 28), "UTC", Decimal(25000), set())
+    totals = sql["daily_totals"][1]
+    assert "business_date >= '2026-11-22'" in totals and "business_date <= '2026-11-28'" in totals
+
+
+def test_a_section_over_a_table_not_in_the_catalog_is_empty_and_named() -> None:
+    asked: list[str] = []
+
+    def run(text: str) -> list[dict[str, object]]:
+        asked.append(text)
+        return [{"n": 1}]
+
+    sections, missing = run_sections(
+        run,
+        {"a": (("transactions",), "SELECT 1"), "b": (("daily_balances",), "SELECT 2")},
+        {"daily_balances"},
+    )
+    assert sections == {"a": [], "b": [{"n": 1}]} and missing == ["transactions"] and asked == ["SELECT 2"]

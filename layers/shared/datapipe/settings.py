@@ -319,13 +319,4 @@ class CaseManagementSettings(_Bus, _Oversize):
     fraud_alerts_table: FraudAlertsTable
 
 
-class DailyReportSettings(_Bus, _Oversize):
-    curated_bucket: CuratedBucket
-    glue_database: GlueDatabase
-    athena_workgroup: AthenaWorkgroup
-
-
-class WeeklyReportSettings(_Bus, _Oversize):
-    stage: Stage
-    curated_bucket: CuratedBucket
-    ops_topic_arn: OpsTopicArn
+# The banking functions (end of day, the regulatory reports): datapipe.banking.settings
