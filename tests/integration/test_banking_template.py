@@ -59,7 +59,11 @@ def test_raw_and_quarantine_are_archived_to_glacier_and_balances_never_expire() 
     assert raw[0]["TransitionInDays"] == {"Ref": "RawArchiveDays"}
     quarantine = rules("QuarantineBucket")["ArchiveQuarantineToGlacier"]["Transitions"]
     assert quarantine[0]["TransitionInDays"] == {"Ref": "QuarantineArchiveDays"}
+    kept = ("curated/daily_balances/business_date=2026-11-22/", "eod/business_date=2026-11-22/v1/")
     for rule in rules("CuratedBucket").values():  # only staging and the like expire: no balances rule
         prefix = rule.get("Prefix") or rule.get("Filter", {}).get("Prefix", "")
-        kept = ("curated/daily_balances/business_date=2026-11-22/", "eod/business_date=2026-11-22/v1/")
-        assert prefix and not any(key.startswith(prefix) for key in kept)
+        if prefix:
+            assert not any(key.startswith(prefix) for key in kept), rule["Id"]
+        else:  # a bucket-wide rule may only drop replaced versions, never a current object
+            assert not {"ExpirationInDays", "ExpirationDate", "Transitions"} & set(rule), rule["Id"]
+            assert "NoncurrentVersionExpiration" in rule, rule["Id"]

@@ -490,3 +490,21 @@ def test_a_redelivered_late_file_and_a_later_attempt_leave_the_days_as_they_are(
     step = "eod d1 attempt after its close"
     assert not [e for e in story.events[step] if e["detail-type"].startswith(("EndOfDay", "DailyReport"))]
     assert not story.alerts[step]
+
+
+# ------------------------------------------------------------------ the report-retry rules (delivery)
+def test_a_reissued_daily_report_retries_the_weekly_report_it_refused(story: Story) -> None:
+    # WeeklyReportFunctionDailyIssued: DailyReportReady on the bus -> the weekly report of its week
+    (reissued,) = [
+        d for d in story.of("late file of d1", "DailyReportReady") if d["period"] == D1.isoformat()
+    ]
+    assert reissued["version"] == 2
+    (again,) = story.of("late file of d1", "WeeklyReportBlocked")  # the week was attempted: retried
+    assert again["period"] == D1.isoformat() and len(again["missing"]) == 6
+
+
+def test_an_issued_report_reaches_the_monthly_package_which_waits_for_its_scheduled_run(story: Story) -> None:
+    # MonthlyReportFunctionReportIssued: DailyReportReady / WeeklyReportReady -> the month's package
+    runs = [i for i in story.stack.lambdas.invocations if i.logical_id == "MonthlyReportFunction"]
+    by_event = [i for i in runs if "NOT_DUE" in i.logs]
+    assert by_event and not any(i.errored for i in runs)  # before the 1st: not due, nothing issued

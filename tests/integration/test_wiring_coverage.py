@@ -22,7 +22,7 @@ HOP_TYPES = {
 D = "tests.integration.test_wiring_delivery"
 R = "tests.integration.test_redrive"
 P = "tests.integration.test_wiring_parameters"
-E2E = "tests.e2e.test_business_day"
+EOD = "tests.integration.test_end_of_day"
 LOW_STOCK = (
     D,
     "test_low_stock_event_reaches_the_store_manager_in_the_template_wording_and_the_reorder_queue",
@@ -47,8 +47,22 @@ DELIVERY_TESTS: dict[str, tuple[str, str]] = {
     "AuditTrailFunctionBusinessEvents": ASYNC_PARKS,
     "FraudScoringFunctionTransactionsPublished": ASYNC_PARKS,
     "FraudRealtimeFunctionTransactionReceived": (D, "test_transaction_received_rule_invokes_real_time_fraud"),
-    "DailyReportFunctionEndOfDay": (E2E, "test_daily_report_numbers_come_from_the_real_data"),
-    "WeeklyReportFunctionWeekly": (E2E, "test_weekly_report_runs_only_with_seven_dailies"),
+    "DailyReportFunctionDayClosed": (
+        EOD,
+        "test_the_daily_report_waits_for_end_of_day_and_is_issued_when_it_closes",
+    ),
+    "WeeklyReportFunctionDailyIssued": (
+        EOD,
+        "test_a_reissued_daily_report_retries_the_weekly_report_it_refused",
+    ),
+    "EndOfDayFunctionTransactionsPublished": (
+        EOD,
+        "test_a_late_file_restates_the_closed_days_and_reissues_the_report",
+    ),
+    "MonthlyReportFunctionReportIssued": (
+        EOD,
+        "test_an_issued_report_reaches_the_monthly_package_which_waits_for_its_scheduled_run",
+    ),
     # subscriptions
     "OpsAlertEmailSubscription": ALARMS,
     "OpsPagerSubscription": ALARMS,
