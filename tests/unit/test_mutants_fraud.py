@@ -23,8 +23,8 @@ from datapipe.fraud.rules import (
     NIGHT_CARD_PRESENT_LARGE,
     OUT_OF_STATE_HIGH_AMOUNT,
     RISKY_MERCHANT_CATEGORY,
-    FraudPolicy,
     Facts,
+    FraudPolicy,
     amount_value,
     combine,
     iso_utc,
@@ -543,11 +543,37 @@ def test_history_rows_flatten_for_the_table_path() -> None:
 WINTER_NOON_UTC = int(datetime(2026, 1, 15, 12, tzinfo=UTC).timestamp() * 1_000_000)
 HOUR_BY_STATE = {
     **dict.fromkeys(
-        "CT DC DE FL GA IN KY MA MD ME MI NC NH NJ NY OH PA RI SC VA VT WV".split(), 7
+        [
+            "CT",
+            "DC",
+            "DE",
+            "FL",
+            "GA",
+            "IN",
+            "KY",
+            "MA",
+            "MD",
+            "ME",
+            "MI",
+            "NC",
+            "NH",
+            "NJ",
+            "NY",
+            "OH",
+            "PA",
+            "RI",
+            "SC",
+            "VA",
+            "VT",
+            "WV",
+        ],
+        7,
     ),  # Eastern
-    **dict.fromkeys("AL AR IA IL KS LA MN MO MS ND NE OK SD TN TX WI".split(), 6),  # Central
-    **dict.fromkeys("CO ID MT NM UT WY AZ".split(), 5),  # Mountain (Arizona: no DST anyway)
-    **dict.fromkeys("CA NV OR WA".split(), 4),  # Pacific
+    **dict.fromkeys(
+        ["AL", "AR", "IA", "IL", "KS", "LA", "MN", "MO", "MS", "ND", "NE", "OK", "SD", "TN", "TX", "WI"], 6
+    ),  # Central
+    **dict.fromkeys(["CO", "ID", "MT", "NM", "UT", "WY", "AZ"], 5),  # Mountain (Arizona: no DST anyway)
+    **dict.fromkeys(["CA", "NV", "OR", "WA"], 4),  # Pacific
     "AK": 3,
     "HI": 2,
     "PR": 8,
