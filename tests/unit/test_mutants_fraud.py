@@ -613,3 +613,48 @@ def test_zone_for_and_local_hour_fallbacks() -> None:
     assert local_hour(WINTER_NOON_UTC, 330, None) == 17
     assert local_hour(WINTER_NOON_UTC, None, "ZZ") == 12
     assert local_hour(WINTER_NOON_UTC, None, "CA", "CA") == 12  # country CA: UTC, not California
+
+
+def test_the_alert_message_field_by_field() -> None:
+    t = txn(
+        amount="3000",
+        currency="EUR",
+        location_state="CA",
+        channel="POS",
+        account_type="SAVINGS",
+        merchant_category="JEWELRY",
+        merchant="Gold & Co",
+        event_utc_offset_minutes=-480,
+    )
+    alert = score(t, to_usd=lambda amount, currency, on: amount * 1.1)
+    assert alert is not None
+    assert alert.to_message() == {
+        "transaction_id": "TX1",
+        "account_id_masked": "******1234",
+        "card_id_masked": "********5678",
+        "customer_id_masked": "******9999",
+        "amount": "3000.00",
+        "currency": "EUR",
+        "merchant": "Gold & Co",
+        "merchant_category": "JEWELRY",
+        "channel": "POS",
+        "location_state": "CA",
+        "home_state": "NY",
+        "account_type": "SAVINGS",
+        "event_time": "2026-03-02T17:00:00Z",
+        "score": 0.825,
+        "severity": "HIGH",
+        "rules": [OUT_OF_STATE_HIGH_AMOUNT, RISKY_MERCHANT_CATEGORY],
+        "reasons": [
+            "amount 3000.00 EUR (3300.00 USD) above 2000 USD outside home state (CA vs NY)",
+            "merchant category JEWELRY (Gold & Co) is high-risk",
+        ],
+        "amount_usd": 3300.0,
+        "local_hour": 9,
+    }
+    assert (alert.account_id, alert.card_id, alert.customer_id) == (
+        "ACC0001234",
+        "CARD00005678",
+        "CUS0009999",
+    )
+    assert alert.home_state == "NY" and alert.channel == "POS" and alert.merchant == "Gold & Co"
