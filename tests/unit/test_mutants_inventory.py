@@ -247,8 +247,9 @@ def test_detect_crossing_refuses_incomplete_records() -> None:
     ],
 )
 def test_suggested_order_quantity(kwargs: dict[str, Any], expected: int) -> None:
-    on_hand = kwargs.pop("on_hand")
-    assert suggested_order_quantity(item(on_hand, 10, **kwargs)) == expected
+    params = dict(kwargs)  # parametrize's dict is shared between runs: never mutate it
+    on_hand = params.pop("on_hand")
+    assert suggested_order_quantity(item(on_hand, 10, **params)) == expected
 
 
 def test_safety_stock_and_reorder_point() -> None:
