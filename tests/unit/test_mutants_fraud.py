@@ -658,3 +658,18 @@ def test_the_alert_message_field_by_field() -> None:
         "CUS0009999",
     )
     assert alert.home_state == "NY" and alert.channel == "POS" and alert.merchant == "Gold & Co"
+
+
+def test_updated_history_goes_on_after_an_unusable_row() -> None:
+    out = updated_history(
+        FraudHistory(),
+        ["C1", "C2", "C3"],
+        ["A1", "A2", "A3"],
+        [None, "t2", "t3"],
+        np.array([10, 20, 30]),
+        np.array([True, False, True]),
+        np.array([1.0, 2.0, 3.0]),
+        np.array([True, True, True]),
+        keep=20,
+    )
+    assert out.cards == {"C3": [(30, "t3")]} and out.accounts == {"A3": [(30, "t3", 3.0)]}
