@@ -673,3 +673,9 @@ def test_updated_history_goes_on_after_an_unusable_row() -> None:
         keep=20,
     )
     assert out.cards == {"C3": [(30, "t3")]} and out.accounts == {"A3": [(30, "t3", 3.0)]}
+
+
+def test_an_ordinary_amount_gives_no_usual_amount_reason() -> None:
+    alert = score(txn(amount="499.99", merchant_category="CRYPTO", merchant="Coins"), median=100.0, n=3)
+    assert alert is not None and alert.rules == (RISKY_MERCHANT_CATEGORY,)
+    assert alert.reasons == ("merchant category CRYPTO (Coins) is high-risk",)

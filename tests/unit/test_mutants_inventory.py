@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import time
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
@@ -473,3 +474,29 @@ def test_receive_refuses_nothing_and_closed_orders() -> None:
 
 def test_item_key() -> None:
     assert item_key("S001", "P001") == "S001#P001"
+
+
+def test_low_stock_event_carries_the_open_orders_and_the_position() -> None:
+    new = image(2, 10, on_order=6, avg_daily_sales=1, lead_time_days=4)
+    event = low_stock_from_record(record(image(12), new, ApproximateCreationDateTime=1772452800))
+    assert event is not None
+    assert (event.on_hand, event.on_order, event.position) == (2, 6, 8)
+    assert event.suggested_order_qty == 1  # target 1 x (4 + 1) = 5 is below the position 8: one unit
+    assert event.unscanned_delivery_suspected is False
+
+
+def test_detected_at_is_utc_whatever_the_machine_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    aware = datetime(2026, 3, 2, 7, tzinfo=timezone(timedelta(hours=-5)))
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        event = low_stock_from_record(record(image(12), image(9), ApproximateCreationDateTime=aware))
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert event is not None and event.detected_at.utcoffset() == timedelta(0)
+    assert event.to_detail()["detected_at"] == "2026-03-02T12:00:00Z"
+
+
+def test_two_days_of_demand_have_a_deviation() -> None:
+    assert daily_demand({"2026-03-01": 2}, date(2026, 3, 2)) == Demand(1.0, 1.0, 2)  # 2 then 0
