@@ -679,3 +679,9 @@ def test_an_ordinary_amount_gives_no_usual_amount_reason() -> None:
     alert = score(txn(amount="499.99", merchant_category="CRYPTO", merchant="Coins"), median=100.0, n=3)
     assert alert is not None and alert.rules == (RISKY_MERCHANT_CATEGORY,)
     assert alert.reasons == ("merchant category CRYPTO (Coins) is high-risk",)
+
+
+def test_an_alert_without_an_amount_has_empty_amount_text() -> None:
+    alert = score(txn(amount=None, merchant_category="GAMBLING", merchant="Lucky"))
+    assert alert is not None and alert.amount == "" and alert.amount_usd is None
+    assert alert.to_message()["amount"] == ""
