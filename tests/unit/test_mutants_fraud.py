@@ -685,3 +685,12 @@ def test_an_alert_without_an_amount_has_empty_amount_text() -> None:
     alert = score(txn(amount=None, merchant_category="GAMBLING", merchant="Lucky"))
     assert alert is not None and alert.amount == "" and alert.amount_usd is None
     assert alert.to_message()["amount"] == ""
+
+
+def test_the_alert_severity_uses_the_policy_it_was_scored_with() -> None:
+    stricter_high = FraudPolicy(high=0.8, critical=0.95)
+    t = txn(amount="2500.00", location_state="CA")
+    alert = score(t, policy=stricter_high)
+    assert alert is not None and alert.score == 0.75 and alert.severity == "MEDIUM"
+    default = score(t)
+    assert default is not None and default.severity == "HIGH"
