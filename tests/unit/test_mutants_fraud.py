@@ -694,3 +694,15 @@ def test_the_alert_severity_uses_the_policy_it_was_scored_with() -> None:
     assert alert is not None and alert.score == 0.75 and alert.severity == "MEDIUM"
     default = score(t)
     assert default is not None and default.severity == "HIGH"
+
+
+def test_the_usual_amount_ratio_is_in_usd() -> None:
+    yen = txn(amount="90000", currency="JPY")
+    alert = score(yen, median=100.0, n=3, to_usd=lambda amount, currency, on: amount / 150)
+    assert alert is not None and alert.rules == ("AMOUNT_ABOVE_USUAL",)
+    assert alert.reasons == (
+        "amount 90000.00 JPY (600.00 USD) is 6.0x the account's usual 100.00 USD "
+        "(median of its previous 3 transactions; limit 5x)",
+    )
+    small = Facts("600.00", "USD", None, None, None, None, None, None, 1, 0.5, 4, None)
+    assert "is 1200.0x the account's usual 0.50 USD" in rules.reasons(USUAL, small, DEFAULT_POLICY)[0]
