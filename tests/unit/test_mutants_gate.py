@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -694,3 +695,65 @@ def test_delivered_rows_for_day_sums_the_days_records() -> None:
         {"rows_published": 99},
     ]
     assert delivered_rows_for_day(records, MONDAY) == {"S001": 15, "S003": 0}
+
+
+def test_deliveries_check_uses_the_calendar_line_of_the_files_weekday() -> None:
+    monday = {"S004": SourceStats("S004", 5, MONDAY, None)}
+    past = {"S004": hist("S004", 5), "S005": hist("S005", 5), "S003": hist("S003", 5)}
+    r = history.deliveries_check(CAL, "t/weekend.csv", monday, past)
+    assert r.details["calendar_sources"] == 2 and r.details["missing_sources"] == ["S005"]
+    assert r.score == 0.5 and r.name == "deliveries"
+
+
+def test_deliveries_check_a_source_expected_that_day_is_not_flagged() -> None:
+    stats = {"S001": SourceStats("S001", 30, MONDAY, None)}
+    r = history.deliveries_check(CAL, "t/pos-S001.csv", stats)
+    assert r.details["not_expected_that_day"] == [] and r.details["not_in_calendar"] == []
+
+
+def test_cross_file_uniqueness_without_policy_is_still_named() -> None:
+    off = history.cross_file_uniqueness_check(
+        with_quality(TX, dedupe=None), staged(TX, 1), "r", None, ARRIVAL
+    )
+    assert off.name == "cross_file_uniqueness"
+
+
+class RecordingRegistry(MemoryIdRegistry):
+    """The in-memory id registry, remembering the clock and run each lookup was made with."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[str, datetime]] = []
+
+    def seen(self, dataset: str, ids: Any, run_id: str, now: datetime) -> dict[str, str]:
+        self.calls.append((run_id, now))
+        return super().seen(dataset, ids, run_id, now)
+
+
+def test_history_checks_pass_the_run_and_clock_to_the_registry_and_read_legacy_records() -> None:
+    key = f"transactions/{MONDAY}/pos-S001.csv"
+    table = staged(TX, 30, store_id="S001", transaction_id=[f"T{i}" for i in range(30)])
+    registry = RecordingRegistry()
+    registry.claim("transactions", [f"T{i}" for i in range(30)], "run-x", ARRIVAL, timedelta(days=35))
+    legacy = [{"run_id": "old", "rows_published": 30, "source": {"key": "transactions/x/pos-S001.csv"}}]
+    volume, _, _, unique = history.history_checks(TX, table, key, "run-x", legacy, registry, ARRIVAL)
+    assert registry.calls == [("run-x", ARRIVAL)]
+    assert unique.score == 1.0  # its own ids (a retried run) are not duplicates
+    assert volume.details["sources"][0]["baseline_rows"] == 30.0
+    shape, day = history.enhanced_checks(TX, table, key, "run-x", legacy)
+    assert day.score == 1.0 and shape.passed
+
+
+def test_enhanced_re_send_detection_details() -> None:
+    key = f"transactions/{MONDAY}/region.csv"
+    when = datetime(2026, 3, 2, 12, tzinfo=UTC)
+    table = staged(TX, 2, store_id=["S000", "S001"], event_time=[None, when])
+    records = [
+        {"run_id": f"run-{i}", "sources": {"S001": {"rows": 1, "day": "2026-03-02", "quantiles": None}}}
+        for i in range(6)
+    ]
+    _, day = history.enhanced_checks(TX, table, key, "run-new", records)
+    assert day.score == 0.0 and not day.passed
+    assert day.details["already_delivered"] == [
+        {"source": "S001", "day": "2026-03-02", "published_by_runs": [f"run-{i}" for i in range(5)]}
+    ]
