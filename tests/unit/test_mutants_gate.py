@@ -757,3 +757,32 @@ def test_enhanced_re_send_detection_details() -> None:
     assert day.details["already_delivered"] == [
         {"source": "S001", "day": "2026-03-02", "published_by_runs": [f"run-{i}" for i in range(5)]}
     ]
+
+
+def test_distribution_reads_only_the_recent_history_and_every_source() -> None:
+    assert (
+        history.distribution_check(with_quality(TX, distribution_column=None), {}, {}).name == "distribution"
+    )
+    old = (10.0, 100.0, 40.0)
+    past = {"S001": hist("S001", 1, 1, q=Q)[:2] + hist("S001", 1, 1, q=old)}
+    short = with_quality(TX, volume_history=2)
+    stats = {"S001": SourceStats("S001", 100, None, Q)}
+    assert history.distribution_check(short, stats, past).passed  # the two recent days only
+    two = {
+        "S000": SourceStats("S000", 5, None, None),
+        "S001": SourceStats("S001", 5, None, (10.0, 90.0, 40.0)),
+    }
+    r = history.distribution_check(TX, two, {"S001": hist("S001", 1, q=Q)})
+    assert not r.passed and r.details["failing"] == ["S001"]  # a source without a baseline skips only itself
+
+
+def test_cross_file_uniqueness_names_five_runs_and_needs_no_reject_counts() -> None:
+    registry = MemoryIdRegistry()
+    for i in range(6):
+        registry.claim("transactions", [f"T{i}"], f"run-{i}", ARRIVAL, timedelta(days=35))
+    table = staged(TX, 6, transaction_id=[f"T{i}" for i in range(6)])
+    r = history.cross_file_uniqueness_check(TX, table, "run-new", registry, ARRIVAL)
+    assert r.details["published_by_runs"] == [f"run-{i}" for i in range(5)] and r.score == 0.0
+    bare = {"counts": {"rows_in": 6, "rows_valid": 6, "rows_rejected": 0}}
+    completeness, validity, uniqueness = checks.content_checks(TX, table, bare)
+    assert (completeness.score, validity.score, uniqueness.score) == (1.0, 1.0, 1.0)
