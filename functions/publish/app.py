@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
@@ -11,6 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from datapipe.aws import S3ObjectStore
 from datapipe.envelopes import PublishInput, contract_of, parse
 from datapipe.observability import instruments
+from datapipe.operations import ARRIVAL_TO_PUBLISHED, arrival_to_published_seconds
 from datapipe.publish.service import publish
 from datapipe.settings import PublishSettings
 
@@ -39,5 +41,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     )
     metrics.add_dimension(name="dataset", value=contract.name)
     metrics.add_metric(name="RowsPublished", unit=MetricUnit.Count, value=result.rows_published)
+    latency = arrival_to_published_seconds(parsed.staged.source.arrived_at, datetime.now(UTC))
+    metrics.add_metric(name=ARRIVAL_TO_PUBLISHED, unit=MetricUnit.Seconds, value=latency)  # the SLA
     logger.info("published", extra=result.to_dict())
     return result.to_dict()

@@ -309,6 +309,12 @@ class DailyReportSettings(_Bus, _Oversize):
     athena_workgroup: AthenaWorkgroup
 
 
+class FreshnessCheckSettings(_Bus, _Oversize):
+    """The published history (curated bucket) says which sources delivered which day."""
+
+    curated_bucket: CuratedBucket
+
+
 class WeeklyReportSettings(_Bus, _Oversize):
     stage: Stage
     curated_bucket: CuratedBucket
