@@ -31,7 +31,12 @@ typecheck: venv
 validate: venv
 	$(VENV)/bin/sam validate --lint --template template.yaml --region $(AWS_DEFAULT_REGION)
 
-test: lint typecheck validate
+# Debian's Chromium, for the run report's real-browser test (tests/e2e/test_operations_day.py).
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	apt-get install -y chromium || (apt-get update && apt-get install -y chromium)
+
+test: lint typecheck validate $(CHROMIUM)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 unit: venv
@@ -40,7 +45,7 @@ unit: venv
 integration: venv
 	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
 
-e2e: venv
+e2e: venv $(CHROMIUM)
 	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
 
 # Long property-based runs of ingest over generated hostile files (random seed, ~20x the CI budget).

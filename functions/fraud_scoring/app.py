@@ -20,6 +20,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from datapipe.aws import AccountProfiles, Alert, FraudAlerts, S3ObjectStore, SnsBatchPublisher
 from datapipe.envelopes import DatasetPublishedEvent, expect, parse
 from datapipe.fraud import policy_from_settings, score_table
+from datapipe.fraud.rules import SEVERITIES
 from datapipe.observability import instruments
 from datapipe.payloads import PayloadOffload
 from datapipe.settings import FraudScoringSettings
@@ -65,7 +66,8 @@ def latest_profiles(table: Any, scored: Any) -> dict[str, tuple[float, int]]:
 
 
 def record_metrics(by_severity: Counter[str], scored_counts: dict[str, int]) -> None:
-    for severity, count in by_severity.items():
+    for severity in SEVERITIES:  # every severity, 0 included: a dashboard tells "none" from "no data"
+        count = by_severity.get(severity, 0)
         metrics.add_metric(name=f"FraudAlerts{severity.title()}", unit=MetricUnit.Count, value=count)
     for severity, count in scored_counts.items():
         metrics.add_metric(name=f"FraudScored{severity.title()}", unit=MetricUnit.Count, value=count)

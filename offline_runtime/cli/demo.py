@@ -21,8 +21,16 @@ from typing import Any
 
 from offline_runtime.emulator.session import drain, observe_topic
 from offline_runtime.emulator.stack import OfflineStack
+from offline_runtime.scenario import operations_view
 from offline_runtime.scenario.datagen import RawFile
-from offline_runtime.scenario.day import DEMO_PARAMETERS, OBSERVER, load_day, realtime_burst, seed_inventory
+from offline_runtime.scenario.day import (
+    DEMO_PARAMETERS,
+    OBSERVER,
+    load_day,
+    realtime_burst,
+    seed_inventory,
+    withheld_for_freshness,
+)
 from offline_runtime.scenario.project import ROOT, observe_bus, offline_aws
 
 DECISION_LABEL = {
@@ -222,9 +230,8 @@ def _fraud_matrix(stack: OfflineStack, events: list[dict[str, Any]]) -> dict[str
     return rows
 
 
-def _print_fraud(stack: OfflineStack, events: list[dict[str, Any]]) -> list[str]:
+def _print_fraud(matrix: dict[str, Counter[str]]) -> list[str]:
     problems = []
-    matrix = _fraud_matrix(stack, events)
     say("")
     say("Fraud alerts delivered, per subscription filter policy (subscriber x severity):")
     say(f"  {'subscriber':34}" + "".join(f"{s:>10}" for s in SEVERITIES) + f"{'total':>8}")
@@ -309,7 +316,8 @@ def run(day: datetime, stores: int, out_dir: Path, concurrency: int = 1, faults:
             f"[3/7] generating business day {day:%Y-%m-%d} ({stores} stores), uploading it to the raw bucket;"
         )
         say("      S3 -> ingest -> state machine -> publish -> fraud scoring / stock movements -> ...")
-        files, _ = load_day(stack, day.date(), stores, progress=True, seed=False)
+        withheld = withheld_for_freshness(day.date(), stores)
+        files, _ = load_day(stack, day.date(), stores, progress=True, seed=False, withhold=withheld)
         s3 = stack.client("s3")
         raw = stack.outputs["RawBucketName"]
         stack.wait_idle(600)
@@ -319,7 +327,11 @@ def run(day: datetime, stores: int, out_dir: Path, concurrency: int = 1, faults:
         replay = next(f for f in files if f.key.startswith("inventory_movements/"))
         s3.put_object(Bucket=raw, Key=replay.key, Body=replay.body)
         stack.wait_idle(600)
-        say("[7/7] firing the schedules: daily report (01:00 UTC) and weekly report (Sunday 02:00 UTC) ...")
+        say(
+            "[7/7] firing the schedules: freshness check (06:30 UTC), daily report (01:00 UTC) "
+            "and weekly report (Sunday 02:00 UTC) ..."
+        )
+        stack.schedules.fire_on("FreshnessCheckFunctionAfterDueTime", day.date() + timedelta(days=1))
         tomorrow = datetime.now(UTC).date() + timedelta(days=1)
         stack.schedules.fire_on("DailyReportFunctionEndOfDay", tomorrow)
         sunday = tomorrow + timedelta(days=(6 - tomorrow.weekday()) % 7)
@@ -327,6 +339,7 @@ def run(day: datetime, stores: int, out_dir: Path, concurrency: int = 1, faults:
         events = drain(stack, bus_q)  # everything since the observer started (load_day's included)
         executions = _executions(stack)
         ops_alerts = drain(stack, ops_q)
+        console = operations_view.divert_details(out_dir)  # the full printout goes to details.txt
         say("")
         say("Files")
         outcomes = _collect(stack, files, events, executions)
@@ -356,7 +369,8 @@ def run(day: datetime, stores: int, out_dir: Path, concurrency: int = 1, faults:
             published = sum(o.published for o in outcomes.values() if o.key.startswith(name + "/"))
             if name in ("transactions", "inventory_movements") and t["rows"] != published:
                 problems.append(f"table {name} holds {t['rows']} rows, {published} were published")
-        problems += _print_fraud(stack, events)
+        fraud = _fraud_matrix(stack, events)
+        problems += _print_fraud(fraud)
         rt_cases = [
             e["detail"]
             for e in events
@@ -431,10 +445,20 @@ def run(day: datetime, stores: int, out_dir: Path, concurrency: int = 1, faults:
             "manifests/, published/, "
             f"audit/, reports/), quarantine/ (rows/, files/, datasets/, inventory/)"
         )
-        summary = {name: o.__dict__ for name, o in outcomes.items()}
-        (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
-        say(f"per-file summary: {out_dir / 'summary.json'}")
-        say(f"done in {time.monotonic() - started:.1f}s")
+        operations_view.finish(
+            console,
+            stack,
+            day.date(),
+            stores,
+            outcomes,
+            events,
+            fraud,
+            ops_alerts,
+            withheld,
+            problems,
+            time.monotonic() - started,
+            out_dir,
+        )
         if problems:
             say("\nUNEXPECTED:")
             for p in problems:

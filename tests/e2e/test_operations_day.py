@@ -21,7 +21,7 @@ from datapipe.contracts import default_registry
 from offline_runtime.emulator.session import drain
 from offline_runtime.emulator.stack import OfflineStack
 from offline_runtime.scenario.datagen import business_day
-from offline_runtime.scenario.day import seed_inventory
+from offline_runtime.scenario.day import realtime_burst, seed_inventory
 from offline_runtime.scenario.project import observe_bus
 
 DAY = datetime.now(UTC).date() - timedelta(days=1)
@@ -32,17 +32,18 @@ SEARCH = re.compile(r"SEARCH\('\{([^}]+)\}(?: service=\"([^\"]+)\")? MetricName=
 
 @pytest.fixture(scope="module")
 def day_run(stack: OfflineStack) -> dict[str, Any]:
+    started = datetime.now(UTC) - timedelta(hours=1)
     bus_q = observe_bus(stack, "ops-day-observer")
     stores = [f"S{i:03d}" for i in range(1, 61)]
     seed_inventory(stack, stores)
-    files = business_day(DAY, stores=60, tx_per_store=180, online_rows=200, movements_per_store=10)
+    files = business_day(DAY, stores=60, tx_per_store=180, online_rows=200, movements_per_store=40)
     s3 = stack.client("s3")
     sent = [f for f in files if f.key != WITHHELD]
     assert len(sent) == len(files) - 1
     for f in sent:
         s3.put_object(Bucket=stack.outputs["RawBucketName"], Key=f.key, Body=f.body)
     stack.wait_idle(900)
-    started = datetime.now(UTC) - timedelta(hours=1)
+    realtime_burst(stack, datetime.now(UTC) - timedelta(minutes=30))  # the card authorisations path
     stack.schedules.fire_on("FreshnessCheckFunctionAfterDueTime", DAY + timedelta(days=1))
     assert stack.lambdas is not None
     return {
@@ -200,3 +201,102 @@ def test_the_sla_metric_is_emitted_once_per_publication(day_run: dict[str, Any])
     assert {k: len(v) for k, v in latencies.items()} == dict(published)
     assert all(0 <= v < 3600 for values in latencies.values() for v in values)
     assert set(published) <= set(default_registry().names)
+
+
+@pytest.fixture(scope="module")
+def day_summary(
+    stack: OfflineStack, day_run: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
+    """The demo's closing summary of this day (the demo's own collection of outcomes)."""
+    from offline_runtime.cli import demo
+    from offline_runtime.scenario.operations_view import day_summary as make
+
+    outcomes = demo._collect(stack, day_run["files"], day_run["events"], demo._executions(stack))
+    fraud = demo._fraud_matrix(stack, day_run["events"])
+    out_dir = tmp_path_factory.mktemp("ops-demo")
+    return make(stack, DAY, 60, outcomes, day_run["events"], fraud, [], [WITHHELD], [], 60.0, out_dir)
+
+
+def test_the_summary_adds_up_and_fits_one_screen(day_summary: dict[str, Any]) -> None:
+    from offline_runtime.scenario.summary import MAX_CONSOLE_LINES, console_lines
+
+    t = day_summary["totals"]
+    assert t["adds_up"] and t["rows_in"] == t["published"] + t["quarantined"] > 0
+    assert len(day_summary["files"]) == t["files"] == 70  # 71 files a 60-store day, one withheld
+    lines = console_lines(day_summary)
+    assert len(lines) <= MAX_CONSOLE_LINES
+    text = "\n".join(lines)
+    assert "pos-S041-terminal-7.csv: quarantined by the quality gate" in text
+    assert "pos-S013-upload.csv.gz: refused at ingest" in text
+    assert "late transactions" in text and "S007 (not delivered)" in text
+    assert sum(1 for line in lines if "transactions/pos-" in line) == 3  # only the exceptions
+    fired = [a["name"] for a in day_summary["alarms"] if a["state"] == "ALARM"]
+    assert len(fired) == 1 and fired[0].endswith("-Freshness-DatasetLate")  # a normal day but one late store
+
+
+def test_the_report_opens_in_a_real_browser_with_every_chart_drawn(day_summary: dict[str, Any]) -> None:
+    """Debian's Chromium, headless, driven by Playwright: no console error, no request leaving the
+    page, every chart an SVG with drawn content, and a screenshot in out/demo/."""
+    import tempfile
+
+    from playwright.sync_api import sync_playwright
+
+    from offline_runtime.scenario import report
+    from offline_runtime.scenario.project import ROOT
+
+    out = ROOT / "out" / "demo"
+    page_path = report.write(day_summary, out / "browser-check" / "report.html")
+    html = page_path.read_text()
+    assert re.findall(r"(?:src|href)=\"([^\"#][^\"]*)\"", html) == [] and "<script" not in html
+    problems: list[str] = []
+    requests: list[str] = []
+    with sync_playwright() as p, tempfile.TemporaryDirectory() as profile:
+        context = p.chromium.launch_persistent_context(
+            profile, executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS
+        )
+        try:
+            page = context.new_page()
+            page.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None)
+            page.on("pageerror", lambda e: problems.append(str(e)))
+            page.on("request", lambda r: requests.append(r.url))
+            page.goto(page_path.as_uri(), wait_until="load")
+            charts = page.evaluate(
+                """() => [...document.querySelectorAll('.chart')].map(c => {
+                    const svg = c.querySelector('svg');
+                    if (!svg) return {id: c.id, drawn: 0, width: 0};
+                    const box = svg.getBoundingClientRect();
+                    const drawn = [...svg.querySelectorAll('path, rect, text, use')]
+                        .filter(e => {
+                            const b = e.getBoundingClientRect();
+                            return b.width > 0 || b.height > 0;
+                        }).length;
+                    return {id: c.id, drawn, width: box.width, height: box.height};
+                })"""
+            )
+            page.screenshot(path=str(out / "report-screenshot.png"), full_page=True)
+        finally:
+            context.close()
+    assert problems == []
+    assert requests == [page_path.as_uri()]  # self-contained: nothing else fetched
+    assert [c["id"] for c in charts] == [
+        "chart-decisions",
+        "chart-rejects",
+        "chart-conservation",
+        "chart-fraud",
+        "chart-low-stock",
+    ]
+    for chart in charts:
+        assert chart["width"] > 100 and chart["height"] > 50 and chart["drawn"] > 20, chart
+    assert (out / "report-screenshot.png").stat().st_size > 10_000
+
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's package (make test installs it when missing)
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
