@@ -44,6 +44,22 @@ def severity_of(description: str) -> str:
     return head if head.isupper() and head.isalpha() else "-"
 
 
+def as_stored(stack: OfflineStack, metric: dict[str, Any]) -> dict[str, Any]:
+    """The metric with its dimensions in the order moto stored them. moto 5's ``Dimension.__lt__``
+    is broken (it compares a value with a name), so its get_metric_data matches dimension lists
+    in order, where CloudWatch ignores order; list_metrics matches as sets and gives the stored order."""
+    wanted = {(d["Name"], d["Value"]) for d in metric.get("Dimensions", [])}
+    found = stack.client("cloudwatch").list_metrics(
+        Namespace=metric["Namespace"],
+        MetricName=metric["MetricName"],
+        Dimensions=metric.get("Dimensions", []),
+    )["Metrics"]
+    for candidate in found:
+        if {(d["Name"], d["Value"]) for d in candidate.get("Dimensions", [])} == wanted:
+            return {**metric, "Dimensions": candidate["Dimensions"]}
+    return metric
+
+
 def _series(
     stack: OfflineStack, queries: list[dict[str, Any]], start: datetime, end: datetime
 ) -> dict[str, dict[datetime, float]]:
@@ -107,7 +123,14 @@ def evaluate_alarm(
         expression = "m"
     if any(q["MetricStat"]["Metric"]["Namespace"].startswith("AWS/") for q in stats):
         return AlarmVerdict(state=NO_DATA, value=None, **base)  # AWS service metrics: none offline
-    queries = [{"Id": q["Id"], "MetricStat": q["MetricStat"], "ReturnData": True} for q in stats]
+    queries = [
+        {
+            "Id": q["Id"],
+            "MetricStat": {**q["MetricStat"], "Metric": as_stored(stack, q["MetricStat"]["Metric"])},
+            "ReturnData": True,
+        }
+        for q in stats
+    ]
     series = _series(stack, queries, start, end)
     moments = sorted({t for s in series.values() for t in s})
     if not moments:

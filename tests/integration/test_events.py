@@ -52,6 +52,7 @@ def test_every_event_file_is_covered() -> None:
         "fraud_realtime_transaction_received.json",
         "daily_report_schedule.json",
         "weekly_report_schedule.json",
+        "freshness_check_schedule.json",
         "ingest_transactions_csv.json",
         "ingest_inventory_csv.json",
         "ingest_broken_gzip.json",
@@ -243,6 +244,13 @@ def test_case_management(quiet_stack: OfflineStack) -> None:
     assert r == {"opened": ["CASE-T20261121S001000017"]} and again == {"opened": []}
     case = dynamodb.get_item(TableName=cases, Key={"case_id": {"S": "CASE-T20261121S001000017"}})["Item"]
     assert case["account_id"] == {"S": "ACC000123"} and case["severity"] == {"S": "HIGH"}
+
+
+def test_freshness_check(quiet_stack: OfflineStack) -> None:
+    # the sample's stack has published at most a sample file of one store: both calendars are late
+    r = run(quiet_stack, "FreshnessCheckFunction", "freshness_check_schedule.json")
+    assert r["business_day"] == "2026-11-22" and r["checked"] == ["inventory_movements", "transactions"]
+    assert set(r["late"]) == {"inventory_movements", "transactions"} and r["late"]["transactions"] >= 60
 
 
 def test_daily_report(quiet_stack: OfflineStack) -> None:

@@ -95,13 +95,20 @@ def test_a_normal_day_fits_one_screen_and_shows_only_the_exceptions() -> None:
         "     transactions/pos-S041-terminal-7.csv: quarantined by the quality gate score 0.700: "
         "QUALITY_GATE_FAILED: validity 0.70"
     ]
-    assert made["totals"] == {"files": 61, "rows_in": 6100, "published": 5940, "quarantined": 160, "adds_up": True}
+    assert made["totals"] == {
+        "files": 61,
+        "rows_in": 6100,
+        "published": 5940,
+        "quarantined": 160,
+        "adds_up": True,
+    }
     assert any("1 fired" in line for line in lines)
 
 
 def test_a_day_of_many_exceptions_says_how_many_it_did_not_list() -> None:
     files = [
-        outcome(f"transactions/2026-11-22/pos-S{i:03d}.csv", "gate_quarantine", 100, 0, 0.5) for i in range(1, 30)
+        outcome(f"transactions/2026-11-22/pos-S{i:03d}.csv", "gate_quarantine", 100, 0, 0.5)
+        for i in range(1, 30)
     ]
     lines = summary.console_lines(a_day(files))
     assert len(lines) <= summary.MAX_CONSOLE_LINES
