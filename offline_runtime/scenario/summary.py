@@ -122,7 +122,11 @@ def build(
             "low_stock_by_store": dict(sorted(low_by_store.items())),
         },
         "daily_report": details["DailyReportReady"][0] if details["DailyReportReady"] else None,
-        "weekly_report": (details["WeeklyReportBlocked"] or details["WeeklyReportReady"] or [None])[0],
+        "weekly_report": (
+            {"status": "BLOCKED", **details["WeeklyReportBlocked"][0]}
+            if details["WeeklyReportBlocked"]
+            else (details["WeeklyReportReady"] or [None])[0]
+        ),
         "alarms": [a.to_dict() for a in alarms],
         "ops_alerts": dict(ops_by_severity),
         "files": per_file,
@@ -213,7 +217,7 @@ def console_lines(summary: dict[str, Any]) -> list[str]:
     weekly = summary["weekly_report"]
     if weekly:
         lines.append(
-            f"           weekly: {weekly.get('status', '')} {weekly.get('reason', '')}"[:110].rstrip()
+            f"           weekly: {weekly.get('status', '')}: {weekly.get('reason', '')}"[:110].rstrip()
         )
     states = Counter(a["state"] for a in summary["alarms"])
     fired = [a for a in summary["alarms"] if a["state"] == ALARM]
