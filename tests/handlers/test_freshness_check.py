@@ -7,7 +7,7 @@ The published history in the curated bucket is what publish writes per source an
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
 from typing import Any
 
@@ -29,13 +29,26 @@ def checker(handlers_stack: Any) -> Iterator[DirectHandler]:
         yield handler
 
 
-def deliver(checker: DirectHandler, dataset: str, source: str, day: date, rows: int) -> None:
-    record = {"sources": {source: {"rows": rows, "day": day.isoformat()}}}
-    checker.stack.client("s3").put_object(
-        Bucket=checker.stack.outputs["CuratedBucketName"],
-        Key=f"{history_prefix(dataset, source)}{day.isoformat()}/run-{source}.json",
-        Body=json.dumps(record).encode(),
-    )
+Deliver = Callable[[str, str, date, int], None]
+
+
+@pytest.fixture
+def deliver(checker: DirectHandler) -> Iterator[Deliver]:
+    """Writes published-history records, and removes them after the test: the handlers' stack is
+    shared, and the enhanced validator's volume check reads the same history."""
+    s3 = checker.stack.client("s3")
+    bucket = checker.stack.outputs["CuratedBucketName"]
+    written: list[str] = []
+
+    def put(dataset: str, source: str, day: date, rows: int) -> None:
+        key = f"{history_prefix(dataset, source)}{day.isoformat()}/run-freshness-test-{source}.json"
+        record = {"sources": {source: {"rows": rows, "day": day.isoformat()}}}
+        s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(record).encode())
+        written.append(key)
+
+    yield put
+    for key in written:
+        s3.delete_object(Bucket=bucket, Key=key)
 
 
 def emf(text: str) -> list[tuple[str, dict[str, str], float]]:
@@ -54,17 +67,17 @@ def emf(text: str) -> list[tuple[str, dict[str, str], float]]:
 
 
 def test_one_store_missing_gives_one_dataset_late_naming_it(
-    checker: DirectHandler, capsys: pytest.CaptureFixture[str]
+    checker: DirectHandler, deliver: Deliver, capsys: pytest.CaptureFixture[str]
 ) -> None:
     event = sample(checker.stack, SAMPLE)
     day = date(2026, 11, 22)  # the day before the sample's trigger time
     transactions = default_registry().get("transactions")
     for source, line in expected_on(transactions, day).items():
         if source != "S007":
-            deliver(checker, "transactions", source, day, line.min_rows)
+            deliver("transactions", source, day, line.min_rows)
     inventory = default_registry().get("inventory_movements")
     for source in expected_on(inventory, day):
-        deliver(checker, "inventory_movements", source, day, 100)
+        deliver("inventory_movements", source, day, 100)
     bus = observe_bus(checker.stack, "direct-freshness")
     capsys.readouterr()
     result = checker(event)
@@ -110,11 +123,11 @@ def test_before_the_due_time_nothing_is_late(checker: DirectHandler) -> None:
     assert checker(event)["late"] == {}
 
 
-def test_a_short_delivery_is_late_with_its_rows(checker: DirectHandler) -> None:
+def test_a_short_delivery_is_late_with_its_rows(checker: DirectHandler, deliver: Deliver) -> None:
     day = date(2031, 7, 1)
     transactions = default_registry().get("transactions")
     for source in expected_on(transactions, day):
-        deliver(checker, "transactions", source, day, 3 if source == "online" else 25)
+        deliver("transactions", source, day, 3 if source == "online" else 25)
     bus = observe_bus(checker.stack, "direct-freshness-short")
     result = checker({**sample(checker.stack, SAMPLE), "time": "2031-07-02T06:30:00Z"})
     assert result["late"]["transactions"] == 1
