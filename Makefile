@@ -46,7 +46,13 @@ iac: venv $(IAC_STAMP)
 	$(VENV)/bin/cfn-lint --template template.yaml --append-rules cfn_lint_serverless.rules
 	$(IAC_VENV)/bin/checkov --file template.yaml --framework cloudformation --compact --quiet --skip-download
 
-test: lint typecheck validate iac
+# Debian's Chromium, for the run report's real-browser test (tests/e2e/test_operations_day.py).
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	DEBIAN_FRONTEND=noninteractive apt-get install -y chromium || \
+	  (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
+
+test: lint typecheck validate iac $(CHROMIUM)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 unit: venv
@@ -55,7 +61,7 @@ unit: venv
 integration: venv
 	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
 
-e2e: venv
+e2e: venv $(CHROMIUM)
 	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
 
 # Long property-based runs of ingest over generated hostile files (random seed, ~20x the CI budget).

@@ -28,6 +28,7 @@ from datapipe.aws import Alert, AlertClaim, FraudAlerts, S3ObjectStore, SnsBatch
 from datapipe.envelopes import DatasetPublishedEvent, expect, parse
 from datapipe.fraud import FraudAlert, history_delta, policy_from_settings, score_table
 from datapipe.fraud.profiles import DynamoFraudProfiles
+from datapipe.fraud.rules import SEVERITIES
 from datapipe.observability import instruments
 from datapipe.payloads import PayloadOffload
 from datapipe.reference.fx import load_published
@@ -64,7 +65,8 @@ def adapters() -> Adapters:
 
 
 def record_metrics(by_severity: Counter[str], scored_counts: dict[str, int]) -> None:
-    for severity, count in by_severity.items():
+    for severity in SEVERITIES:  # every severity, 0 included: a dashboard tells "none" from "no data"
+        count = by_severity.get(severity, 0)
         metrics.add_metric(name=f"FraudAlerts{severity.title()}", unit=MetricUnit.Count, value=count)
     for severity, count in scored_counts.items():
         metrics.add_metric(name=f"FraudScored{severity.title()}", unit=MetricUnit.Count, value=count)

@@ -22,6 +22,7 @@ from datapipe.delivery import DeliveryLedger
 from datapipe.envelopes import AnyEventBridgeEvent, ObjectCreatedEvent, parse
 from datapipe.ingest.service import IngestDeps, ObjectRef, ingest_object
 from datapipe.observability import instruments
+from datapipe.operations import QUARANTINED_BY_REASON, emit_one
 from datapipe.payloads import PayloadOffload
 from datapipe.settings import IngestSettings
 
@@ -82,6 +83,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         logger.warning("duplicate delivery", extra=report.to_dict())
     elif report.status != "STAGED":
         metrics.add_metric(name="FilesQuarantined", unit=MetricUnit.Count, value=1)
+        emit_one(metrics, QUARANTINED_BY_REASON, 1, reason_code=report.reason_code or "UNKNOWN")
         logger.warning("file quarantined", extra=report.to_dict())
     else:
         logger.info("file staged", extra=report.to_dict())

@@ -20,6 +20,7 @@ from datapipe.aws import S3ObjectStore
 from datapipe.delivery import DeliveryLedger
 from datapipe.envelopes import PublishInput, contract_of, parse
 from datapipe.observability import instruments
+from datapipe.operations import ARRIVAL_TO_PUBLISHED, arrival_to_published_seconds
 from datapipe.publish.service import publish
 from datapipe.quality.dedupe import DynamoIdRegistry
 from datapipe.settings import PublishSettings
@@ -65,5 +66,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     metrics.add_metric(name="RowsDuplicate", unit=MetricUnit.Count, value=result.duplicates)
     if result.status != "PUBLISHED":
         metrics.add_metric(name="PublishReplays", unit=MetricUnit.Count, value=1)
+    latency = arrival_to_published_seconds(parsed.staged.source.arrived_at, datetime.now(UTC))
+    metrics.add_metric(name=ARRIVAL_TO_PUBLISHED, unit=MetricUnit.Seconds, value=latency)  # the SLA
     logger.info("published", extra=result.to_dict())
     return result.to_dict()

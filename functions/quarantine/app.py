@@ -21,6 +21,7 @@ from datapipe.envelopes import InvalidEvent, QuarantineInput, contract_of, parse
 from datapipe.observability import instruments
 from datapipe.publish.service import give_back
 from datapipe.quality.dedupe import DynamoIdRegistry
+from datapipe.operations import QUARANTINED_BY_REASON, emit_one
 from datapipe.quarantine import describe_quality, quarantine_staged
 from datapipe.settings import QuarantineSettings
 
@@ -83,5 +84,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     )
     metrics.add_dimension(name="dataset", value=parsed.staged.dataset)
     metrics.add_metric(name="DatasetsQuarantined", unit=MetricUnit.Count, value=1)
+    if detail.counts is not None:  # the valid rows the gate refused (ingest counted the rejects)
+        metrics.add_metric(name="RowsQuarantined", unit=MetricUnit.Count, value=detail.counts.rows_valid)
+    emit_one(metrics, QUARANTINED_BY_REASON, 1, reason_code=detail.reason_code)
     logger.warning("dataset quarantined", extra={**detail.model_dump(mode="json"), "given_back": returned})
     return detail.model_dump(mode="json")

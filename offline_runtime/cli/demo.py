@@ -21,8 +21,16 @@ from typing import Any
 
 from offline_runtime.emulator.session import drain, observe_topic
 from offline_runtime.emulator.stack import OfflineStack
+from offline_runtime.scenario import operations_view
 from offline_runtime.scenario.datagen import RawFile
-from offline_runtime.scenario.day import DEMO_PARAMETERS, OBSERVER, load_day, realtime_burst, seed_inventory
+from offline_runtime.scenario.day import (
+    DEMO_PARAMETERS,
+    OBSERVER,
+    load_day,
+    realtime_burst,
+    seed_inventory,
+    withheld_for_freshness,
+)
 from offline_runtime.scenario.project import ROOT, observe_bus, offline_aws
 
 DECISION_LABEL = {
@@ -222,9 +230,8 @@ def _fraud_matrix(stack: OfflineStack, events: list[dict[str, Any]]) -> dict[str
     return rows
 
 
-def _print_fraud(stack: OfflineStack, events: list[dict[str, Any]]) -> list[str]:
+def _print_fraud(matrix: dict[str, Counter[str]]) -> list[str]:
     problems = []
-    matrix = _fraud_matrix(stack, events)
     say("")
     say("Fraud alerts delivered, per subscription filter policy (subscriber x severity):")
     say(f"  {'subscriber':34}" + "".join(f"{s:>10}" for s in SEVERITIES) + f"{'total':>8}")
@@ -290,7 +297,8 @@ def _print_inventory(stack: OfflineStack, events: list[dict[str, Any]]) -> list[
 
 def close_the_day(stack: OfflineStack, day: Any, late: RawFile) -> None:
     """End of day at midnight (and at the cut-off when a source has not delivered), the daily
-    report at 01:00, the late store's file for the closed day, the weekly report on Sunday 02:00."""
+    report at 01:00, the freshness check at 06:30 (the late store is reported), the late store's
+    file for the closed day, the weekly report on Sunday 02:00."""
     following = day + timedelta(days=1)
     bus_q = observe_bus(stack, f"{OBSERVER}-eod")
     stack.schedules.fire_on("EndOfDayFunctionEndOfDay", following)
@@ -300,6 +308,8 @@ def close_the_day(stack: OfflineStack, day: Any, late: RawFile) -> None:
         stack.schedules.fire("EndOfDayFunctionEndOfDay", at)
         stack.wait_idle(600)
     stack.schedules.fire_on("DailyReportFunctionDaily", following)
+    stack.schedules.fire_on("FreshnessCheckFunctionAfterDueTime", following)  # the late store: DatasetLate
+    stack.wait_idle(600)
     stack.client("s3").put_object(Bucket=stack.outputs["RawBucketName"], Key=late.key, Body=late.body)
     stack.wait_idle(600)
     sunday = following + timedelta(days=(6 - following.weekday()) % 7)
@@ -410,9 +420,11 @@ def run(day: datetime, stores: int, out_dir: Path, concurrency: int = 1, faults:
         late = next(f for f in files if f.key == held)
         close_the_day(stack, day.date(), late)
         late_key = late.key
+        withheld = [held]  # late for the freshness check at 06:30, delivered after end of day
         events = drain(stack, bus_q)  # everything since the observer started (load_day's included)
         executions = _executions(stack)
         ops_alerts = drain(stack, ops_q)
+        console = operations_view.divert_details(out_dir)  # the full printout goes to details.txt
         say("")
         say("Files")
         outcomes = _collect(stack, files, events, executions)
@@ -442,7 +454,8 @@ def run(day: datetime, stores: int, out_dir: Path, concurrency: int = 1, faults:
             published = sum(o.published for o in outcomes.values() if o.key.startswith(name + "/"))
             if name in ("transactions", "inventory_movements") and t["rows"] != published:
                 problems.append(f"table {name} holds {t['rows']} rows, {published} were published")
-        problems += _print_fraud(stack, events)
+        fraud = _fraud_matrix(stack, events)
+        problems += _print_fraud(fraud)
         rt_cases = [
             e["detail"]
             for e in events
@@ -490,10 +503,20 @@ def run(day: datetime, stores: int, out_dir: Path, concurrency: int = 1, faults:
             "manifests/, published/, "
             f"audit/, reports/), quarantine/ (rows/, files/, datasets/, inventory/)"
         )
-        summary = {name: o.__dict__ for name, o in outcomes.items()}
-        (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
-        say(f"per-file summary: {out_dir / 'summary.json'}")
-        say(f"done in {time.monotonic() - started:.1f}s")
+        operations_view.finish(
+            console,
+            stack,
+            day.date(),
+            stores,
+            outcomes,
+            events,
+            fraud,
+            ops_alerts,
+            withheld,
+            problems,
+            time.monotonic() - started,
+            out_dir,
+        )
         if problems:
             say("\nUNEXPECTED:")
             for p in problems:

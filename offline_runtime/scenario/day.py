@@ -11,6 +11,7 @@ import json
 import random
 import time
 from collections import Counter
+from collections.abc import Collection
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -48,6 +49,12 @@ def seed_inventory(stack: OfflineStack, stores: list[str], seed: int = 42) -> in
     return len(items)
 
 
+def withheld_for_freshness(day: date, stores: int) -> list[str]:
+    """The one file the demo holds back so the freshness checker has something to say: a store's
+    POS export (its store delivers nothing else that day)."""
+    return [f"transactions/{day:%Y-%m-%d}/pos-S007.csv"] if stores >= 7 else []
+
+
 def load_day(
     stack: OfflineStack,
     day: date,
@@ -55,14 +62,16 @@ def load_day(
     progress: bool = False,
     seed: bool = True,
     hold_back: tuple[str, ...] = (),
+    withhold: Collection[str] = (),
 ) -> tuple[list[RawFile], list[dict[str, Any]]]:
     """Seed stock, upload a generated day to the raw bucket, wait until everything settled.
-    ``hold_back``: keys generated but not uploaded (a store that delivers after end of day)."""
+    ``hold_back``: keys generated and returned but not uploaded (a store that delivers after end of
+    day); ``withhold``: keys left out altogether (a store that never delivers)."""
     started = time.monotonic()
     bus_q = observe_bus(stack, f"{OBSERVER}-{time.time_ns()}")
     store_ids = [f"S{i:03d}" for i in range(1, stores + 1)]
     seed_inventory(stack, store_ids)
-    files = business_day(day, stores=stores)
+    files = [f for f in business_day(day, stores=stores) if f.key not in withhold]
     raw = stack.outputs["RawBucketName"]
     s3 = stack.client("s3")
     uploaded = [f for f in files if f.key not in hold_back]

@@ -56,6 +56,7 @@ def test_every_event_file_is_covered() -> None:
         "end_of_day_manual_restate.json",
         "monthly_report_schedule.json",
         "monthly_report_deadline_schedule.json",
+        "freshness_check_schedule.json",
         "ingest_transactions_csv.json",
         "ingest_inventory_csv.json",
         "ingest_broken_gzip.json",
@@ -261,6 +262,13 @@ def test_case_management(quiet_stack: OfflineStack) -> None:
     case = dynamodb.get_item(TableName=cases, Key={"case_id": {"S": case_id}})["Item"]
     assert case["alert_ids"] == {"SS": ["T20261121S001000017"]} and case["severity"] == {"S": "HIGH"}
     assert case["subject"]["S"].startswith("card:") and "ACC000123" not in json.dumps(case)
+
+
+def test_freshness_check(quiet_stack: OfflineStack) -> None:
+    # the sample's stack has published at most a sample file of one store: both calendars are late
+    r = run(quiet_stack, "FreshnessCheckFunction", "freshness_check_schedule.json")
+    assert r["business_day"] == "2026-11-22" and r["checked"] == ["inventory_movements", "transactions"]
+    assert set(r["late"]) == {"inventory_movements", "transactions"} and r["late"]["transactions"] >= 60
 
 
 def test_end_of_day_without_its_inputs_is_blocked(quiet_stack: OfflineStack) -> None:

@@ -63,6 +63,10 @@ DELIVERY_TESTS: dict[str, tuple[str, str]] = {
         EOD,
         "test_an_issued_report_reaches_the_monthly_package_which_waits_for_its_scheduled_run",
     ),
+    "FreshnessCheckFunctionAfterDueTime": (
+        "tests.e2e.test_operations_day",
+        "test_one_withheld_store_file_gives_exactly_one_dataset_late",
+    ),
     # subscriptions
     "OpsAlertEmailSubscription": ALARMS,
     "OpsPagerSubscription": ALARMS,
@@ -104,6 +108,7 @@ DELIVERY_TESTS: dict[str, tuple[str, str]] = {
     "AuditTrailDeadLetterQueue": ASYNC_PARKS,
     "CaseManagementDeadLetterQueue": ASYNC_PARKS,
     "BankingDeadLetterQueue": ASYNC_PARKS,
+    "FreshnessCheckDeadLetterQueue": ASYNC_PARKS,
     # event-source mappings
     "InventoryMonitorFunctionInventoryStream": (
         "tests.integration.test_inventory_stream",

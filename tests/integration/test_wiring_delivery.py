@@ -370,8 +370,8 @@ def bus_event(stack: OfflineStack, sample: str) -> dict[str, Any]:
 
 
 def trigger(stack: OfflineStack, how: str) -> None:
-    if how == "schedule":
-        stack.schedules.fire_on("DailyReportFunctionEndOfDay", datetime.now(UTC).date())
+    if how.startswith("schedule:"):
+        stack.schedules.fire_on(how.split(":", 1)[1], datetime.now(UTC).date())
     elif how == "sns":
         sns_sample = json.loads((EVENTS / "case_management_fraud_alert_sns.json").read_text())
         record = sns_sample["Records"][0]["Sns"]
@@ -395,7 +395,8 @@ def trigger(stack: OfflineStack, how: str) -> None:
         ("ApplyMovementsFunction", "apply_movements_dataset_published.json", "ApplyMovementsDeadLetterQueue"),
         ("AuditTrailFunction", "audit_trail_low_stock_event.json", "AuditTrailDeadLetterQueue"),
         ("CaseManagementFunction", "sns", "CaseManagementDeadLetterQueue"),
-        ("DailyReportFunction", "schedule", "BankingDeadLetterQueue"),
+        ("DailyReportFunction", "schedule:DailyReportFunctionDaily", "BankingDeadLetterQueue"),
+        ("FreshnessCheckFunction", "schedule:FreshnessCheckFunctionAfterDueTime", "FreshnessCheckDeadLetterQueue"),
     ],
 )
 def test_an_asynchronous_function_that_keeps_failing_parks_the_event_in_its_queue(

@@ -320,3 +320,11 @@ class CaseManagementSettings(_Bus, _Oversize):
 
 
 # The banking functions (end of day, the regulatory reports): datapipe.banking.settings
+
+
+class FreshnessCheckSettings(_Bus, _Oversize):
+    """The published history (curated bucket) says which sources delivered which day."""
+
+    curated_bucket: CuratedBucket
+
+
