@@ -18,11 +18,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from datapipe.aws import EventBridgeBus, S3ObjectStore
 from datapipe.contracts import default_registry
 from datapipe.envelopes import ScheduledEvent, parse
-from datapipe.freshness import DATASET_LATE, check_freshness
+from datapipe.freshness import DATASET_LATE, check_freshness, report_day
 from datapipe.observability import instruments
 from datapipe.operations import DELIVERIES_LATE, emit_one
 from datapipe.payloads import PayloadOffload
-from datapipe.reports import report_day
 from datapipe.settings import FreshnessCheckSettings
 
 obs = instruments()

@@ -19,9 +19,9 @@ from datapipe.aws import S3ObjectStore
 from datapipe.delivery import DeliveryLedger
 from datapipe.envelopes import InvalidEvent, QuarantineInput, contract_of, parse
 from datapipe.observability import instruments
+from datapipe.operations import QUARANTINED_BY_REASON, emit_one
 from datapipe.publish.service import give_back
 from datapipe.quality.dedupe import DynamoIdRegistry
-from datapipe.operations import QUARANTINED_BY_REASON, emit_one
 from datapipe.quarantine import describe_quality, quarantine_staged
 from datapipe.settings import QuarantineSettings
 

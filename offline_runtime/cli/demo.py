@@ -29,7 +29,6 @@ from offline_runtime.scenario.day import (
     load_day,
     realtime_burst,
     seed_inventory,
-    withheld_for_freshness,
 )
 from offline_runtime.scenario.project import ROOT, observe_bus, offline_aws
 

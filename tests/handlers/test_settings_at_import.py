@@ -77,7 +77,8 @@ def malformed(annotation: Any) -> str:
 
 
 def test_every_function_builds_settings_of_its_own_from_the_template_environment() -> None:
-    assert len(FUNCTIONS) == 21  # 17 + end of day, the monthly report and its deadline check, the freshness checker
+    # 17 + end of day, the monthly report and its deadline check, the freshness checker
+    assert len(FUNCTIONS) == 21
     assert all(DECLARED[fn] for fn in FUNCTIONS)
     # each declares what it reads, not the Globals' 21 variables
     assert max(len(v) for v in DECLARED.values()) < 21

@@ -396,7 +396,11 @@ def trigger(stack: OfflineStack, how: str) -> None:
         ("AuditTrailFunction", "audit_trail_low_stock_event.json", "AuditTrailDeadLetterQueue"),
         ("CaseManagementFunction", "sns", "CaseManagementDeadLetterQueue"),
         ("DailyReportFunction", "schedule:DailyReportFunctionDaily", "BankingDeadLetterQueue"),
-        ("FreshnessCheckFunction", "schedule:FreshnessCheckFunctionAfterDueTime", "FreshnessCheckDeadLetterQueue"),
+        (
+            "FreshnessCheckFunction",
+            "schedule:FreshnessCheckFunctionAfterDueTime",
+            "FreshnessCheckDeadLetterQueue",
+        ),
     ],
 )
 def test_an_asynchronous_function_that_keeps_failing_parks_the_event_in_its_queue(

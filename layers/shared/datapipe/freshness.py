@@ -10,7 +10,7 @@ sources is a metric per dataset, emitted on every run (0 included) so its alarm 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from datapipe.contracts import ContractRegistry
 from datapipe.ports import ObjectStore
@@ -62,3 +62,15 @@ def check_freshness(
         expected = len(expected_on(contract, business_day))
         results.append(FreshnessResult(contract.name, business_day, expected, tuple(missing)))
     return results
+
+
+def report_day(scheduled_time: str | datetime, days_back: int = 1) -> date:
+    """The day a scheduled check reports on: the day before its trigger time (UTC)."""
+    when = (
+        scheduled_time
+        if isinstance(scheduled_time, datetime)
+        else datetime.fromisoformat(scheduled_time.replace("Z", "+00:00"))
+    )
+    if when.tzinfo is not None:
+        when = when.astimezone(UTC)
+    return when.date() - timedelta(days=days_back)

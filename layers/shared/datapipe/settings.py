@@ -326,5 +326,3 @@ class FreshnessCheckSettings(_Bus, _Oversize):
     """The published history (curated bucket) says which sources delivered which day."""
 
     curated_bucket: CuratedBucket
-
-
