@@ -353,7 +353,7 @@ def test_every_queue_is_redriven_or_is_a_watched_parking_place() -> None:
     alarmed = {
         a["Properties"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0]
         for a in of_type("AWS::CloudWatch::Alarm").values()
-        if a["Properties"]["MetricName"] == "ApproximateNumberOfMessagesVisible"
+        if a["Properties"].get("MetricName") == "ApproximateNumberOfMessagesVisible"
     }
     for queue, res in of_type("AWS::SQS::Queue").items():
         if queue in places:
@@ -381,19 +381,23 @@ def test_every_function_has_errors_and_throttles_alarms_to_ops(fn: str) -> None:
         if a["Properties"].get("Dimensions") == [{"Name": "FunctionName", "Value": {"Ref": fn}}]
         and a["Properties"]["AlarmActions"] == [{"Ref": "OpsTopic"}]
     }
-    assert watched == {"Errors", "Throttles"}
+    assert watched - {"Duration"} == {"Errors", "Throttles"}  # Duration: ingest's p95 alarm (operations)
 
 
 def test_every_alarm_notifies_ops_with_its_severity_first_in_the_text() -> None:
     alarms = of_type("AWS::CloudWatch::Alarm")
     machine = {
-        a["Properties"]["MetricName"] for a in alarms.values() if a["Properties"]["Namespace"] == "AWS/States"
+        a["Properties"]["MetricName"]
+        for a in alarms.values()
+        if a["Properties"].get("Namespace") == "AWS/States"
     }
     assert machine == {"ExecutionsFailed", "ExecutionsTimedOut"}
     for name, alarm in alarms.items():
         props = alarm["Properties"]
         assert props["AlarmActions"] == [{"Ref": "OpsTopic"}], name
-        assert re.match(r"(CRITICAL|HIGH|WARNING): ", props["AlarmDescription"]), name
+        text = props["AlarmDescription"]
+        text = text["Fn::Sub"] if isinstance(text, dict) else text  # a threshold named in the text
+        assert re.match(r"(CRITICAL|HIGH|WARNING): ", text), name
     # alarm notifications carry no message attributes: the pager filters on the message body
     pager = RESOURCES["OpsPagerSubscription"]["Properties"]
     assert pager["FilterPolicyScope"] == "MessageBody"
