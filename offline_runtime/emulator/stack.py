@@ -290,8 +290,13 @@ class OfflineStack:
                 backend = backends[self.account][self.region]
             except KeyError:
                 continue
-            for machine in getattr(backend, "state_machines", []):
-                count += sum(1 for e in machine.executions if e.status == "RUNNING")
+            for machine in list(getattr(backend, "state_machines", [])):
+                for execution in list(machine.executions):
+                    try:
+                        running = execution.status == "RUNNING"
+                    except AttributeError:  # moto's execution is being created (no status object yet)
+                        running = True
+                    count += running
         return count
 
     def wait_idle(self, timeout_s: float = 600) -> None:

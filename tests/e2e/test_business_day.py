@@ -18,7 +18,7 @@ import awswrangler as wr
 import pytest
 
 from datapipe.contracts import default_registry
-from offline_runtime.emulator.session import drain, observe_topic
+from offline_runtime.emulator.session import drain, observe_topic, state_path
 from offline_runtime.emulator.stack import OfflineStack
 from offline_runtime.scenario.datagen import RawFile, business_day
 from offline_runtime.scenario.day import seed_inventory
@@ -144,11 +144,17 @@ def test_the_same_file_uploaded_again_does_not_duplicate_rows(
     f = next(f for f in day_run["files"] if f.expect == "publish" and f.key.startswith("transactions/"))
     path = f"s3://{stack.outputs['CuratedBucketName']}/curated/transactions/"
     before = len(wr.s3.read_parquet(path, dataset=True))
+    sfn = stack.client("stepfunctions")
+    machine = stack.outputs["PipelineStateMachineArn"]
+    known = {e["executionArn"] for e in sfn.list_executions(stateMachineArn=machine)["executions"]}
     stack.client("s3").put_object(Bucket=stack.outputs["RawBucketName"], Key=f.key, Body=f.body)
-    stack.wait_idle(120)
-    again = [e for e in drain(stack, day_run["bus_q"]) if e["detail-type"] == "DatasetPublished"]
-    assert len(again) == 1  # it was processed again...
-    assert len(wr.s3.read_parquet(path, dataset=True)) == before  # ...and replaced its own rows
+    stack.wait_idle(300)
+    # the same object again (same key, same bytes: the same run) is processed again to the end...
+    executions = sfn.list_executions(stateMachineArn=machine)["executions"]
+    (again,) = [e for e in executions if e["executionArn"] not in known]
+    assert sfn.describe_execution(executionArn=again["executionArn"])["status"] == "SUCCEEDED"
+    assert state_path(again["executionArn"], stack)[-1] == "Published"
+    assert len(wr.s3.read_parquet(path, dataset=True)) == before  # ...and its rows are there once
 
 
 def test_ingest_infrastructure_failure_lands_in_the_dead_letter_queue(stack: OfflineStack) -> None:

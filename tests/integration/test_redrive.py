@@ -183,6 +183,16 @@ def test_sqs_dead_letter_goes_back_to_its_source_queue_and_is_consumed() -> None
         request: dict[str, Any] = json.loads(
             json.loads((EVENTS / "purchase_orders_reorder_request.json").read_text())["Records"][0]["body"]
         )
+        # the stock record the request is about (an order adds to its on_order in one transaction)
+        stack.client("dynamodb").put_item(
+            TableName=stack.physical["InventoryTable"],
+            Item={
+                "store_id": {"S": request["detail"]["store_id"]},
+                "product_id": {"S": request["detail"]["product_id"]},
+                "on_hand": {"N": str(request["detail"]["on_hand"])},
+                "reorder_threshold": {"N": "10"},  # above it: the record raises no crossing of its own
+            },
+        )
         # GIVEN purchase orders cannot reach DynamoDB: the request is received maxReceiveCount times
         stack.faults.fail(
             "dynamodb", "*", "InternalServerError", times=None, function="PurchaseOrderFunction"

@@ -235,6 +235,16 @@ def test_low_stock_event_reaches_the_store_manager_in_the_template_wording_and_t
         json.loads((EVENTS / "purchase_orders_reorder_request.json").read_text())["Records"][0]["body"]
     )
     detail = {**sample["detail"], "store_id": "W106", "crossing_id": "c0ffee00c0ffee00c0ffee00"}
+    # the stock record the crossing is about (an order adds to its on_order in one transaction)
+    stack.client("dynamodb").put_item(
+        TableName=stack.physical["InventoryTable"],
+        Item={
+            "store_id": {"S": "W106"},
+            "product_id": {"S": detail["product_id"]},
+            "on_hand": {"N": "17"},
+            "reorder_threshold": {"N": "10"},
+        },  # above it: no crossing of its own
+    )
     stack.client("events").put_events(
         Entries=[
             {
