@@ -112,18 +112,22 @@ def test_file_far_from_its_sources_history_is_quarantined_below_minimum(
     s3.head_object(Bucket=event["detail"]["quarantine"]["bucket"], Key=event["detail"]["quarantine"]["key"])
 
 
-def test_late_resend_of_a_delivered_day_is_quarantined_by_enhanced_validation(
+def test_late_resend_of_a_delivered_day_is_quarantined_as_a_cross_file_duplicate(
     stack: OfflineStack, observed: dict[str, str]
 ) -> None:
-    # GIVEN S107's day was published; the same day comes again under a new name, days later
+    # GIVEN S107's day was published; the same day (the same transaction ids) comes again under a
+    # new name, days later
     old = TODAY - timedelta(days=5)
     upload(stack, f"transactions/{old}/pos-S107.csv", tx_file("S107", old, 500, 0.0, 40))
     drain(stack, observed["bus"])
     desc = upload(stack, f"transactions/{TODAY}/pos-S107-resend.csv", tx_file("S107", old, 500, 0.0, 41))
-    assert "EnhancedRejected" in desc["states"] and desc["states"][-1] == "Quarantined"
+    # THEN the id registry finds every id published already: below the check's minimum, quarantined
+    assert "CheckBelowMinimum" in desc["states"] and desc["states"][-1] == "Quarantined"
+    checks = {c["name"]: c for c in json.loads(desc["output"])["final"]["assessment"]["checks"]}
+    assert checks["cross_file_uniqueness"]["score"] == 0.0 and not checks["cross_file_uniqueness"]["passed"]
     (event,) = [e for e in drain(stack, observed["bus"]) if e["detail-type"] == "DatasetQuarantined"]
-    assert event["detail"]["reason_code"] == "ENHANCED_VALIDATION_FAILED"
-    assert "source_day_not_yet_delivered" in event["detail"]["reason"]
+    assert event["detail"]["reason_code"] == "CHECK_BELOW_MINIMUM"
+    assert "cross_file_uniqueness" in event["detail"]["reason"]
 
 
 def test_systematically_broken_file_is_vetoed(stack: OfflineStack, observed: dict[str, str]) -> None:
