@@ -10,6 +10,7 @@ tests/emulator/test_speed.py (the result is identical with and without the patch
 
 from __future__ import annotations
 
+import json
 import re
 import ssl
 import threading
@@ -30,6 +31,7 @@ def patches() -> list[Patch]:
         _ssl_context(),
         _user_agent(),
         _unsigned_requests(),
+        *_dynamodb_condition_cache(),
     ]
 
 
@@ -70,6 +72,50 @@ def _stepfunctions_parse_cache() -> Patch:
         staticmethod(ParseCache(AmazonStateLanguageParser.parse)),
         "moto re-parses a state machine's definition for every execution; parsed once per definition",
     )
+
+
+# -- DynamoDB: a condition expression parsed once per text and values --------------------------------
+class ConditionCache:
+    """``get_filter_expression`` memoised by (expression, names, values).
+
+    moto tokenises and parses a condition or filter expression in Python on every conditional
+    write (about 0.3 ms; an id claim of 100 items parses the same condition 100 times). The parsed
+    tree is evaluated against an item and keeps no state of its own, so equal inputs share one
+    tree. Bounded: the oldest half is dropped past ``limit`` entries."""
+
+    def __init__(self, parse: Any, limit: int = 4096) -> None:
+        self.parse, self.limit = parse, limit
+        self.parsed: dict[str, Any] = {}
+        self.lock = threading.Lock()
+        self.misses = 0
+
+    def __call__(self, expr: Any, names: Any, values: Any) -> Any:
+        if expr is None:
+            return self.parse(expr, names, values)
+        key = json.dumps([expr, names, values], sort_keys=True, default=str)
+        with self.lock:
+            hit = self.parsed.get(key)
+        if hit is None:
+            hit = self.parse(expr, names, values)  # an invalid expression raises and is not cached
+            with self.lock:
+                if len(self.parsed) >= self.limit:
+                    for old in list(self.parsed)[: self.limit // 2]:
+                        del self.parsed[old]
+                self.parsed[key] = hit
+                self.misses += 1
+        return hit
+
+
+def _dynamodb_condition_cache() -> list[Patch]:
+    from moto.dynamodb import comparisons, models
+    from moto.dynamodb.models import table
+
+    cache = ConditionCache(comparisons.get_filter_expression)
+    reason = "moto parses the same condition expression on every conditional write"
+    return [
+        AttributePatch(module, "get_filter_expression", cache, reason)
+        for module in (comparisons, models, table)
+    ]
 
 
 # -- moto: the action names of a response class ---------------------------------------------------

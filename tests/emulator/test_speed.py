@@ -142,3 +142,96 @@ def test_attribute_patch_restores_a_static_method_and_removes_an_inherited_one()
         assert Base.parse("x") == "X" and Child().shared() == "child"
     assert isinstance(vars(Base)["parse"], staticmethod) and Base.parse("x") == "x"
     assert "shared" not in vars(Child) and Child().shared() == "base"
+
+
+def _conditional_writes(client: Any) -> list[str]:
+    """A run of conditional writes and conditional transactions: what each answered."""
+    from botocore.exceptions import ClientError
+
+    client.create_table(
+        TableName="c",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    outcomes: list[str] = []
+    for version in (0, 1, 1, 2, 0):  # new, update, stale, update, "new" again: refused
+        condition = "attribute_not_exists(pk)" if version == 0 else "version = :v"
+        values = {":v": {"N": str(version)}} if version else {}
+        try:
+            client.put_item(
+                TableName="c",
+                Item={"pk": {"S": "a"}, "version": {"N": str(version + 1)}},
+                ConditionExpression=condition,
+                **({"ExpressionAttributeValues": values} if values else {}),
+            )
+            outcomes.append("written")
+        except ClientError as exc:
+            outcomes.append(exc.response["Error"]["Code"])
+    claim = "attribute_not_exists(pk) OR run_id = :run"
+    for run, keys in (("r1", ["x", "y"]), ("r2", ["y", "z"]), ("r1", ["x", "y"])):
+        try:
+            client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": "c",
+                            "Item": {"pk": {"S": k}, "run_id": {"S": run}},
+                            "ConditionExpression": claim,
+                            "ExpressionAttributeValues": {":run": {"S": run}},
+                        }
+                    }
+                    for k in keys
+                ]
+            )
+            outcomes.append("claimed")
+        except ClientError as exc:
+            reasons = exc.response.get("CancellationReasons", [])  # type: ignore[typeddict-item]
+            outcomes.append(",".join(r["Code"] for r in reasons))
+    item = client.get_item(TableName="c", Key={"pk": {"S": "a"}})["Item"]
+    outcomes.append(item["version"]["N"])
+    return outcomes
+
+
+def test_condition_cache_parses_each_expression_once_and_answers_as_moto_does() -> None:
+    from moto.dynamodb import comparisons
+
+    with mock_aws():
+        expected = _conditional_writes(boto3.client("dynamodb", region_name="us-east-1"))
+    assert expected == [
+        "written",
+        "written",
+        "ConditionalCheckFailedException",
+        "written",
+        "ConditionalCheckFailedException",
+        "claimed",
+        "ConditionalCheckFailed,None",
+        "claimed",
+        "3",
+    ]
+    with mock_aws(), PatchSet(speed.patches()):
+        cache = comparisons.get_filter_expression
+        assert isinstance(cache, speed.ConditionCache)
+        assert _conditional_writes(boto3.client("dynamodb", region_name="us-east-1")) == expected
+        # 3 writes' texts and values + 2 claims' (r1, r2); the repeats were answered from the cache
+        assert cache.misses == 5
+    assert not isinstance(comparisons.get_filter_expression, speed.ConditionCache)
+
+
+def test_condition_cache_keeps_no_invalid_expression_and_stays_bounded() -> None:
+    calls: list[str] = []
+
+    def parse(expr: str, names: Any, values: Any) -> str:
+        calls.append(expr)
+        if expr == "bad":
+            raise ValueError("invalid")
+        return expr.upper()
+
+    cache = speed.ConditionCache(parse, limit=4)
+    for _ in range(2):
+        with contextlib.suppress(ValueError):
+            cache("bad", None, None)
+    assert calls == ["bad", "bad"]
+    assert [cache(f"e{i}", None, {":v": {"N": "1"}}) for i in range(6)] == [f"E{i}" for i in range(6)]
+    assert len(cache.parsed) <= 4 and cache("e5", None, {":v": {"N": "1"}}) == "E5"
+    assert cache("e5", None, {":v": {"N": "2"}}) == "E5" and cache.misses == 7

@@ -360,3 +360,49 @@ def test_profiles_are_merged_not_overwritten(dynamodb: Any) -> None:
     assert [i for _, i in loaded.cards["CARD1"]] == ["T000000", "T000010", "T000001", "T000011", "T000002"]
     assert [v for _, _, v in loaded.accounts["ACC1"]] == [40.0, 60.0, 40.0, 60.0, 40.0]
     assert profiles.load(["CARD2"], ["ACC2"]).cards == {}
+
+
+def _calls(client: Any) -> list[str]:
+    seen: list[str] = []
+    client.meta.events.register("before-call.dynamodb.*", lambda model, **_: seen.append(model.name))
+    return seen
+
+
+def test_save_after_load_writes_from_what_load_read_without_a_get_per_profile(dynamodb: Any) -> None:
+    profiles = DynamoFraudProfiles("profiles", client=dynamodb)
+    first = table(
+        [txn(i, amount=Decimal("40.00"), event_time=MARCH + timedelta(minutes=i)) for i in range(3)]
+    )
+    profiles.save(history_delta(first, score_table(first)), keep=20)
+    later = table([txn(5, amount=Decimal("70.00"), event_time=MARCH + timedelta(hours=1))])
+    calls = _calls(dynamodb)
+    profiles.load(["CARD1"], ["ACC1"])
+    assert profiles.save(history_delta(later, score_table(later)), keep=20) == 2  # the card and the account
+    assert calls == ["BatchGetItem", "PutItem", "PutItem"]
+    loaded = profiles.load(["CARD1"], ["ACC1"])
+    assert [i for _, i in loaded.cards["CARD1"]] == ["T000000", "T000001", "T000002", "T000005"]
+
+
+def test_a_profile_changed_between_load_and_save_is_re_read_and_merged_not_overwritten(dynamodb: Any) -> None:
+    mine = DynamoFraudProfiles("profiles", client=dynamodb)
+    other = DynamoFraudProfiles("profiles", client=dynamodb)
+    base = table([txn(1, amount=Decimal("40.00"), event_time=MARCH)])
+    mine.save(history_delta(base, score_table(base)), keep=20)
+    mine.load(["CARD1"], ["ACC1"])  # read version 1
+    online = table([txn(2, amount=Decimal("60.00"), event_time=MARCH + timedelta(minutes=1))])
+    other.save(history_delta(online, score_table(online)), keep=20)  # version 2 meanwhile
+    pos = table([txn(3, amount=Decimal("50.00"), event_time=MARCH + timedelta(minutes=2))])
+    mine.save(history_delta(pos, score_table(pos)), keep=20)
+    loaded = mine.load(["CARD1"], ["ACC1"])
+    assert [i for _, i in loaded.cards["CARD1"]] == ["T000001", "T000002", "T000003"]
+    assert [v for _, _, v in loaded.accounts["ACC1"]] == [40.0, 60.0, 50.0]
+
+
+def test_a_replayed_file_writes_no_profile(dynamodb: Any) -> None:
+    profiles = DynamoFraudProfiles("profiles", client=dynamodb)
+    rows = table([txn(i, amount=Decimal("40.00"), event_time=MARCH + timedelta(minutes=i)) for i in range(3)])
+    assert profiles.save(history_delta(rows, score_table(rows)), keep=20) == 2
+    calls = _calls(dynamodb)
+    profiles.load(["CARD1"], ["ACC1"])
+    assert profiles.save(history_delta(rows, score_table(rows)), keep=20) == 0
+    assert calls == ["BatchGetItem"]
