@@ -52,17 +52,21 @@ $(CHROMIUM):
 	DEBIAN_FRONTEND=noninteractive apt-get install -y chromium || \
 	  (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
 
+# One pytest worker per core (pytest-xdist); each module (and tests/handlers) stays on one worker,
+# so a module's offline stack is deployed once (tests/conftest.py). PARALLEL= runs in one process.
+PARALLEL ?= -n auto --dist loadgroup
+
 test: lint typecheck validate iac $(CHROMIUM)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(PARALLEL) $(PYTEST_ARGS)
 
 unit: venv
-	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+	$(PY) -m pytest tests/unit $(PARALLEL) $(PYTEST_ARGS)
 
 integration: venv
-	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
+	$(PY) -m pytest tests/integration $(PARALLEL) $(PYTEST_ARGS)
 
 e2e: venv $(CHROMIUM)
-	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
+	$(PY) -m pytest tests/e2e $(PARALLEL) $(PYTEST_ARGS)
 
 # Long property-based runs of ingest over generated hostile files (random seed, ~20x the CI budget).
 fuzz: venv
