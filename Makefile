@@ -56,7 +56,9 @@ $(CHROMIUM):
 # so a module's offline stack is deployed once (tests/conftest.py). PARALLEL= runs in one process.
 PARALLEL ?= -n auto --dist loadgroup
 
-test: lint typecheck validate iac $(CHROMIUM)
+# The static checks run side by side (-O keeps each one's output together), then pytest.
+test: venv $(IAC_STAMP) $(CHROMIUM)
+	$(MAKE) --no-print-directory -j4 -O lint typecheck validate iac
 	$(PY) -m pytest $(PARALLEL) $(PYTEST_ARGS)
 
 unit: venv

@@ -37,7 +37,7 @@ def day_run(stack: OfflineStack) -> dict[str, Any]:
     bus_q = observe_bus(stack, "ops-day-observer")
     stores = [f"S{i:03d}" for i in range(1, 61)]
     seed_inventory(stack, stores)
-    files = business_day(DAY, stores=60, tx_per_store=400, online_rows=200, movements_per_store=40)
+    files = business_day(DAY, stores=60, tx_per_store=150, online_rows=200, movements_per_store=40)
     s3 = stack.client("s3")
     sent = [f for f in files if f.key != WITHHELD]
     assert len(sent) == len(files) - 1
