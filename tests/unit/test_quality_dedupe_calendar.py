@@ -81,6 +81,20 @@ def test_release_gives_back_only_the_runs_own_claims(dynamodb: Any) -> None:
     assert registry.seen("transactions", ["T1", "T2"], "run-c", NOW) == {"T2": "run-b"}
 
 
+def test_release_of_a_run_that_claimed_nothing_reads_in_batches_and_deletes_nothing(dynamodb: Any) -> None:
+    registry = DynamoIdRegistry(TABLE, client=dynamodb)
+    registry.claim("transactions", ["T1"], "run-a", NOW, timedelta(days=30))
+    calls: list[str] = []
+    dynamodb.meta.events.register("before-call.dynamodb.*", lambda model, **_: calls.append(model.name))
+    ids = [f"T{i}" for i in range(250)]  # T1 is run-a's
+    registry.release("transactions", ids, "run-b")  # refused by the gate: never claimed
+    assert calls == ["BatchGetItem"] * 3
+    calls.clear()
+    registry.release("transactions", ids, "run-a")
+    assert calls == ["BatchGetItem"] * 3 + ["DeleteItem"]
+    assert registry.seen("transactions", ["T1"], "run-b", NOW) == {}
+
+
 def test_split_duplicates_keeps_row_order() -> None:
     table = tx_day(TX, "S001", date(2026, 3, 2), 5)
     ids = table.column("transaction_id").to_pylist()

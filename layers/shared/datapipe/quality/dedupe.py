@@ -166,10 +166,36 @@ class DynamoIdRegistry:
                     ]
         return ClaimResult(claimed, duplicates)
 
+    def _owners(self, dataset: str, ids: list[str]) -> dict[str, str]:
+        """id -> the run holding its claim (strongly consistent: a claim just written counts)."""
+        out: dict[str, str] = {}
+        prefix = len(dataset) + 1
+        for start in range(0, len(ids), MAX_BATCH_GET):
+            request: dict[str, Any] = {
+                self._table: {
+                    "Keys": [_key(dataset, i) for i in ids[start : start + MAX_BATCH_GET]],
+                    "ProjectionExpression": "record_key, run_id",
+                    "ConsistentRead": True,
+                }
+            }
+            while request:
+                resp = self._db.batch_get_item(RequestItems=request)
+                for item in resp.get("Responses", {}).get(self._table, []):
+                    out[item["record_key"]["S"][prefix:]] = item["run_id"]["S"]
+                request = resp.get("UnprocessedKeys") or {}
+        return out
+
     def release(self, dataset: str, ids: Sequence[str], run_id: str) -> None:
+        """Deletes only the claims this run holds, found first with batched reads: a refused run
+        usually claimed nothing, and a conditional delete that fails still costs a write. The
+        delete stays conditional (a claim taken over meanwhile is left alone)."""
         from botocore.exceptions import ClientError
 
-        for record_id in dict.fromkeys(ids):
+        unique = list(dict.fromkeys(ids))
+        owners = self._owners(dataset, unique)
+        for record_id in unique:
+            if owners.get(record_id) != run_id:
+                continue
             try:
                 self._db.delete_item(
                     TableName=self._table,
