@@ -173,6 +173,8 @@ def test_ingest_writes_the_counts_and_the_suites_use_them_without_reading_the_st
     rows.append(
         "T0000001,PURCHASE,,ACC001,CARD1,CUS1,S001,FreshMart,GROCERY,10.00,USD,POS,US,CA,US,CA,checking,x"
     )
+    rows.append(tx_row(7, "CA", "2026-03-02"))  # a repeated id: rejected, so no staged duplicate
+    rows.append(tx_row(999, "CA", "2026-03-02").replace("T0000999", "", 1))  # no id: rejected
     store.add(RAW, key, ("\n".join([HEADER, *rows]) + "\n").encode(), version_id="v1", last_modified=ARRIVAL)
     settings_ = Settings(stage="test", raw_bucket=RAW, curated_bucket=CURATED, quarantine_bucket=QUARANTINE)
     deps = IngestDeps(

@@ -49,7 +49,7 @@ class FileProfile:
         table = result.valid
         if table.num_rows == 0:
             return
-        counted = staged_counts(self.contract, table, self.arrival)
+        counted = staged_counts(self.contract, table, self.arrival, unique_enforced=True)
         self.staged = counted if self.staged is None else self.staged.merge(counted)
         for col in self.contract.columns:
             if col.type in (*NUMERIC, "timestamp", "date"):

@@ -292,12 +292,25 @@ def _differ_mask(rule: BusinessRule, table: pa.Table) -> np.ndarray:
     return np.asarray(pc.fill_null(differ, False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
-def staged_counts(contract: DatasetContract, table: pa.Table, arrival: datetime | None) -> StagedProfile:
-    """The ``StagedProfile`` of some staged rows (a batch ingest writes, or a whole staged table)."""
-    duplicates = {
-        col: table.num_rows - int(pc.count_distinct(table.column(col)).as_py())
+def staged_counts(
+    contract: DatasetContract, table: pa.Table, arrival: datetime | None, unique_enforced: bool = False
+) -> StagedProfile:
+    """The ``StagedProfile`` of some staged rows (a batch ingest writes, or a whole staged table).
+
+    ``unique_enforced``: the rows are what ingest kept, and ingest rejects every repeat of a unique
+    column's text (within the batch and against the file's earlier ones), so a string column's
+    staged duplicates (rows minus distinct values, nulls not being values) are its nulls: counted
+    without hashing the column again (that pass cost as much as the rest of ingest's profile)."""
+    strings = [
+        col
         for col in contract.unique_columns
         if col in table.column_names and pa.types.is_string(table.schema.field(col).type)
+    ]
+    duplicates = {
+        col: table.column(col).null_count
+        if unique_enforced
+        else table.num_rows - int(pc.count_distinct(table.column(col)).as_py())
+        for col in strings
     }
     timed = contract.event_time_column is not None and arrival is not None
     differ = {
