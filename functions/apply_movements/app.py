@@ -22,7 +22,7 @@ from datapipe.inventory import DynamoPurchaseOrders, DynamoStockLedger, apply_mo
 from datapipe.observability import instruments
 from datapipe.payloads import PayloadOffload
 from datapipe.settings import ApplyMovementsSettings
-from datapipe.staging import read_staged
+from datapipe.staging import read_published
 
 obs = instruments()
 logger, metrics = obs.logger, obs.metrics
@@ -70,7 +70,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     published = parse(DatasetPublishedEvent, event, "DatasetPublished event").detail
     expect("DatasetPublished event", "detail.dataset", published.dataset, DATASET)
     a = adapters()
-    report = apply_movements(read_staged(a.store, published.staged), a.ledger, a.orders)
+    report = apply_movements(read_published(a.store, published), a.ledger, a.orders)  # curated rows
     summary: dict[str, Any] = {
         "dataset": published.dataset,
         "run_id": published.run_id,

@@ -33,7 +33,7 @@ from datapipe.observability import instruments
 from datapipe.payloads import PayloadOffload
 from datapipe.reference.fx import load_published
 from datapipe.settings import FraudScoringSettings
-from datapipe.staging import read_staged
+from datapipe.staging import read_published
 
 obs = instruments()
 logger, metrics = obs.logger, obs.metrics
@@ -90,7 +90,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     published = parse(DatasetPublishedEvent, event, "DatasetPublished event").detail
     expect("DatasetPublished event", "detail.dataset", published.dataset, DATASET)
     a = adapters()
-    table = read_staged(a.store, published.staged)
+    table = read_published(a.store, published)  # the run's curated files
     cards = table.column("card_id").to_pylist() if "card_id" in table.column_names else []
     accounts = table.column("account_id").to_pylist() if "account_id" in table.column_names else []
     history = a.profiles.load(cards, accounts)

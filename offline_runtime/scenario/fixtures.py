@@ -133,10 +133,36 @@ def prepare(stack: OfflineStack, event: Any, data: Path | None = None) -> None:
             f"{staged.get('run_id')!r}: the event's staged keys will not resolve (different data? regenerate "
             f"the samples with offline_runtime.cli.capture_events)\n{json.dumps(report)}\n{logs}"
         )
+    if event.get("detail-type") == "DatasetPublished":
+        _published(stack, event, report)
+
+
+def _published(stack: OfflineStack, event: dict[str, Any], report: dict[str, Any]) -> None:
+    """A DatasetPublished sample: the run published too (its curated files and published record
+    are what the consumers read), from the manifest ingest just wrote."""
+    loc = report["manifest"]
+    manifest = json.loads(stack.client("s3").get_object(Bucket=loc["bucket"], Key=loc["key"])["Body"].read())
+    parts = manifest["staged_parts"]
+    staged = {
+        **{k: manifest[k] for k in ("dataset", "schema_version", "run_id", "format", "compression")},
+        "source": manifest["source"],
+        "staged": {
+            "bucket": parts[0]["bucket"],
+            "key": parts[0]["key"],
+            "parts": [{k: p[k] for k in ("key", "rows", "bytes")} for p in parts],
+        },
+        "manifest": loc,
+        "counts": manifest["counts"],
+    }
+    result, errored, logs = stack.invoke(
+        "PublishFunction", {"staged": staged, "quality_score": event["detail"].get("quality_score")}
+    )
+    if errored:
+        raise RuntimeError(f"publish of {staged['run_id']} failed: {json.dumps(result)}\n{logs}")
 
 
 def _run_id(report: Any) -> Any:
     return report.get("run_id") if isinstance(report, dict) else None
 
 
-prepare.needs = ["IngestFunction", "FraudAlertsTable"]  # type: ignore[attr-defined]
+prepare.needs = ["IngestFunction", "PublishFunction", "FraudAlertsTable"]  # type: ignore[attr-defined]

@@ -63,12 +63,24 @@ CALLS: dict[str, Call] = {
     "ingest-content-claim": Call("transactions", "dynamodb", "PutItem", "ingest_dlq", INGEST),
     "ingest-put-staged-event": Call("transactions", "events", "PutEvents", "ingest_dlq", INGEST),
     # the gate
-    "gate-s3-read-staged": Call("transactions", "s3", "GetObject", "quarantined", SCHEMA),
+    # schema, content and business read the manifest (what ingest counted), not the staged data
+    "gate-s3-read-manifest": Call(
+        "transactions", "s3", "GetObject", "quarantined", SCHEMA, {"Key": "manifests/*"}
+    ),
+    "gate-s3-read-staged": Call(
+        "transactions", "s3", "GetObject", "quarantined", HISTORY, {"Key": "staging/*"}
+    ),
     "gate-id-lookup": Call("transactions", "dynamodb", "BatchGetItem", "quarantined", HISTORY),
     # publish
     "publish-glue": Call("transactions", "glue", "*", "quarantined", PUBLISH),
     "publish-id-claim": Call("transactions", "dynamodb", "TransactWriteItems", "quarantined", PUBLISH),
     "publish-lease": Call("transactions", "dynamodb", "PutItem", "quarantined", PUBLISH),
+    "publish-s3-read-staged": Call(
+        "transactions", "s3", "GetObject", "quarantined", PUBLISH, {"Key": "staging/*"}
+    ),
+    "publish-s3-put-curated": Call(
+        "transactions", "s3", "PutObject", "quarantined", PUBLISH, {"Key": "curated/*"}
+    ),
     "publish-record": Call("transactions", "s3", "PutObject", "quarantined", PUBLISH, {"Key": "published/*"}),
     "publish-emit-published": Call(
         "transactions",
@@ -79,6 +91,9 @@ CALLS: dict[str, Call] = {
         {"Entries": detail_type("DatasetPublished")},
     ),
     # fraud scoring and alerting
+    "scoring-s3-read-curated": Call(
+        "transactions", "s3", "GetObject", "async", SCORING, {"Key": "curated/*"}
+    ),
     "scoring-profiles-load": Call("transactions", "dynamodb", "BatchGetItem", "async", SCORING),
     "scoring-alert-claim": Call("transactions", "dynamodb", "UpdateItem", "async", SCORING),
     "scoring-sns-publish": Call("transactions", "sns", "PublishBatch", "async", SCORING),
@@ -88,6 +103,9 @@ CALLS: dict[str, Call] = {
     "cases-open": Call("transactions", "dynamodb", "TransactWriteItems", "async", CASES),
     "cases-emit-opened": Call("transactions", "events", "PutEvents", "async", CASES),
     # apply movements
+    "apply-s3-read-curated": Call(
+        "inventory_movements", "s3", "GetObject", "async", APPLY, {"Key": "curated/*"}
+    ),
     "apply-ledger": Call("inventory_movements", "dynamodb", "TransactWriteItems", "async", APPLY),
     "apply-demand": Call("inventory_movements", "dynamodb", "UpdateItem", "async", APPLY),
     "apply-emit-applied": Call("inventory_movements", "events", "PutEvents", "async", APPLY),

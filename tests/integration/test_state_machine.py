@@ -143,10 +143,15 @@ def test_systematically_broken_file_is_vetoed(stack: OfflineStack, observed: dic
     assert "below critical limit 0.8" in json.loads(alert["Message"])["reason"]
 
 
-def test_schema_mismatch_quarantines_before_other_checks(stack: OfflineStack) -> None:
-    # GIVEN a staged dataset whose Parquet no longer matches the contract (amount became text)
-    key = f"transactions/{YESTERDAY}/pos-S105.csv"
-    desc = upload(stack, key, tx_file("S105", YESTERDAY, 100, 0.0, 5))
+@pytest.mark.parametrize("store_id, manifest", [("S105", "counted"), ("S115", "older")])
+def test_schema_mismatch_quarantines_before_other_checks(
+    stack: OfflineStack, store_id: str, manifest: str
+) -> None:
+    # GIVEN a staged dataset whose Parquet no longer matches the contract (amount became text), and
+    # a manifest whose counted schema says so ("counted"), or one from before ingest counted the
+    # staged rows ("older": the schema validator reads the Parquet itself)
+    key = f"transactions/{YESTERDAY}/pos-{store_id}.csv"
+    desc = upload(stack, key, tx_file(store_id, YESTERDAY, 100, 0.0, 5))
     event = json.loads(desc["input"])
     staged = event["detail"]["staged"]
     s3 = stack.client("s3")
@@ -164,6 +169,13 @@ def test_schema_mismatch_quarantines_before_other_checks(stack: OfflineStack) ->
     buf = io.BytesIO()
     pq.write_table(broken, buf)
     s3.put_object(Bucket=staged["bucket"], Key=staged["key"], Body=buf.getvalue())
+    loc = event["detail"]["manifest"]
+    man = json.loads(s3.get_object(Bucket=loc["bucket"], Key=loc["key"])["Body"].read())
+    if manifest == "older":
+        del man["quality_inputs"]
+    else:
+        man["quality_inputs"]["schema"] = [[f.name, str(f.type)] for f in broken.schema]
+    s3.put_object(Bucket=loc["bucket"], Key=loc["key"], Body=json.dumps(man).encode())
     # WHEN the state machine runs on it
     result = run_state_machine(stack, "PipelineStateMachine", event)
     # THEN schema validation stops it and nothing else runs
@@ -214,14 +226,15 @@ def test_publish_failure_takes_the_failure_path(stack: OfflineStack, observed: d
 
 
 def test_transient_errors_are_retried(stack: OfflineStack, monkeypatch: pytest.MonkeyPatch) -> None:
-    # GIVEN S3 throttles the first read of the staged dataset (the schema validator's)
+    # GIVEN S3 throttles the first read of the manifest (the schema validator's: it checks the
+    # schema ingest recorded there)
     from datapipe.aws import S3ObjectStore
 
     real = S3ObjectStore.get
     throttled: list[str] = []
 
     def flaky(self: S3ObjectStore, bucket: str, key: str, version_id: str | None = None) -> Any:
-        if key.startswith("staging/transactions/") and not throttled:
+        if key.startswith("manifests/transactions/") and not throttled:
             throttled.append(key)
             raise ClientError(
                 {"Error": {"Code": "SlowDown", "Message": "Please reduce your request rate"}}, "GetObject"

@@ -1,14 +1,18 @@
 """What ingest learns about a file while streaming it, so that later stages need not re-read it.
 
 Counts, rejects per rule, nulls per column, and per column of the staged data: min / max (and
-for numbers sum, mean, stddev), plus the rows per partition value. All of it is accumulated
-batch by batch in O(columns + partitions) memory and written to the manifest.
+for numbers sum, mean, stddev), plus the rows per partition value; and what the schema, content
+and business checks read from the staged rows (``quality_inputs``: the staged Arrow schema, nulls
+and staged duplicates, fresh rows for the arrival, rows each ``columns_differ_rate`` rule counts),
+so that the gate need not fetch the staged Parquet for them. All of it is accumulated batch by
+batch in O(columns + partitions) memory and written to the manifest.
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter
+from datetime import datetime
 from typing import Any
 
 import pyarrow as pa
@@ -16,13 +20,17 @@ import pyarrow.compute as pc
 
 from datapipe.contracts import DatasetContract
 from datapipe.ingest.validation import ValidationResult
+from datapipe.quality.checks import StagedProfile, staged_counts
 
 NUMERIC = ("int", "decimal", "float")
 
 
 class FileProfile:
-    def __init__(self, contract: DatasetContract) -> None:
+    def __init__(self, contract: DatasetContract, arrival: datetime | None = None) -> None:
+        """``arrival``: when the file arrived (the freshness window ends there)."""
         self.contract = contract
+        self.arrival = arrival
+        self.staged: StagedProfile | None = None
         self.rows_in = 0
         self.rows_valid = 0
         self.rows_rejected = 0
@@ -41,6 +49,8 @@ class FileProfile:
         table = result.valid
         if table.num_rows == 0:
             return
+        counted = staged_counts(self.contract, table, self.arrival, unique_enforced=True)
+        self.staged = counted if self.staged is None else self.staged.merge(counted)
         for col in self.contract.columns:
             if col.type in (*NUMERIC, "timestamp", "date"):
                 self._add_stats(col.name, col.type, table.column(col.name))
@@ -75,6 +85,10 @@ class FileProfile:
                 entry.update({"sum": st["sum"], "mean": mean, "stddev": math.sqrt(max(var, 0.0))})
             out[name] = entry
         return out
+
+    def quality_inputs(self) -> dict[str, Any] | None:
+        """The staged rows' ``StagedProfile`` (None when no row was staged)."""
+        return self.staged.to_dict() if self.staged is not None else None
 
     def partitions(self) -> dict[str, dict[str, int]]:
         return {name: dict(sorted(c.items())) for name, c in self._partitions.items()}

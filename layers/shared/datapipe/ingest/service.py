@@ -352,7 +352,7 @@ def _ingest_stream(
         S3Location(bucket=quarantine, key=layout.rejected_rows_key(contract.name, now, run)),
         source.key,
     )
-    profile = FileProfile(contract)
+    profile = FileProfile(contract, source.arrived_at)
     fx = FxRates.reference()
     if any(r.kind == "max_in_base_currency" for r in contract.row_rules):
         try:
@@ -476,6 +476,7 @@ def _announce(
         "rejects": rejects_loc.model_dump() if rejects_loc else None,
         "profiles": profile.columns(),
         "partitions": profile.partitions(),
+        "quality_inputs": profile.quality_inputs(),
         "limits": asdict(deps.limits),
         "checksums": {
             "source_sha256": counter.sha256,

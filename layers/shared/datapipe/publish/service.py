@@ -1,6 +1,9 @@
 """Publishes a staged dataset to the curated, Glue-catalogued, date-partitioned table.
 
-awswrangler is imported inside the function: only the publish function pays its import cost.
+The curated Parquet is written with pyarrow straight from the staged Arrow table (one file per
+partition, no pandas round trip); awswrangler's catalog functions register the table (schema
+evolution: added columns) and its partitions. awswrangler is imported inside the function: only
+the publish function pays its import cost.
 
 Never loses what was published, never doubles it:
 * one publish per run at a time: a conditional claim (``DeliveryLedger.acquire_publish``, a
@@ -94,6 +97,35 @@ def check_schema_evolution(
     if changed:
         raise SchemaEvolutionError("type change(s) refused (add a new column instead): " + "; ".join(changed))
     return [c for c in new if c not in existing]
+
+
+def write_partitions(
+    store: ObjectStore, bucket: str, contract: DatasetContract, table: pa.Table, file_prefix: str
+) -> tuple[list[str], dict[str, list[str]]]:
+    """The rows as curated Parquet straight from Arrow (no pandas round trip): one snappy file per
+    partition value, the partition column in the path only (hive style, as Glue and Athena read
+    it). Returns the keys written, sorted, and the Glue partition locations with their values."""
+    import pyarrow.parquet as pq
+
+    base = layout.curated_prefix(contract.name)
+    part = contract.partitions[0].name if contract.partitions else None
+    if part is None:
+        groups: list[tuple[str | None, pa.Table]] = [(None, table)]
+    else:
+        values = sorted(set(pc.unique(table.column(part)).to_pylist()))
+        groups = [(v, table.filter(pc.equal(table.column(part), v))) for v in values]
+    written: list[str] = []
+    locations: dict[str, list[str]] = {}
+    for value, rows in groups:
+        prefix = base if part is None else f"{base}{part}={value}/"
+        sink = io.BytesIO()
+        pq.write_table(rows.drop_columns([part]) if part else rows, sink, compression="snappy")
+        key = f"{prefix}{file_prefix}{uuid.uuid4().hex}.snappy.parquet"
+        store.put(bucket, key, sink.getvalue(), "application/vnd.apache.parquet")
+        written.append(key)
+        if value is not None:
+            locations[f"s3://{bucket}/{prefix}"] = [str(value)]
+    return sorted(written), locations
 
 
 def read_record(store: ObjectStore, bucket: str, dataset: str, run_id: str) -> dict[str, Any] | None:
@@ -319,27 +351,29 @@ def _publish(
         )
         added = check_schema_evolution(existing, types, database, table_name)
         if staged.num_rows:
-            out = wr.s3.to_parquet(
-                df=staged.to_pandas(),
-                path=path,
-                dataset=True,
-                mode="append",
+            written, locations = write_partitions(store, curated_bucket, contract, staged, attempt_prefix)
+            wr.catalog.create_parquet_table(
                 database=database,
                 table=table_name,
-                partition_cols=partition_cols or None,
-                dtype=types,
+                path=path,
+                columns_types={c: types[c] for c in staged.column_names if c not in partition_cols},
+                partitions_types={c: types[c] for c in partition_cols},
                 compression="snappy",
-                filename_prefix=attempt_prefix,
-                schema_evolution=True,
-                glue_table_settings={
-                    "description": contract.description,
-                    "columns_comments": {c.name: c.description for c in contract.columns if c.description},
-                    "parameters": {"schema_version": contract.schema_version},
-                },
+                description=contract.description,
+                parameters={"schema_version": contract.schema_version},
+                columns_comments={c.name: c.description for c in contract.columns if c.description},
+                mode="append",
                 boto3_session=boto3_session,
             )
-            prefix = f"s3://{curated_bucket}/"
-            written = sorted(p[len(prefix) :] for p in out["paths"])
+            if partition_cols:
+                wr.catalog.add_parquet_partitions(
+                    database=database,
+                    table=table_name,
+                    partitions_values=locations,
+                    compression="snappy",
+                    boto3_session=boto3_session,
+                    columns_types={c: types[c] for c in staged.column_names if c not in partition_cols},
+                )
         published_at = datetime.now(UTC).isoformat()
         history = history_entries(contract, staged, detail.source.key, detail.run_id, published_at)
         record = {

@@ -88,13 +88,22 @@ def schema_check(contract: DatasetContract, schema: pa.Schema, table: pa.Table |
 
 
 def content_checks(contract: DatasetContract, table: pa.Table, manifest: dict[str, Any]) -> list[CheckResult]:
+    staged_nulls = sum(table.column(c).null_count for c in contract.required_columns)
+    staged_dups = 0
+    for col in contract.unique_columns:
+        staged_dups += table.num_rows - pc.count_distinct(table.column(col)).as_py()
+    return _content_results(contract, manifest, staged_nulls, staged_dups)
+
+
+def _content_results(
+    contract: DatasetContract, manifest: dict[str, Any], staged_nulls: int, staged_dups: int
+) -> list[CheckResult]:
     counts = manifest["counts"]
     rows_in = max(1, int(counts["rows_in"]))
     by_rule: dict[str, int] = manifest.get("rejects_by_rule", {})
     # Completeness is about required values: an optional column left empty (store_id of an
     # online order) is complete. Rows that could not be split into columns miss every value.
     required = contract.required_columns
-    staged_nulls = sum(table.column(c).null_count for c in required)
     missing_required = sum(v for k, v in by_rule.items() if k.endswith(":required"))
     unparsable_rows = sum(v for k, v in by_rule.items() if k.startswith("*:"))
     missing_cells = staged_nulls + missing_required + unparsable_rows * len(required)
@@ -102,9 +111,6 @@ def content_checks(contract: DatasetContract, table: pa.Table, manifest: dict[st
 
     validity = counts["rows_valid"] / rows_in
     dup_rejected = sum(v for k, v in by_rule.items() if k.endswith(":unique"))
-    staged_dups = 0
-    for col in contract.unique_columns:
-        staged_dups += table.num_rows - pc.count_distinct(table.column(col)).as_py()
     uniqueness = 1.0 - (dup_rejected + staged_dups) / rows_in
     return [
         _result(
@@ -142,21 +148,33 @@ ROW_RULE_KINDS = frozenset({"max", "min", "sign_by_category", "not_after_arrival
 
 
 def _differ_rate(rule: BusinessRule, table: pa.Table) -> float:
-    assert rule.other_column is not None
-    differ = pc.not_equal(table.column(rule.column), table.column(rule.other_column))
-    mask = np.asarray(pc.fill_null(differ, False).to_numpy(zero_copy_only=False), dtype=bool)
+    mask = _differ_mask(rule, table)
     return float(mask.mean()) if mask.size else 0.0
+
+
+def differ_key(rule: BusinessRule) -> str:
+    """A ``columns_differ_rate`` rule's count in a profile: by name and columns (a renamed or
+    re-pointed rule does not reuse an older count)."""
+    return f"{rule.name}|{rule.column}|{rule.other_column}"
 
 
 def business_checks(contract: DatasetContract, table: pa.Table, arrival: datetime) -> list[CheckResult]:
     """Freshness and the contract's file-level rules (row rules were applied per row at ingest)."""
-    results: list[CheckResult] = []
     n = table.num_rows
+    fresh_rows = _fresh_rows(contract, table, arrival) if contract.event_time_column else 0
+    rates = {
+        differ_key(rule): _differ_rate(rule, table) if n else 0.0
+        for rule in contract.business_rules
+        if rule.kind == "columns_differ_rate"
+    }
+    return _business_results(contract, n, fresh_rows, rates, arrival)
+
+
+def _business_results(
+    contract: DatasetContract, n: int, fresh_rows: int, rates: dict[str, float], arrival: datetime
+) -> list[CheckResult]:
+    results: list[CheckResult] = []
     if contract.event_time_column:
-        col = table.column(contract.event_time_column)
-        oldest = arrival - timedelta(hours=contract.quality.freshness_hours)
-        fresh = pc.sum(pc.cast(pc.greater_equal(col, pa.scalar(oldest, type=col.type)), pa.int64()))
-        fresh_rows = int(fresh.as_py() or 0)
         results.append(
             _result(
                 contract,
@@ -175,7 +193,7 @@ def business_checks(contract: DatasetContract, table: pa.Table, arrival: datetim
             continue
         if rule.kind != "columns_differ_rate":
             raise ValueError(f"unknown file-level rule kind {rule.kind}")
-        rate = _differ_rate(rule, table) if n else 0.0
+        rate = rates[differ_key(rule)]
         score = 1.0 if rate <= rule.max_rate else max(0.0, 1.0 - (rate - rule.max_rate))
         results.append(
             _result(
@@ -188,6 +206,183 @@ def business_checks(contract: DatasetContract, table: pa.Table, arrival: datetim
             )
         )
     return results
+
+
+@dataclass
+class StagedProfile:
+    """What the schema, content and business checks read from the staged rows, counted by ingest
+    while it wrote them (``staged_counts`` per batch, ``merge`` across batches) and carried in the
+    manifest (``quality_inputs``), so that these checks need not fetch the staged Parquet.
+
+    ``duplicates``: per unique column, staged rows minus distinct staged values (only for string
+    columns: ingest rejects every repeated text, so the count is that column's nulls; a typed
+    column may hold two texts of one value, and is left out: the check reads the table).
+    ``fresh_rows`` counts rows at or after ``arrival - freshness_hours``; ``differ_rows`` the rows
+    where a ``columns_differ_rate`` rule's two columns differ."""
+
+    schema: list[tuple[str, str]]
+    rows: int
+    null_counts: dict[str, int]
+    duplicates: dict[str, int]
+    arrival: str | None = None
+    freshness_hours: float | None = None
+    fresh_rows: int | None = None
+    differ_rows: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["schema"] = [list(f) for f in self.schema]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> StagedProfile:
+        return cls(
+            schema=[(str(n), str(t)) for n, t in d["schema"]],
+            rows=int(d["rows"]),
+            null_counts={k: int(v) for k, v in d["null_counts"].items()},
+            duplicates={k: int(v) for k, v in d["duplicates"].items()},
+            arrival=d.get("arrival"),
+            freshness_hours=d.get("freshness_hours"),
+            fresh_rows=None if d.get("fresh_rows") is None else int(d["fresh_rows"]),
+            differ_rows={k: int(v) for k, v in d.get("differ_rows", {}).items()},
+        )
+
+    @classmethod
+    def from_manifest(cls, manifest: dict[str, Any]) -> StagedProfile | None:
+        """None for a manifest written before ingest counted these (an older run replayed)."""
+        raw = manifest.get("quality_inputs")
+        return cls.from_dict(raw) if isinstance(raw, dict) else None
+
+    def merge(self, other: StagedProfile) -> StagedProfile:
+        """Two batches of one file (same schema, same arrival): counts add up."""
+
+        def add(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
+            return {k: a.get(k, 0) + b.get(k, 0) for k in {*a, *b}}
+
+        fresh = (
+            None
+            if self.fresh_rows is None or other.fresh_rows is None
+            else self.fresh_rows + other.fresh_rows
+        )
+        return StagedProfile(
+            schema=self.schema or other.schema,
+            rows=self.rows + other.rows,
+            null_counts=add(self.null_counts, other.null_counts),
+            duplicates={
+                k: self.duplicates[k] + other.duplicates[k] for k in self.duplicates if k in other.duplicates
+            },
+            arrival=self.arrival,
+            freshness_hours=self.freshness_hours,
+            fresh_rows=fresh,
+            differ_rows=add(self.differ_rows, other.differ_rows),
+        )
+
+
+def _fresh_rows(contract: DatasetContract, table: pa.Table, arrival: datetime) -> int:
+    assert contract.event_time_column is not None
+    col = table.column(contract.event_time_column)
+    oldest = arrival - timedelta(hours=contract.quality.freshness_hours)
+    fresh = pc.sum(pc.cast(pc.greater_equal(col, pa.scalar(oldest, type=col.type)), pa.int64()))
+    return int(fresh.as_py() or 0)
+
+
+def _differ_mask(rule: BusinessRule, table: pa.Table) -> np.ndarray:
+    assert rule.other_column is not None
+    differ = pc.not_equal(table.column(rule.column), table.column(rule.other_column))
+    return np.asarray(pc.fill_null(differ, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def staged_counts(
+    contract: DatasetContract, table: pa.Table, arrival: datetime | None, unique_enforced: bool = False
+) -> StagedProfile:
+    """The ``StagedProfile`` of some staged rows (a batch ingest writes, or a whole staged table).
+
+    ``unique_enforced``: the rows are what ingest kept, and ingest rejects every repeat of a unique
+    column's text (within the batch and against the file's earlier ones), so a string column's
+    staged duplicates (rows minus distinct values, nulls not being values) are its nulls: counted
+    without hashing the column again (that pass cost as much as the rest of ingest's profile)."""
+    strings = [
+        col
+        for col in contract.unique_columns
+        if col in table.column_names and pa.types.is_string(table.schema.field(col).type)
+    ]
+    duplicates = {
+        col: table.column(col).null_count
+        if unique_enforced
+        else table.num_rows - int(pc.count_distinct(table.column(col)).as_py())
+        for col in strings
+    }
+    timed = contract.event_time_column is not None and arrival is not None
+    differ = {
+        differ_key(rule): int(_differ_mask(rule, table).sum())
+        for rule in contract.business_rules
+        if rule.kind == "columns_differ_rate" and {rule.column, rule.other_column} <= set(table.column_names)
+    }
+    return StagedProfile(
+        schema=[(f.name, str(f.type)) for f in table.schema],
+        rows=table.num_rows,
+        null_counts={name: table.column(name).null_count for name in table.column_names},
+        duplicates=duplicates,
+        arrival=arrival.isoformat() if timed and arrival is not None else None,
+        freshness_hours=contract.quality.freshness_hours if timed else None,
+        fresh_rows=_fresh_rows(contract, table, arrival) if timed and arrival is not None else None,
+        differ_rows=differ,
+    )
+
+
+def schema_check_from_profile(contract: DatasetContract, profile: StagedProfile) -> CheckResult:
+    """``schema_check`` from the profile ingest wrote (type names compared as Arrow prints them)."""
+    expected = expected_schema(contract)
+    found = dict(profile.schema)
+    problems: list[str] = []
+    for name, typ in expected.items():
+        if name not in found:
+            problems.append(f"missing column {name}")
+        elif found[name] != str(typ):
+            problems.append(f"{name}: expected {typ}, found {found[name]}")
+    extra = [n for n, _ in profile.schema if n not in expected]
+    problems.extend(f"unexpected column {n}" for n in extra)
+    for col in contract.required_columns:
+        if col in found and profile.null_counts.get(col, 0):
+            problems.append(f"{col}: {profile.null_counts[col]} nulls in a required column")
+    total = len(expected) + len(extra)
+    score = 1.0 - len(problems) / total if total else 0.0
+    return _result(contract, "schema", score, {"problems": problems, "columns": len(expected)})
+
+
+def content_checks_from_profile(
+    contract: DatasetContract, profile: StagedProfile, manifest: dict[str, Any]
+) -> list[CheckResult] | None:
+    """``content_checks`` from the profile; None when it lacks a unique or required column's count."""
+    if any(col not in profile.duplicates for col in contract.unique_columns):
+        return None
+    if any(col not in profile.null_counts for col in contract.required_columns):
+        return None  # the table-based check fails on the missing column: let it say so
+    nulls = sum(profile.null_counts[c] for c in contract.required_columns)
+    return _content_results(
+        contract, manifest, nulls, sum(profile.duplicates[c] for c in contract.unique_columns)
+    )
+
+
+def business_checks_from_profile(
+    contract: DatasetContract, profile: StagedProfile, arrival: datetime
+) -> list[CheckResult] | None:
+    """``business_checks`` from the profile; None when it was counted for another arrival,
+    window or rule set (the check then reads the table)."""
+    if contract.event_time_column:
+        if profile.fresh_rows is None or profile.freshness_hours != contract.quality.freshness_hours:
+            return None
+        if profile.arrival is None or datetime.fromisoformat(profile.arrival) != arrival:
+            return None
+    n = profile.rows
+    rates: dict[str, float] = {}
+    for rule in contract.business_rules:
+        if rule.kind == "columns_differ_rate":
+            key = differ_key(rule)
+            if key not in profile.differ_rows:
+                return None
+            rates[key] = profile.differ_rows[key] / n if n else 0.0
+    return _business_results(contract, n, profile.fresh_rows or 0, rates, arrival)
 
 
 @dataclass

@@ -12,7 +12,7 @@ from datapipe.contracts import ContractRegistry, DatasetContract
 from datapipe.events import DatasetStagedDetail
 from datapipe.ports import ObjectStore
 from datapipe.quality import checks, history
-from datapipe.quality.checks import Assessment, CheckResult
+from datapipe.quality.checks import Assessment, CheckResult, StagedProfile
 from datapipe.quality.dedupe import IdRegistry
 from datapipe.quality.deliveries import MissingDelivery, expected_on, missing_deliveries
 from datapipe.quality.sources import history_prefix, row_sources
@@ -45,6 +45,11 @@ class StagedDataset:
             obj = self._store.get(self.detail.manifest.bucket, self.detail.manifest.key)
             self._manifest = json.loads(obj.body)
         return self._manifest
+
+    @property
+    def profile(self) -> StagedProfile | None:
+        """What ingest counted in the staged rows (None in a manifest from before it did)."""
+        return StagedProfile.from_manifest(self.manifest)
 
 
 def load_source_history(
@@ -93,14 +98,25 @@ def run_suite(
 ) -> list[CheckResult]:
     """``replaces``: the run a correction replaces (its history is not this file's baseline)."""
     contract = staged.contract
+    # schema, content and business: from what ingest counted (the manifest), the staged Parquet
+    # only for a manifest without those counts (a run staged before ingest kept them)
     if suite == "schema":
+        profile = staged.profile
+        if profile is not None:
+            return [checks.schema_check_from_profile(contract, profile)]
         table = staged.table
         return [checks.schema_check(contract, table.schema, table)]
     if suite == "content":
-        return checks.content_checks(contract, staged.table, staged.manifest)
+        profile = staged.profile
+        counted = checks.content_checks_from_profile(contract, profile, staged.manifest) if profile else None
+        return (
+            counted if counted is not None else checks.content_checks(contract, staged.table, staged.manifest)
+        )
     if suite == "business":
         arrival = staged.detail.source.arrived_at
-        return checks.business_checks(contract, staged.table, arrival)
+        profile = staged.profile
+        counted = checks.business_checks_from_profile(contract, profile, arrival) if profile else None
+        return counted if counted is not None else checks.business_checks(contract, staged.table, arrival)
     if suite in ("history", "enhanced"):
         assert store is not None and history_bucket is not None
         records = _history_records(staged, store, history_bucket, replaces)
