@@ -22,6 +22,7 @@ SQS_DEFAULT_MAX_MESSAGE = 262_144
 
 def patches(clock: Clock) -> list[Patch]:
     return [
+        *_atomic_dynamodb_writes(),
         AttributePatch(
             DynamoDBBackend,
             "transact_write_items",
@@ -217,6 +218,28 @@ def _transaction_key(table: Any, op_type: str, op: dict[str, Any]) -> dict[str, 
     return key
 
 
+# -- DynamoDB: a conditional write is atomic ------------------------------------------------------
+_DYNAMODB_WRITES = threading.RLock()
+
+
+def _atomic_dynamodb_writes() -> list[Patch]:
+    """moto reads the current item, then parses and evaluates the ConditionExpression, then writes,
+    with no lock: two threads' conditional writes on one key can both succeed (two publishes both
+    holding a run's lease, seen with concurrency 4). DynamoDB makes every conditional write atomic.
+    One lock around moto's single-item writes (and our TransactWriteItems) restores that; it is
+    wider than AWS's per-item isolation, which only serialises writes that were concurrent."""
+    out: list[Patch] = []
+    for name in ("put_item", "update_item", "delete_item"):
+        original = getattr(DynamoDBBackend, name)
+
+        def write(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            with _DYNAMODB_WRITES:
+                return _original(self, *args, **kwargs)
+
+        out.append(AttributePatch(DynamoDBBackend, name, write, "moto's conditional writes are not atomic"))
+    return out
+
+
 def _condition_failure(backend: Any, op: dict[str, Any], key: dict[str, Any]) -> tuple[Any, Any, Any] | None:
     """The CancellationReason of an item whose condition fails (None: it holds, or there is none)."""
     condition = op.get("ConditionExpression")
@@ -245,15 +268,21 @@ def _transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> No
     every condition before writing anything gives AWS's outcome, and the same
     CancellationReasons, without copies.
     """
+    from moto.dynamodb.exceptions import TooManyTransactionsException
+
+    if len(transact_items) > 100:
+        raise TooManyTransactionsException()
+    with _DYNAMODB_WRITES:
+        _transact_locked(self, transact_items)
+
+
+def _transact_locked(self: Any, transact_items: list[dict[str, Any]]) -> None:
     from moto.dynamodb.exceptions import (
         MultipleTransactionsException,
-        TooManyTransactionsException,
         TransactionCanceledException,
         TransactWriteSingleOpException,
     )
 
-    if len(transact_items) > 100:
-        raise TooManyTransactionsException()
     seen: set[tuple[str, str]] = set()
     plan: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
     errors: list[tuple[Any, Any, Any]] = []

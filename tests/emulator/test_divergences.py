@@ -4,6 +4,7 @@ and the correction is shown to give AWS's behaviour."""
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import threading
@@ -186,3 +187,56 @@ def test_moto_events_task_has_no_client_error_branch_and_ours_fails_the_task_lik
     assert desc["status"] == "SUCCEEDED" and rule.injected == 1
     assert [f["error"] for f in failed] == ["EventBridge.InternalException"]
     assert "Error Code: InternalException" in failed[0]["cause"]
+
+
+def _racing_claims(install: bool) -> int:
+    """Two threads claim one key with ``attribute_not_exists``; moto's condition is parsed between
+    its read of the current item and its write, and the parse is slowed so the threads overlap."""
+    import time
+
+    from moto.dynamodb.models import table as moto_table
+
+    parse = moto_table.get_filter_expression
+
+    def slow_parse(*args: Any) -> Any:
+        time.sleep(0.05)
+        return parse(*args)
+
+    won: list[str] = []
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        client.create_table(
+            TableName="leases",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+
+        def claim(owner: str) -> None:
+            try:
+                client.put_item(
+                    TableName="leases",
+                    Item={"pk": {"S": "run-1"}, "owner": {"S": owner}},
+                    ConditionExpression="attribute_not_exists(pk)",
+                )
+                won.append(owner)
+            except client.exceptions.ConditionalCheckFailedException:
+                pass
+
+        patches = PatchSet(compat.patches(Clock())) if install else contextlib.nullcontext()
+        moto_table.get_filter_expression = slow_parse  # type: ignore[assignment]
+        try:
+            with patches:
+                threads = [threading.Thread(target=claim, args=(o,)) for o in ("a", "b")]
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    t.join()
+        finally:
+            moto_table.get_filter_expression = parse  # type: ignore[assignment]
+    return len(won)
+
+
+def test_moto_conditional_writes_race_and_ours_are_atomic() -> None:
+    assert _racing_claims(install=False) == 2  # moto: both "not exists" writes succeed
+    assert _racing_claims(install=True) == 1  # as on DynamoDB: one wins, one is refused

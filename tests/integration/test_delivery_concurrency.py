@@ -5,9 +5,6 @@ Measured before: two concurrent publishes of one run -> 2 copies in the curated 
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,38 +18,10 @@ from tests.integration import faultkit as kit
 DATASET = "transactions"
 
 
-@contextlib.contextmanager
-def atomic_dynamodb_writes() -> Iterator[None]:
-    """Emulator divergence, worked around here: moto reads the current item, parses the
-    ConditionExpression and then writes, with no lock, so two threads' conditional writes on one
-    key can both succeed (two publishes both holding a run's lease). DynamoDB makes every
-    conditional write atomic; one lock around moto's write operations restores that."""
-    from moto.dynamodb.models import DynamoDBBackend
-
-    lock = threading.RLock()
-    names = ("put_item", "update_item", "delete_item", "transact_write_items")
-    originals = {name: getattr(DynamoDBBackend, name) for name in names}
-
-    def locked(original: Any) -> Any:
-        @functools.wraps(original)
-        def write(*args: Any, **kwargs: Any) -> Any:
-            with lock:
-                return original(*args, **kwargs)
-
-        return write
-
-    for name, original in originals.items():
-        setattr(DynamoDBBackend, name, locked(original))
-    try:
-        yield
-    finally:
-        for name, original in originals.items():
-            setattr(DynamoDBBackend, name, original)
-
-
 @pytest.fixture(scope="module")
 def parallel() -> Iterator[OfflineStack]:
-    with offline_aws(concurrency=4) as stack, atomic_dynamodb_writes():
+    """Conditional writes are atomic in the runtime itself (compat: moto's are not)."""
+    with offline_aws(concurrency=4) as stack:
         yield stack
 
 
