@@ -10,7 +10,7 @@ retention window; DynamoDB's TTL deletes lazily) no longer counts.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -82,25 +82,32 @@ class DynamoIdRegistry:
         self._db: Any = client or boto3.client("dynamodb")
         self._table = table_name
 
-    def seen(self, dataset: str, ids: Sequence[str], run_id: str, now: datetime) -> dict[str, str]:
+    def _claims(
+        self, dataset: str, ids: Sequence[str], consistent: bool
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(id, stored claim) for every id that has one: BatchGetItem, 100 keys a call."""
         unique = list(dict.fromkeys(ids))
-        out: dict[str, str] = {}
         prefix = len(dataset) + 1
         for start in range(0, len(unique), MAX_BATCH_GET):
             request: dict[str, Any] = {
                 self._table: {
                     "Keys": [_key(dataset, i) for i in unique[start : start + MAX_BATCH_GET]],
                     "ProjectionExpression": "record_key, run_id, expires_at",
+                    "ConsistentRead": consistent,
                 }
             }
             while request:
                 resp = self._db.batch_get_item(RequestItems=request)
                 for item in resp.get("Responses", {}).get(self._table, []):
-                    owner = item["run_id"]["S"]
-                    expired = int(item["expires_at"]["N"]) < _epoch(now)
-                    if owner != run_id and not expired:
-                        out[item["record_key"]["S"][prefix:]] = owner
+                    yield item["record_key"]["S"][prefix:], item
                 request = resp.get("UnprocessedKeys") or {}
+
+    def seen(self, dataset: str, ids: Sequence[str], run_id: str, now: datetime) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for record_id, item in self._claims(dataset, ids, consistent=False):
+            owner = item["run_id"]["S"]
+            if owner != run_id and int(item["expires_at"]["N"]) >= _epoch(now):
+                out[record_id] = owner
         return out
 
     def claim(
@@ -166,36 +173,14 @@ class DynamoIdRegistry:
                     ]
         return ClaimResult(claimed, duplicates)
 
-    def _owners(self, dataset: str, ids: list[str]) -> dict[str, str]:
-        """id -> the run holding its claim (strongly consistent: a claim just written counts)."""
-        out: dict[str, str] = {}
-        prefix = len(dataset) + 1
-        for start in range(0, len(ids), MAX_BATCH_GET):
-            request: dict[str, Any] = {
-                self._table: {
-                    "Keys": [_key(dataset, i) for i in ids[start : start + MAX_BATCH_GET]],
-                    "ProjectionExpression": "record_key, run_id",
-                    "ConsistentRead": True,
-                }
-            }
-            while request:
-                resp = self._db.batch_get_item(RequestItems=request)
-                for item in resp.get("Responses", {}).get(self._table, []):
-                    out[item["record_key"]["S"][prefix:]] = item["run_id"]["S"]
-                request = resp.get("UnprocessedKeys") or {}
-        return out
-
     def release(self, dataset: str, ids: Sequence[str], run_id: str) -> None:
         """Deletes only the claims this run holds, found first with batched reads: a refused run
         usually claimed nothing, and a conditional delete that fails still costs a write. The
         delete stays conditional (a claim taken over meanwhile is left alone)."""
         from botocore.exceptions import ClientError
 
-        unique = list(dict.fromkeys(ids))
-        owners = self._owners(dataset, unique)
-        for record_id in unique:
-            if owners.get(record_id) != run_id:
-                continue
+        mine = [i for i, item in self._claims(dataset, ids, consistent=True) if item["run_id"]["S"] == run_id]
+        for record_id in mine:
             try:
                 self._db.delete_item(
                     TableName=self._table,
