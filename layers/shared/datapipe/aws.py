@@ -386,22 +386,7 @@ class AlertClaim:
         return self.outcome != "not_higher"
 
 
-_ALERT_FIELDS = (
-    "account_id",
-    "card_id",
-    "customer_id",
-    "amount",
-    "currency",
-    "merchant",
-    "merchant_category",
-    "channel",
-    "location_state",
-    "home_state",
-    "account_type",
-    "event_time",
-    "amount_usd",
-    "local_hour",
-)
+_ALERT_NUMBERS_AND_TIME = ("amount", "event_time", "amount_usd", "local_hour")
 
 
 class FraudAlerts:
@@ -420,7 +405,7 @@ class FraudAlerts:
 
     def claim(self, alert: Any, source: str) -> AlertClaim:
         """``alert``: a ``FraudAlert``; ``source``: "dataset" or "realtime"."""
-        from datapipe.fraud.rules import SEVERITIES
+        from datapipe.fraud.rules import ALERT_TEXT_FIELDS, SEVERITIES  # numpy: the fraud functions only
 
         rank = SEVERITIES.index(alert.severity)
         values: dict[str, Any] = {
@@ -431,7 +416,7 @@ class FraudAlerts:
             "reasons": list(alert.reasons),
             "source": source,
         }
-        for name in _ALERT_FIELDS:
+        for name in (*ALERT_TEXT_FIELDS, *_ALERT_NUMBERS_AND_TIME):
             value = getattr(alert, name, None)
             if value is not None:
                 values[name] = Decimal(str(value)) if isinstance(value, float) else value
@@ -457,7 +442,7 @@ class FraudAlerts:
 
     def confirm(self, alert: Any) -> None:
         """SNS accepted the alert: its severity is the one sent (never lowered)."""
-        from datapipe.fraud.rules import SEVERITIES
+        from datapipe.fraud.rules import SEVERITIES  # numpy: the fraud functions only
 
         rank = SEVERITIES.index(alert.severity)
         # a higher severity sent meanwhile keeps its rank: the condition fails, nothing to do
@@ -484,26 +469,13 @@ def alert_message(alert: Any, claim: AlertClaim) -> dict[str, Any]:
 
 def alert_from_record(record: dict[str, Any], transaction_id: str, severity: str) -> Any:
     """A ``FraudAlert`` from the stored record (what case management adds to a case)."""
-    from datapipe.fraud.rules import FraudAlert
-
-    def text(name: str) -> str | None:
-        value = record.get(name)
-        return None if value is None else str(value)
+    from datapipe.fraud.rules import FraudAlert, alert_texts
 
     return FraudAlert(
         transaction_id=transaction_id,
-        account_id=text("account_id"),
-        card_id=text("card_id"),
-        customer_id=text("customer_id"),
-        amount=text("amount") or "",
-        currency=text("currency"),
-        merchant=text("merchant"),
-        merchant_category=text("merchant_category"),
-        channel=text("channel"),
-        location_state=text("location_state"),
-        home_state=text("home_state"),
-        account_type=text("account_type"),
-        event_time=text("event_time"),
+        amount=str(record["amount"]) if record.get("amount") is not None else "",
+        event_time=None if record.get("event_time") is None else str(record["event_time"]),
+        **alert_texts(record),
         score=float(record.get("score") or 0.0),
         severity=severity,
         rules=tuple(str(r) for r in record.get("rules") or ()),

@@ -301,28 +301,35 @@ def reasons(mask: int, facts: Facts, policy: FraudPolicy) -> tuple[str, ...]:
     return tuple(out)
 
 
+# The transaction's descriptive fields an alert carries as text (its record and the stored claim).
+ALERT_TEXT_FIELDS = (
+    "account_id",
+    "card_id",
+    "customer_id",
+    "currency",
+    "merchant",
+    "merchant_category",
+    "channel",
+    "location_state",
+    "home_state",
+    "account_type",
+)
+
+
+def alert_texts(record: Mapping[str, Any]) -> dict[str, Any]:
+    """``ALERT_TEXT_FIELDS`` of a record, as text (None stays None)."""
+    return {name: None if record.get(name) is None else str(record[name]) for name in ALERT_TEXT_FIELDS}
+
+
 def make_alert(
     record: Mapping[str, Any], mask: int, score: float, facts: Facts, policy: FraudPolicy
 ) -> FraudAlert:
     """The alert for one transaction whose rules fired (``mask`` != 0)."""
 
-    def text(name: str) -> str | None:
-        value = record.get(name)
-        return None if value is None else str(value)
-
     return FraudAlert(
         transaction_id=str(record.get("transaction_id") or ""),
-        account_id=text("account_id"),
-        card_id=text("card_id"),
-        customer_id=text("customer_id"),
         amount=facts.amount_text,
-        currency=text("currency"),
-        merchant=text("merchant"),
-        merchant_category=text("merchant_category"),
-        channel=text("channel"),
-        location_state=text("location_state"),
-        home_state=text("home_state"),
-        account_type=text("account_type"),
+        **alert_texts(record),
         event_time=None if facts.event_us is None else iso_utc(facts.event_us),
         score=round(score, 4),
         severity=severity(score, policy),

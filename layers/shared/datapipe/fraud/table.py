@@ -31,6 +31,7 @@ from datapipe.fraud.history import FraudHistory, ToUsd, updated_history
 from datapipe.fraud.localtime import STATE_ZONES
 from datapipe.fraud.localtime import _zone as _zone_info
 from datapipe.fraud.rules import (
+    ALERT_TEXT_FIELDS,
     DEFAULT_POLICY,
     RULES,
     SEVERITIES,
@@ -47,20 +48,7 @@ FloatArray = npt.NDArray[np.float64]
 _US_PER_HOUR = 3_600_000_000
 _EPOCH_UTC = datetime(1970, 1, 1, tzinfo=UTC)
 PARALLEL_MIN_ROWS = 100_000  # below this, starting two threads costs more than it saves
-_ALERT_COLUMNS = (
-    "transaction_id",
-    "account_id",
-    "card_id",
-    "customer_id",
-    "amount",
-    "currency",
-    "merchant",
-    "merchant_category",
-    "channel",
-    "location_state",
-    "home_state",
-    "account_type",
-)
+_ALERT_COLUMNS = ("transaction_id", "amount", *ALERT_TEXT_FIELDS)
 
 
 @dataclass(frozen=True)
