@@ -111,7 +111,7 @@ MUTATE_FILES := quality/checks.py quality/history.py quality/sources.py quality/
 	inventory/stock.py inventory/demand.py inventory/orders.py
 MUTATE_TESTS := test_quality_checks.py test_quality_gate.py test_quality_dedupe_calendar.py \
 	test_fraud.py test_fraud_domain.py test_inventory.py test_replenishment.py test_domain_edges.py \
-	test_mutants_gate.py test_mutants_fraud.py test_mutants_inventory.py
+	test_mutants_gate.py test_mutants_fraud.py test_mutants_inventory.py test_quality_profile.py
 MUTATE_DIR := out/mutate
 MUTMUT := PYTHONPATH=$(CURDIR)/out/mutmut-lib $(CURDIR)/$(PY) -m mutmut
 mutate: venv
