@@ -52,9 +52,10 @@ $(CHROMIUM):
 	DEBIAN_FRONTEND=noninteractive apt-get install -y chromium || \
 	  (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
 
-# One pytest worker per core (pytest-xdist); each module (and tests/handlers) stays on one worker,
-# so a module's offline stack is deployed once (tests/conftest.py). PARALLEL= runs in one process.
-PARALLEL ?= -n auto --dist loadgroup
+# One pytest worker per core (pytest-xdist); each module stays on one worker, so its offline stack
+# is deployed once (tests/handlers/conftest.py shares one between that package's modules on a
+# worker). PARALLEL= runs in one process.
+PARALLEL ?= -n auto --dist loadfile
 
 # The static checks run side by side (-O keeps each one's output together), then pytest.
 test: venv $(IAC_STAMP) $(CHROMIUM)

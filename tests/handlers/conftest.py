@@ -3,7 +3,7 @@
 ``handlers_stack`` is deployed once, with its rules disabled (as ``sam local invoke`` runs only
 the function asked for). The collection hook keeps this package's tests next to each other
 whatever order pytest-randomly draws (their order inside the package stays random), so the stack
-is set up once, and the teardown hook closes it after the package's last test. No module here
+is set up once in a serial run, and the teardown hook closes it after the package's last test. No module here
 uses the module-scoped ``stack``: moto's state is one per process, and a second ``mock_aws``
 inside this one would share it.
 """
@@ -36,28 +36,29 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items[:] = others[:first] + mine + others[first:]
 
 
-_OPEN: list[contextlib.ExitStack] = []
+_OPEN: list[tuple[contextlib.ExitStack, Any]] = []
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def handlers_stack() -> Iterator[Any]:
-    """Session scope, closed by the teardown hook below once the last test of this package ran
-    (pytest keeps a "package" fixture of a directory without __init__.py to the session's end,
-    and an open mock_aws would leak its state into every later test)."""
+    """The open package stack, deployed by the first module that needs it and closed by the
+    teardown hook below once the last test of a run of this package's tests is done (an open
+    mock_aws would leak its state into every later test). Under pytest-xdist a worker may get this
+    package's modules with other modules between them: the next module then deploys a new one."""
     from offline_runtime.emulator.session import disable_rules
     from offline_runtime.scenario.project import offline_aws
 
-    exits = contextlib.ExitStack()
-    stack = exits.enter_context(offline_aws())
-    _OPEN.append(exits)
-    disable_rules(stack)
-    yield stack
-    _close()
+    if not _OPEN:
+        exits = contextlib.ExitStack()
+        stack = exits.enter_context(offline_aws())
+        _OPEN.append((exits, stack))
+        disable_rules(stack)
+    yield _OPEN[-1][1]
 
 
 def _close() -> None:
     while _OPEN:
-        _OPEN.pop().close()
+        _OPEN.pop()[0].close()
 
 
 @pytest.hookimpl(hookwrapper=True)
