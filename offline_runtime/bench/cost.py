@@ -274,3 +274,45 @@ def console_lines(bill: dict[str, Any]) -> list[str]:
             f"longest execution {sm['max_duration_ms'] / 1000:.1f} s)"
         )
     return out
+
+
+def bench_report(results: dict[str, Any], path: Path, stores: int | None = None) -> None:
+    """`make bench`'s cost section: a small generated day run now (``stores``), or the demo day's
+    bill read from ``path`` (out/demo/cost.json) when present; says which."""
+    if stores:
+        import subprocess
+        import sys
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            cmd = [sys.executable, "-m", "offline_runtime.cli.demo", "--stores", str(stores), "--out", tmp]
+            done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            bill_file = Path(tmp) / "cost.json"
+            if not bill_file.exists():
+                print(f"\ncost: the {stores}-store day did not finish (exit {done.returncode}); no figures")
+                return
+            bill = json.loads(bill_file.read_text(encoding="utf-8"))
+        source = f"a {stores}-store generated day run now (offline_runtime.cli.demo --stores {stores})"
+    elif path.exists():
+        bill = json.loads(path.read_text(encoding="utf-8"))
+        source = f"{path} (the last `make demo`; --cost-stores N runs a small day instead)"
+    else:
+        print(f"\ncost: {path} not found: run `make demo` first, or pass --cost-stores N")
+        return
+    print(f"\ncost per million rows, from {source}:")
+    for line in console_lines(bill):
+        print(line)
+    results["cost"] = {
+        "source": source,
+        "usd_per_million_rows": bill["usd_per_million_rows"],
+        "target_usd_per_million_rows": bill["target_usd_per_million_rows"],
+        "total_usd": bill["total_usd"],
+        "rows": bill["rows"],
+        "files": bill["files"],
+        "by_service_usd_per_million_rows": {
+            k: v["usd_per_million_rows"] for k, v in bill["by_service"].items()
+        },
+        "glue_data_quality_usd_per_million_rows": bill["glue_data_quality"]["usd_per_million_rows"],
+        "state_machines": bill["state_machines"],
+        "prices_as_of": bill["prices_as_of"],
+    }

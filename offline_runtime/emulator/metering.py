@@ -257,8 +257,8 @@ def request_units(service: str, operation: str, params: dict[str, Any]) -> dict[
         return {"glue.catalog_requests": 1}
     if service == "athena" and operation == "StartQueryExecution":
         return {"athena.queries": 1}
-    if service == "cloudwatch" and operation == "PutMetricData":
-        return {"cloudwatch.put_metric_data": 1}
+    if service == "cloudwatch":
+        return {"cloudwatch.requests": 1}
     if service == "logs" and operation == "PutLogEvents":
         events = _body(params).get("logEvents") or []
         return {"logs.ingested_bytes": sum(len(str(e.get("message", ""))) for e in events)}
