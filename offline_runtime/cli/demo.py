@@ -448,6 +448,8 @@ def run(day: datetime, stores: int, out_dir: Path, concurrency: int = 1, faults:
         )
         if total_in != total_pub + total_q:
             problems.append("row totals do not add up")
+        bill = cost.report(usage, total_in, uploads)  # printed at the end, with the summary
+        (out_dir / "cost.json").write_text(json.dumps(bill, indent=2, default=str), encoding="utf-8")
         say("files: " + ", ".join(f"{n} {d}" for d, n in decisions.most_common()))
         tables = _glue_summary(stack)
         say(f"Glue database {stack.outputs['GlueDatabaseName']}:")
@@ -522,8 +524,6 @@ def run(day: datetime, stores: int, out_dir: Path, concurrency: int = 1, faults:
             time.monotonic() - started,
             out_dir,
         )
-        bill = cost.report(usage, total_in, uploads)
-        (out_dir / "cost.json").write_text(json.dumps(bill, indent=2, default=str), encoding="utf-8")
         for line in cost.console_lines(bill):
             say(line)
         say(f"  (lines, counts and prices: {out_dir / 'cost.json'})")

@@ -32,6 +32,7 @@ from typing import Any
 
 import botocore.handlers
 
+from offline_runtime.emulator.faults import current_function
 from offline_runtime.emulator.patches import CallbackPatch, Patch
 
 CHUNK_64KB = 64 * 1024
@@ -329,8 +330,6 @@ def _caller() -> str | None:
     """The function running on this thread (logical id), ``delivery`` / ``service`` for AWS's own
     work (EventBridge targets, the Step Functions interpreter), None for the driver (the main
     thread outside any invocation)."""
-    from offline_runtime.emulator.faults import current_function
-
     function = current_function()
     if function is not None:
         return function
