@@ -340,13 +340,14 @@ def _caller() -> str | None:
 
 
 def _ignored(meter: Meter, params: dict[str, Any]) -> bool:
-    """A call naming an ignored resource (in its path, query or the start of its body)."""
+    """A call naming an ignored resource (in its URL, query or the start of its body)."""
     if not meter.ignore:
         return False
     body = params.get("body")
     if isinstance(body, (bytes, bytearray)):
         body = body[:2048].decode("utf-8", "replace")
-    text = f"{params.get('url_path', '')} {params.get('query_string', '')} {str(body)[:2048]}"
+    where = (params.get("url", ""), params.get("url_path", ""), params.get("query_string", ""))
+    text = " ".join(map(str, where)) + " " + str(body)[:2048]
     return any(name in text for name in meter.ignore)
 
 
