@@ -185,8 +185,31 @@ def per_million(usd: float, rows: int) -> float | None:
     return usd / rows * 1_000_000 if rows else None
 
 
+def checks_cost(
+    usage: dict[str, Any], prices: dict[str, Any], functions: tuple[str, ...], machines: tuple[str, ...]
+) -> float:
+    """What our own checks cost: the named functions (duration + requests) and state machines as
+    deployed, the part of the bill Glue Data Quality would replace."""
+    usd = 0.0
+    for fn in usage.get("lambda", {}).values():
+        if fn["logical_id"] in functions:
+            gb_s = fn["memory_mb"] / 1024 * fn["billed_ms"] / 1000
+            usd += gb_s * _price(prices, f"lambda.gb_second.{fn['architecture']}")
+            usd += fn["invocations"] * _price(prices, "lambda.request")
+    for logical, sm in usage.get("step_functions", {}).items():
+        if logical in machines:
+            usd += sum(
+                x["usd"] for x in step_functions_lines(logical, sm, prices, sm.get("type", "STANDARD"))
+            )
+    return usd
+
+
 def report(
-    usage: dict[str, Any], rows: int, files: int, prices: dict[str, Any] | None = None
+    usage: dict[str, Any],
+    rows: int,
+    files: int,
+    prices: dict[str, Any] | None = None,
+    checks: tuple[tuple[str, ...], tuple[str, ...]] | None = None,
 ) -> dict[str, Any]:
     """The day's bill: lines, per service, total, $/million rows, Glue DQ, Standard vs Express."""
     prices = prices or load_prices()
@@ -196,6 +219,11 @@ def report(
         by_service[line["service"]] += line["usd"]
     total = sum(by_service.values())
     glue = glue_data_quality(files, prices)
+    if checks is not None:  # (functions, state machines) doing the checks Glue DQ would do
+        ours = checks_cost(usage, prices, *checks)
+        glue["ours_usd"] = ours
+        glue["ours_usd_per_million_rows"] = per_million(ours, rows)
+        glue["ours_functions"], glue["ours_state_machines"] = list(checks[0]), list(checks[1])
     gate = {}
     for logical, sm in sorted(usage.get("step_functions", {}).items()):
         standard = sum(x["usd"] for x in step_functions_lines(logical, sm, prices, "STANDARD"))
@@ -266,6 +294,11 @@ def console_lines(bill: dict[str, Any]) -> list[str]:
         f"(minimum {glue['dpus']:g} DPU x {glue['minutes']:g} min) = {usd(glue['usd'])}, "
         f"{usd(glue['usd_per_million_rows'])} per million rows"
     )
+    if "ours_usd" in glue:
+        out.append(
+            f"    vs our checks (ingest + gate functions + state machine): {usd(glue['ours_usd'])}, "
+            f"{usd(glue['ours_usd_per_million_rows'])} per million rows"
+        )
     for logical, sm in bill["state_machines"].items():
         out.append(
             f"  {logical} ({sm['type']}): {sm['executions']} executions, {sm['transitions']} transitions: "

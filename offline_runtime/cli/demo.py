@@ -132,6 +132,19 @@ def _collect(
     return outcomes
 
 
+# What Glue Data Quality would replace: ingest's row validation and the quality gate.
+CHECKS = (
+    (
+        "IngestFunction",
+        "SchemaValidatorFunction",
+        "ContentValidatorFunction",
+        "BusinessValidatorFunction",
+        "FinalValidatorFunction",
+        "EnhancedValidatorFunction",
+    ),
+    ("PipelineStateMachine",),
+)
+
 SHORT = {
     "schema": "sch",
     "completeness": "cmp",
@@ -448,7 +461,7 @@ def run(day: datetime, stores: int, out_dir: Path, concurrency: int = 1, faults:
         )
         if total_in != total_pub + total_q:
             problems.append("row totals do not add up")
-        bill = cost.report(usage, total_in, uploads)  # printed at the end, with the summary
+        bill = cost.report(usage, total_in, uploads, checks=CHECKS)  # printed at the end
         (out_dir / "cost.json").write_text(json.dumps(bill, indent=2, default=str), encoding="utf-8")
         say("files: " + ", ".join(f"{n} {d}" for d, n in decisions.most_common()))
         tables = _glue_summary(stack)

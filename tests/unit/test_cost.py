@@ -233,3 +233,13 @@ def _json(value: Any) -> bytes:
     import json
 
     return json.dumps(value).encode()
+
+
+def test_our_checks_are_priced_from_the_named_functions_and_machines() -> None:
+    checks = (("Ingest",), ("Gate",))
+    glue = cost.report(copy.deepcopy(USAGE), rows=1_000_000, files=10, prices=PRICES, checks=checks)[
+        "glue_data_quality"
+    ]
+    # Ingest 2 GB x 5 s x $0.00001 + 10 requests x $0.0000002 + the gate's 200 transitions
+    assert glue["ours_usd"] == pytest.approx(10 * 0.00001 + 10 * 0.0000002 + SFN_STANDARD)
+    assert glue["ours_usd_per_million_rows"] == pytest.approx(glue["ours_usd"])
