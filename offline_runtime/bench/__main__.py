@@ -54,7 +54,7 @@ from datapipe.ingest.validation import (
     validate,
 )
 from datapipe.inventory import low_stock_from_record
-from offline_runtime.bench import baselines, scale
+from offline_runtime.bench import baselines, cost, scale
 from offline_runtime.scenario.datagen import STATES, bench_transactions_csv
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,6 +74,7 @@ TARGETS = {
     "ingest_vs_polars": "> 1 (polars / ours: ahead of polars)",
     "fraud_dataset_records_per_s": ">= 1,000,000",
     "light_handler_import_vs_ingest": "well under 1x, no pandas/awswrangler on their path",
+    "usd_per_million_rows": "<= 0.10 (us-east-1 list prices)",
 }
 LIGHT_HANDLERS = ("inventory_monitor", "case_management", "fraud_realtime")  # stream and alert handlers
 MEMORY_METHOD = (
@@ -1046,6 +1047,11 @@ def main(argv: list[str] | None = None) -> int:
         "--rejected-max-mb", type=int, default=None, help="largest entirely rejected file (default: any)"
     )
     parser.add_argument("--skip-gzip", action="store_true", help="skip the gzip variant of the 100 MB file")
+    parser.add_argument("--skip-cost", action="store_true", help="skip the cost per million rows")
+    parser.add_argument("--cost-from", default="out/demo/cost.json", help="the demo day's bill (make demo)")
+    parser.add_argument(
+        "--cost-stores", type=int, default=0, help="run a generated day of N stores for the cost instead"
+    )
     parser.add_argument("--child-memory", choices=VARIANTS, help=argparse.SUPPRESS)
     parser.add_argument("--child-scale", help=argparse.SUPPRESS)
     parser.add_argument("--input", help=argparse.SUPPRESS)
@@ -1157,6 +1163,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_scale:
         sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
         scale.report_scale(sizes, not args.skip_gzip, results, args.rejected_max_mb)
+    if not args.skip_cost:
+        cost.bench_report(results, Path(args.cost_from), args.cost_stores or None)
 
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

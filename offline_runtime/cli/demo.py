@@ -19,6 +19,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from offline_runtime.bench import cost
+from offline_runtime.emulator import metering
 from offline_runtime.emulator.session import drain, observe_topic
 from offline_runtime.emulator.stack import OfflineStack
 from offline_runtime.scenario import operations_view
@@ -129,6 +131,19 @@ def _collect(
             o.decision = "enhanced_publish" if "EnhancedValidation" in o.states else "publish"
     return outcomes
 
+
+# What Glue Data Quality would replace: ingest's row validation and the quality gate.
+CHECKS = (
+    (
+        "IngestFunction",
+        "SchemaValidatorFunction",
+        "ContentValidatorFunction",
+        "BusinessValidatorFunction",
+        "FinalValidatorFunction",
+        "EnhancedValidatorFunction",
+    ),
+    ("PipelineStateMachine",),
+)
 
 SHORT = {
     "schema": "sch",
@@ -394,6 +409,7 @@ def run(day: datetime, stores: int, out_dir: Path, concurrency: int = 1, faults:
             f"      stack '{stack.stack_name}' with {len(stack.physical)} resources "
             f"in {time.monotonic() - started:.1f}s"
         )
+        stack.meter.ignore = (OBSERVER,)  # the demo's own observer queues are not the pipeline's
         bus_q = observe_bus(stack, OBSERVER)
         ops_q = observe_topic(stack, stack.outputs["OpsTopicArn"], f"{OBSERVER}-ops")
         store_ids = [f"S{i:03d}" for i in range(1, stores + 1)]
@@ -418,6 +434,9 @@ def run(day: datetime, stores: int, out_dir: Path, concurrency: int = 1, faults:
         say("      then a late file for the closed day ...")
         late = next(f for f in files if f.key == held)
         close_the_day(stack, day.date(), late)
+        stack.wait_idle(600)
+        usage = metering.usage(stack, stack.meter)  # the day's usage, before the demo reads results back
+        uploads = len(files) + 1  # every file of the day (the late one included) and the replay
         late_key = late.key
         withheld = [held]  # late for the freshness check at 06:30, delivered after end of day
         events = drain(stack, bus_q)  # everything since the observer started (load_day's included)
@@ -442,6 +461,8 @@ def run(day: datetime, stores: int, out_dir: Path, concurrency: int = 1, faults:
         )
         if total_in != total_pub + total_q:
             problems.append("row totals do not add up")
+        bill = cost.report(usage, total_in, uploads, checks=CHECKS)  # printed at the end
+        (out_dir / "cost.json").write_text(json.dumps(bill, indent=2, default=str), encoding="utf-8")
         say("files: " + ", ".join(f"{n} {d}" for d, n in decisions.most_common()))
         tables = _glue_summary(stack)
         say(f"Glue database {stack.outputs['GlueDatabaseName']}:")
@@ -516,6 +537,9 @@ def run(day: datetime, stores: int, out_dir: Path, concurrency: int = 1, faults:
             time.monotonic() - started,
             out_dir,
         )
+        for line in cost.console_lines(bill):
+            say(line)
+        say(f"  (lines, counts and prices: {out_dir / 'cost.json'})")
         if problems:
             say("\nUNEXPECTED:")
             for p in problems:

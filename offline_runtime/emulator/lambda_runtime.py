@@ -41,7 +41,7 @@ from typing import Any
 
 from moto.awslambda.models import LambdaFunction
 
-from offline_runtime.emulator import environ, faults
+from offline_runtime.emulator import environ, faults, metering
 from offline_runtime.emulator.patches import AttributePatch, Patch
 
 MAX_SYNC_RESPONSE = 6 * 1024 * 1024
@@ -342,6 +342,12 @@ class LambdaRuntime:
             print(f"END RequestId: {request_id}")
             print(f"REPORT RequestId: {request_id}\tDuration: {elapsed * 1000:.2f} ms")
         logs = buffer.getvalue()
+        meter = metering.active()
+        if meter is not None:
+            architecture = (getattr(fn, "architectures", None) or ["x86_64"])[0]
+            meter.lambda_invocation(
+                fn.function_name, source.logical_id, int(fn.memory_size), architecture, elapsed, logs
+            )
         env.invocations += 1
         self.invocations.append(
             Invocation(

@@ -31,6 +31,7 @@ from moto.awslambda.utils import get_backend as lambda_backend
 from moto.sqs import models as sqs_models
 from moto.sqs.models import Queue, sqs_backends
 
+from offline_runtime.emulator import metering
 from offline_runtime.emulator.clock import Clock
 from offline_runtime.emulator.dispatcher import Dispatcher
 from offline_runtime.emulator.lambda_runtime import LambdaRuntime, Throttled
@@ -197,6 +198,9 @@ class SqsPoller:
         messages = backend.receive_message(queue.name, mapping.batch_size, 0, visibility)
         if not messages:
             return self._when_visible(queue)
+        meter = metering.active()
+        if meter is not None:  # the poller's own SQS requests: AWS bills them to the queue's owner
+            meter.esm_sqs("ReceiveMessage", sum(len(m.body.encode()) for m in messages))
         self._deliver(mapping, queue, messages)
         return 0.0  # there may be more
 
@@ -234,6 +238,9 @@ class SqsPoller:
             self.log.failed_batches += 1
             return
         self.log.partial_failures += len(failed)
+        meter = metering.active()
+        if meter is not None and len(failed) < len(messages):
+            meter.esm_sqs("DeleteMessageBatch")
         for m in messages:
             if m.id not in failed:
                 backend.delete_message(queue.name, m.receipt_handle)

@@ -32,7 +32,7 @@ from typing import Any
 from moto import mock_aws
 from moto.core.models import DEFAULT_ACCOUNT_ID
 
-from offline_runtime.emulator import clients, compat, environ, faults, limits, resources, speed
+from offline_runtime.emulator import clients, compat, environ, faults, limits, metering, resources, speed
 from offline_runtime.emulator.athena import OfflineAthena
 from offline_runtime.emulator.clock import Clock
 from offline_runtime.emulator.cloudformation import Stack
@@ -54,6 +54,7 @@ MOTO_CONFIG: dict[str, Any] = {
 }
 faults.register()
 limits.register()
+metering.register()
 
 
 def _share_botocore_loader() -> None:
@@ -121,6 +122,7 @@ class OfflineStack:
         self.streams = StreamPoller(self.lambdas, self.dispatcher, self.clock, region)
         self.athena = OfflineAthena()
         self.schedules = Schedules(self)
+        self.meter = metering.Meter()  # what the run would be billed for (``metering.usage``)
         self.cfn: Stack
         self.translated: dict[str, Any] = {}
         self.deploy_seconds = 0.0
@@ -141,6 +143,7 @@ class OfflineStack:
         self._patches = PatchSet(
             [
                 clients.patch(),
+                metering.patch(self.meter),
                 environ.patches(),
                 *compat.patches(self.clock),
                 *speed.patches(),

@@ -209,10 +209,11 @@ def console_lines(summary: dict[str, Any]) -> list[str]:
     )
     daily = summary["daily_report"]
     if daily:
-        rates = ", ".join(f"{k} {v:.2%}" for k, v in daily["quarantine_rate_by_dataset"].items())
+        rates = ", ".join(f"{k} {v:.2%}" for k, v in daily.get("quarantine_rate_by_dataset", {}).items())
         lines.append(
-            f"reports    daily {daily['report_date']}: {daily['transactions']:,} transactions, "
-            f"sales {daily['sales']}; quarantine rate {rates}"
+            f"reports    daily {daily.get('report_date', '?')}: "
+            f"{daily.get('transactions', 0):,} transactions, "
+            f"sales {daily.get('sales', '?')}; quarantine rate {rates or '-'}"
         )
     weekly = summary["weekly_report"]
     if weekly:
