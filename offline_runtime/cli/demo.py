@@ -244,32 +244,64 @@ def _fraud_matrix(stack: OfflineStack, events: list[dict[str, Any]]) -> dict[str
     return rows
 
 
-def _print_fraud(matrix: dict[str, Counter[str]]) -> list[str]:
+def _alerted_transactions(stack: OfflineStack) -> set[str]:
+    """Transactions the fraud topic alerted on (the e-mail subscription takes every severity sent)."""
+    assert stack.sns is not None
+    fraud_topic = stack.outputs["FraudAlertsTopicArn"]
+    return {
+        str(json.loads(m.message).get("transaction_id"))
+        for m in stack.sns.outbox
+        if m.topic_arn == fraud_topic and m.protocol == "email"
+    }
+
+
+def _transactions_in_cases(stack: OfflineStack) -> set[str]:
+    table = stack.outputs["FraudCasesTableName"]
+    ids: set[str] = set()
+    for page in stack.client("dynamodb").get_paginator("scan").paginate(TableName=table):
+        for item in page["Items"]:
+            if item["case_id"]["S"].startswith("CASE-"):
+                ids.update(item.get("alert_ids", {}).get("SS", []))
+    return ids
+
+
+def _print_fraud(matrix: dict[str, Counter[str]], alerted: set[str], in_cases: set[str]) -> list[str]:
+    """The subscribers agree on every severity they share, and every alerted transaction is in a
+    case (a burst on one card or account joins one case, so cases are fewer than alerts)."""
     problems = []
     say("")
     say("Fraud alerts delivered, per subscription filter policy (subscriber x severity):")
     say(f"  {'subscriber':34}" + "".join(f"{s:>10}" for s in SEVERITIES) + f"{'total':>8}")
     for label, counts in matrix.items():
+        name = "case management (cases opened)" if label.startswith("case") else label
         say(
-            f"  {label:34}"
+            f"  {name:34}"
             + "".join(f"{counts.get(s, 0):>10}" for s in SEVERITIES)
             + f"{sum(counts.values()):>8}"
         )
+    opened = sum(matrix["case management (all)"].values())
+    say(f"  {len(alerted)} transactions alerted, {len(alerted & in_cases)} of them in {opened} cases")
     allowed = {
         "pager": {"CRITICAL", "HIGH"},
         "fraud team": {"CRITICAL", "HIGH", "MEDIUM"},
         "analyst": {"CRITICAL", "HIGH"},
         "case": set(SEVERITIES),
     }
+    subscribers = {k: v for k, v in matrix.items() if not k.startswith("case")}
     for label, counts in matrix.items():
         ok = next(v for k, v in allowed.items() if label.startswith(k))
         if set(counts) - ok:
             problems.append(f"{label} received {set(counts) - ok}")
-    cases = matrix["case management (all)"]
-    for label, counts in matrix.items():
-        for sev in allowed[next(k for k in allowed if label.startswith(k))]:
-            if counts.get(sev, 0) != cases.get(sev, 0):
-                problems.append(f"{label}: {counts.get(sev, 0)} {sev} alerts, {cases.get(sev, 0)} published")
+    for sev in SEVERITIES:
+        got = {
+            label: c.get(sev, 0)
+            for label, c in subscribers.items()
+            if sev in next(v for k, v in allowed.items() if label.startswith(k))
+        }
+        if len(set(got.values())) > 1:
+            problems.append(f"{sev} alerts differ between subscribers: {got}")
+    if alerted - in_cases:
+        problems.append(f"{len(alerted - in_cases)} alerted transactions are in no case")
     return problems
 
 
@@ -475,7 +507,7 @@ def run(day: datetime, stores: int, out_dir: Path, concurrency: int = 1, faults:
             if name in ("transactions", "inventory_movements") and t["rows"] != published:
                 problems.append(f"table {name} holds {t['rows']} rows, {published} were published")
         fraud = _fraud_matrix(stack, events)
-        problems += _print_fraud(fraud)
+        problems += _print_fraud(fraud, _alerted_transactions(stack), _transactions_in_cases(stack))
         rt_cases = [
             e["detail"]
             for e in events
