@@ -218,10 +218,10 @@ def render(summary: dict[str, Any]) -> str:
         rows = [
             [k, v] for k, v in daily.items() if k not in ("location",) and not isinstance(v, (dict, list))
         ]
-        rows += [
-            [f"quarantine rate {k}", f"{v:.2%}"]
-            for k, v in daily.get("quarantine_rate_by_dataset", {}).items()
-        ]
+        if daily.get("rows_in"):
+            rows.append(
+                ["rows rejected at ingest", f"{int(daily.get('rows_rejected') or 0) / daily['rows_in']:.2%}"]
+            )
         rows += [[f"fraud cases {k}", v] for k, v in daily.get("fraud_cases_by_severity", {}).items()]
         parts.append(_table(["figure", "value"], rows))
     else:

@@ -209,11 +209,12 @@ def console_lines(summary: dict[str, Any]) -> list[str]:
     )
     daily = summary["daily_report"]
     if daily:
-        rates = ", ".join(f"{k} {v:.2%}" for k, v in daily.get("quarantine_rate_by_dataset", {}).items())
+        rows_in, rejected = int(daily.get("rows_in") or 0), int(daily.get("rows_rejected") or 0)
+        rate = f"{rejected / rows_in:.2%} of {rows_in:,} rows" if rows_in else "-"
+        sales = ", ".join(f"{c} {v}" for c, v in daily.get("sales_by_currency", {}).items()) or "-"
         lines.append(
             f"reports    daily {daily.get('report_date', '?')}: "
-            f"{daily.get('transactions', 0):,} transactions, "
-            f"sales {daily.get('sales', '?')}; quarantine rate {rates or '-'}"
+            f"{daily.get('transactions', 0):,} transactions, sales {sales}; rows rejected {rate}"[:110]
         )
     weekly = summary["weekly_report"]
     if weekly:

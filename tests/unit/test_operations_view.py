@@ -123,3 +123,20 @@ def test_the_report_is_one_page_with_inline_svg_charts_and_no_external_reference
     external = re.findall(r"(?:src|href)=\"([^\"#][^\"]*)\"", page)
     assert external == []
     assert "S007" in page  # the withheld file is said, not hidden
+
+
+def test_the_daily_report_line_reads_the_reports_own_counts() -> None:
+    made = a_day([outcome("transactions/2026-11-22/pos-S001.csv", "publish", 100, 99)])
+    made["daily_report"] = {
+        "report_date": "2026-11-22",
+        "transactions": 101_084,
+        "rows_in": 102_138,
+        "rows_rejected": 1_054,
+        "sales_by_currency": {"USD": "123.45"},
+    }
+    line = next(x for x in summary.console_lines(made) if x.startswith("reports"))
+    assert line == (
+        "reports    daily 2026-11-22: 101,084 transactions, sales USD 123.45; "
+        "rows rejected 1.03% of 102,138 rows"
+    )
+    assert "<td>rows rejected at ingest</td><td>1.03%</td>" in report.render(made)
