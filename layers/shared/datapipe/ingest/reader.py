@@ -212,28 +212,24 @@ def _suspect_quote_lines(buf: np.ndarray, lines: _Lines) -> np.ndarray:
 def _field_counts(buf: np.ndarray, lines: _Lines) -> np.ndarray:
     """Fields per line: commas outside quotes + 1 (valid for lines with sound quoting).
 
-    Commas are summed per line in one pass (``reduceat`` over the line starts); only the lines
-    holding a quote have their quoted commas found and taken off.
+    Commas per line are found by bisecting the comma positions at the line bounds; only the
+    lines holding a quote have their quoted commas found and taken off.
     """
-    if len(lines.starts) == 0:
-        return np.zeros(0, dtype=np.int64)
-    is_comma = buf == COMMA
-    sums = np.add.reduceat(is_comma.view(np.int8), lines.starts, dtype=np.int32)  # a line is < 2 GiB
-    counts: np.ndarray = sums.astype(np.int64) + 1
+    commas = np.flatnonzero(buf == COMMA)
+    first = np.searchsorted(commas, lines.starts)
+    last = np.searchsorted(commas, lines.ends)
+    counts: np.ndarray = last - first + 1
     q = np.flatnonzero(buf == QUOTE)
     if len(q) == 0:
         return counts
     q_start = np.searchsorted(q, lines.starts)
     quoted = np.flatnonzero(np.searchsorted(q, lines.ends) > q_start)
-    commas = np.flatnonzero(is_comma)
-    first = np.searchsorted(commas, lines.starts[quoted])
-    last = np.searchsorted(commas, lines.ends[quoted])
-    per_line = last - first
+    per_line = last[quoted] - first[quoted]
     if per_line.sum() == 0:
         return counts
     owner = np.repeat(np.arange(len(quoted)), per_line)
     rank = np.arange(len(owner)) - np.repeat(np.cumsum(per_line) - per_line, per_line)  # within its line
-    picked = commas[first[owner] + rank]
+    picked = commas[first[quoted][owner] + rank]
     inside = (np.searchsorted(q, picked) - q_start[quoted][owner]) % 2 == 1
     counts[quoted] -= np.bincount(owner[inside], minlength=len(quoted))
     return counts

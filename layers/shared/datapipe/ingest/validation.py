@@ -8,6 +8,7 @@ last, among rows that pass every other rule, so exactly one copy of a duplicated
 from __future__ import annotations
 
 import heapq
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -213,7 +214,37 @@ def _to_text(arr: pa.Array) -> tuple[pa.Array, np.ndarray]:
             text, bad = _decode_invalid_utf8(arr)
     else:
         text = arr
-    return _blank_to_null(pc.utf8_trim_whitespace(text)), bad
+    if _may_need_trim(text):
+        text = pc.utf8_trim_whitespace(text)
+    return _blank_to_null(text), bad
+
+
+def _may_need_trim(text: pa.Array) -> bool:
+    """False when no value can start or end with whitespace, so trimming would change nothing.
+
+    Every character ``utf8_trim_whitespace`` removes is ASCII at most 0x20 or a multi-byte
+    character (lead byte >= 0xC2, last byte >= 0x80): values whose first and last bytes are
+    printable ASCII are left as they are.
+    """
+    layout = _layout(text)
+    if layout is None:
+        return True
+    offsets, data = layout
+    starts, ends = offsets[:-1], offsets[1:]
+    filled = ends > starts
+    if not filled.any():
+        return False
+    edges = np.concatenate((data[starts[filled]], data[ends[filled] - 1]))
+    return bool(((edges <= 0x20) | (edges >= 0x80)).any())
+
+
+def _longest_bytes(text: pa.Array) -> int:
+    """Bytes of the longest value (an upper bound on its characters); -1 for an empty array."""
+    layout = _layout(text)
+    if layout is None:
+        return int(pc.max(pc.binary_length(text)).as_py() or 0) if len(text) else -1
+    offsets, _ = layout
+    return int(np.diff(offsets).max()) if len(offsets) > 1 else -1
 
 
 def _decimal_re(col: ColumnSpec) -> str:
@@ -350,7 +381,7 @@ def _constraints(col: ColumnSpec, text: pa.Array, values: pa.Array) -> list[_Fai
             )
         if col.non_zero:
             failures.append(_Failure(col.name, "non_zero", _mask(pc.equal(numeric, 0)), "must not be zero"))
-    if col.type == "string":
+    if col.type == "string" and _longest_bytes(text) > col.max_length:  # chars <= bytes
         too_long = _mask(pc.greater(pc.utf8_length(text), col.max_length))
         if too_long.any():
             failures.append(
@@ -535,6 +566,9 @@ def _derive(col: ColumnSpec, texts: dict[str, pa.Array], n: int) -> pa.Array:
     text = texts.get(source)
     if text is None:
         return pa.nulls(n, type=pa.int64())
+    layout = _layout(text)
+    if layout is not None:
+        return _utc_offset_minutes(text, *layout)
     zone = pc.extract_regex(text, r"(?P<sign>[+-])(?P<hh>\d\d):(?P<mm>\d\d)$")
     hh = pc.cast(pc.struct_field(zone, "hh"), pa.int64())
     mm = pc.cast(pc.struct_field(zone, "mm"), pa.int64())
@@ -542,6 +576,35 @@ def _derive(col: ColumnSpec, texts: dict[str, pa.Array], n: int) -> pa.Array:
     negative = pc.equal(pc.struct_field(zone, "sign"), "-")
     signed = pc.if_else(negative, pc.negate(minutes), minutes)
     return pc.if_else(pc.is_valid(zone), signed, pa.scalar(None, pa.int64()))
+
+
+_DIGIT = np.zeros(256, dtype=bool)
+_DIGIT[ord("0") : ord("9") + 1] = True
+
+
+def _utc_offset_minutes(text: pa.Array, offsets: np.ndarray, data: np.ndarray) -> pa.Array:
+    """What the regex ``([+-])(\\d\\d):(\\d\\d)$`` extracts, read from each value's last six
+    bytes in numpy (an ASCII tail is the same in bytes and characters)."""
+    n = len(text)
+    minutes = np.zeros(n, dtype=np.int64)
+    found = np.zeros(n, dtype=bool)
+    rows = np.flatnonzero((np.diff(offsets) >= 6) & _mask(pc.is_valid(text)))
+    if len(rows):
+        tail = data[offsets[1:][rows][:, None] - 6 + np.arange(6)]
+        sign = tail[:, 0]
+        match = (
+            ((sign == ord("+")) | (sign == ord("-")))
+            & _DIGIT[tail[:, 1]]
+            & _DIGIT[tail[:, 2]]
+            & (tail[:, 3] == ord(":"))
+            & _DIGIT[tail[:, 4]]
+            & _DIGIT[tail[:, 5]]
+        )
+        digits = tail.astype(np.int64) - ord("0")
+        value = (digits[:, 1] * 10 + digits[:, 2]) * 60 + digits[:, 4] * 10 + digits[:, 5]
+        minutes[rows] = np.where(sign == ord("-"), -value, value)
+        found[rows] = match
+    return pa.array(minutes, type=pa.int64(), mask=~found)
 
 
 def _present(arr: pa.Array) -> np.ndarray:
@@ -616,10 +679,12 @@ def _row_rule(
     if rule.kind == "currency_minor_units":
         assert rule.currency_column is not None
         judged = ok(rule.column) & ok(rule.currency_column)
-        decimals = pc.utf8_length(
-            pc.struct_field(pc.extract_regex(texts[rule.column], r"\.(?P<frac>\d*?)0*$"), "frac")
-        )
-        decimals = pc.fill_null(decimals, 0)
+        decimals = _decimals_used(col)
+        if decimals is None:
+            decimals = pc.utf8_length(
+                pc.struct_field(pc.extract_regex(texts[rule.column], r"\.(?P<frac>\d*?)0*$"), "frac")
+            )
+            decimals = pc.fill_null(decimals, 0)
         known = sorted(CURRENCY_MINOR_UNITS)
         minor = pc.take(
             pa.array([CURRENCY_MINOR_UNITS[c] for c in known], type=pa.int32()),
@@ -662,6 +727,29 @@ def _row_rule(
         old = judged & _mask(pc.less(col, pa.scalar(oldest, col.type)))
         return old, f"more than {rule.max_age_days:g} days before the file arrived"
     raise ValueError(f"unknown row rule kind {rule.kind}")
+
+
+def _decimals_used(values: pa.Array) -> pa.Array | None:
+    """Decimal places of each value with trailing zeros dropped (15.80 -> 1, 7 -> 0), read from
+    the unscaled integers of a decimal128 of precision <= 18 (they fit the low 64-bit word).
+
+    For a value parsed from text this is what the text's fraction shows once its trailing zeros
+    are dropped. None for other types and layouts (the caller reads the text instead).
+    """
+    if not (
+        isinstance(values, pa.Array)
+        and pa.types.is_decimal128(values.type)
+        and values.type.precision <= 18
+        and sys.byteorder == "little"
+    ):
+        return None
+    scale = values.type.scale
+    words = np.frombuffer(values.buffers()[1], dtype=np.int64)
+    units = np.abs(words[2 * values.offset : 2 * (values.offset + len(values)) : 2])
+    used = np.full(len(values), scale, dtype=np.int32)
+    for zeros in range(1, scale + 1):
+        used[units % 10**zeros == 0] = scale - zeros
+    return pa.array(used, type=pa.int32())
 
 
 _DAY = {"s": 86_400, "ms": 86_400_000, "us": 86_400_000_000, "ns": 86_400_000_000_000}
