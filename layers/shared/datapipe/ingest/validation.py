@@ -8,6 +8,7 @@ last, among rows that pass every other rule, so exactly one copy of a duplicated
 from __future__ import annotations
 
 import heapq
+import re
 import sys
 from collections import Counter
 from collections.abc import Iterator
@@ -208,8 +209,9 @@ def _to_text(arr: pa.Array) -> tuple[pa.Array, np.ndarray]:
     """Binary/string -> trimmed UTF-8 strings with '' as null, plus a mask of invalid UTF-8."""
     bad = np.zeros(len(arr), dtype=bool)
     if pa.types.is_binary(arr.type):
+        ascii_text = _ascii_as_string(arr)
         try:
-            text = arr.cast(pa.string())
+            text = ascii_text if ascii_text is not None else arr.cast(pa.string())
         except pa.ArrowInvalid:
             text, bad = _decode_invalid_utf8(arr)
     else:
@@ -217,6 +219,19 @@ def _to_text(arr: pa.Array) -> tuple[pa.Array, np.ndarray]:
     if _may_need_trim(text):
         text = pc.utf8_trim_whitespace(text)
     return _blank_to_null(text), bad
+
+
+def _ascii_as_string(arr: pa.Array) -> pa.Array | None:
+    """A binary column of ASCII bytes only, as strings sharing its buffers (ASCII is valid UTF-8,
+    so the validating cast would copy the values to change nothing); None otherwise."""
+    layout = _layout(arr)
+    if layout is None:
+        return None
+    offsets, data = layout
+    body = data[offsets[0] : offsets[-1]]
+    if len(body) and int(body.max()) >= 0x80:
+        return None
+    return pa.Array.from_buffers(pa.string(), len(arr), arr.buffers(), arr.null_count, arr.offset)
 
 
 def _may_need_trim(text: pa.Array) -> bool:
@@ -431,11 +446,47 @@ def _pattern_misses(text: pa.Array, pattern: str) -> np.ndarray:
     RE2 costs ~100 ns a value; a column of state or category codes has a few dozen distinct
     values, so it is matched once per distinct value and mapped back through the dictionary.
     """
+    simple = _simple_class(pattern)
+    layout = _layout(text)
+    if simple is not None and layout is not None:
+        table, shortest, longest = simple
+        offsets, data = layout
+        lengths = np.diff(offsets)
+        outside = np.flatnonzero(~table[data[offsets[0] : offsets[-1]]]) + offsets[0]
+        fits = (lengths >= shortest) & (lengths <= longest)
+        fits[np.searchsorted(offsets, outside, side="right") - 1] = False
+        misses: np.ndarray = ~fits & _mask(pc.is_valid(text))
+        return misses
     if _low_cardinality(text):
         encoded = pc.dictionary_encode(text)
         misses = pc.invert(pc.match_substring_regex(encoded.dictionary, pattern))
         return _mask(misses.take(encoded.indices))
     return _mask(pc.invert(pc.match_substring_regex(text, pattern)))
+
+
+SIMPLE_CLASS = re.compile(r"\^\[([A-Za-z0-9_-]+)\]\{(\d+),(\d+)\}\$")
+
+
+@lru_cache(maxsize=256)
+def _simple_class(pattern: str) -> tuple[np.ndarray, int, int] | None:
+    """For a pattern ``^[class]{m,n}$`` over ASCII letters, digits, '_' and '-': a table of the
+    bytes the class holds (RE2 itself decides, one ASCII character at a time) and m, n.
+
+    A value matches exactly when it has m to n bytes and each is in the table: the class holds
+    ASCII only, so a value that matches has as many characters as bytes, and a byte outside the
+    table (any byte of a multi-byte character too) is a character outside the class.
+    """
+    found = SIMPLE_CLASS.fullmatch(pattern)
+    if found is None or int(found.group(3)) > 1000:  # RE2's repeat limit: let RE2 answer
+        return None
+    ascii_chars = pa.array([chr(b) for b in range(128)], type=pa.string())
+    try:
+        in_class = pc.match_substring_regex(ascii_chars, f"^[{found.group(1)}]$")
+    except pa.ArrowInvalid:  # e.g. a reversed range: the row check reports it as before
+        return None
+    table = np.zeros(256, dtype=bool)
+    table[:128] = _mask(in_class)
+    return table, int(found.group(2)), int(found.group(3))
 
 
 def _duplicates(codes: pa.Array, candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
