@@ -323,30 +323,7 @@ def _parse(col: ColumnSpec, text: pa.Array) -> tuple[pa.Array, np.ndarray, str]:
         return values, _mask(pc.and_(present, pc.invert(ok))), "not a boolean (true/false)"
     if col.type in ("timestamp", "date"):
         is_ts = col.type == "timestamp"
-        shape_ok = pc.match_substring_regex(text, TIMESTAMP_RE if is_ts else DATE_RE)
-        shaped = pc.if_else(shape_ok, text, pa.scalar(None, pa.string()))
-        head = (
-            pc.utf8_slice_codeunits(shaped, 0, 19)
-            if is_ts
-            else pc.binary_join_element_wise(shaped, "T00:00:00", "")
-        )
-        parsed = pc.strptime(head, format="%Y-%m-%dT%H:%M:%S", unit="s", error_is_null=True)
-        # strptime is lenient (Feb 30 -> Mar 2, 12:00:61 -> 12:01:01): the parsed fields must equal
-        # the written ones, which proves the calendar date and time exist.
-        ok = _fields_as_written(parsed, head)
-        kept = pc.if_else(pa.array(ok), shaped if is_ts else head, pa.scalar(None, pa.string()))
-        values = pc.cast(kept, target if is_ts else pa.timestamp("s"))
-        stamp = values if is_ts else pc.assume_timezone(values, "UTC")
-        in_range = _mask(
-            pc.and_(
-                pc.greater_equal(stamp, pa.scalar(EARLIEST, stamp.type)),
-                pc.less(stamp, pa.scalar(LATEST, stamp.type)),
-            )
-        )
-        ok &= in_range | ~_mask(pc.is_valid(values))
-        values = pc.if_else(pa.array(ok), values, pa.scalar(None, values.type))
-        if not is_ts:
-            values = pc.cast(values, pa.date32())
+        values, ok = _parse_utc_seconds(text) if is_ts else _parse_time(False, text)
         what = (
             "not an ISO 8601 timestamp with Z or an offset (YYYY-MM-DDThh:mm:ss[.ffffff]Z|+hh:mm), "
             "years 1900-2199"
@@ -365,6 +342,96 @@ def _parse(col: ColumnSpec, text: pa.Array) -> tuple[pa.Array, np.ndarray, str]:
         candidates = pc.replace_substring_regex(candidates, pattern=r"^\+", replacement="")
     values = pc.cast(candidates, target)
     return values, _mask(pc.and_(present, pc.invert(ok))), what
+
+
+_ZULU_WIDTH = 20  # YYYY-MM-DDThh:mm:ssZ
+_ZULU_DIGITS = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18]
+_ZULU_MARKS = {4: "-", 7: "-", 10: "T", 13: ":", 16: ":", 19: "Z"}
+_MONTH_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
+
+
+def _parse_utc_seconds(text: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """``_parse_time`` for timestamps, with the common shape ``YYYY-MM-DDThh:mm:ssZ`` read in
+    numpy: digits and separators in place, a real calendar date, hh <= 23, mm and ss <= 59, years
+    1900-2199 (what the regex, strptime, the fields-as-written check and the range check accept
+    between them). Every other value goes through ``_parse_time``."""
+    layout = _layout(text)
+    if layout is None:
+        return _parse_time(True, text)
+    offsets, data = layout
+    n = len(text)
+    starts = offsets[:-1]
+    zulu = (np.diff(offsets) == _ZULU_WIDTH) & _mask(pc.is_valid(text))
+    zulu[zulu] = data[starts[zulu] + _ZULU_WIDTH - 1] == ord("Z")
+    rows = np.flatnonzero(zulu)
+    micros = np.zeros(n, dtype=np.int64)
+    ok = np.zeros(n, dtype=bool)
+    if len(rows):
+        if len(rows) == n and offsets[-1] - offsets[0] == n * _ZULU_WIDTH:
+            chars = data[offsets[0] : offsets[-1]].reshape(n, _ZULU_WIDTH)
+        else:
+            chars = data[starts[rows][:, None] + np.arange(_ZULU_WIDTH)]
+        digits = chars[:, _ZULU_DIGITS].astype(np.int64) - ord("0")
+        good = ((digits >= 0) & (digits <= 9)).all(axis=1)
+        for pos, mark in _ZULU_MARKS.items():
+            good &= chars[:, pos] == ord(mark)
+        year = digits[:, 0] * 1000 + digits[:, 1] * 100 + digits[:, 2] * 10 + digits[:, 3]
+        month = digits[:, 4] * 10 + digits[:, 5]
+        day = digits[:, 6] * 10 + digits[:, 7]
+        hour = digits[:, 8] * 10 + digits[:, 9]
+        minute = digits[:, 10] * 10 + digits[:, 11]
+        second = digits[:, 12] * 10 + digits[:, 13]
+        good &= (month >= 1) & (month <= 12) & (hour <= 23) & (minute <= 59) & (second <= 59)
+        leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
+        month_days = _MONTH_DAYS[np.clip(month, 0, 12)] + (leap & (month == 2))
+        good &= (day >= 1) & (day <= month_days)
+        good &= (year >= EARLIEST.year) & (year < LATEST.year)
+        # days from 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil)
+        y = year - (month <= 2)
+        era = y // 400
+        yoe = y - era * 400
+        doy = (153 * (month + np.where(month > 2, -3, 9)) + 2) // 5 + day - 1
+        days = era * 146_097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719_468
+        micros[rows] = ((days * 24 + hour) * 60 + minute) * 60_000_000 + second * 1_000_000
+        ok[rows] = good
+    others = np.flatnonzero(~zulu & _mask(pc.is_valid(text)))
+    if len(others):
+        values, other_ok = _parse_time(True, text.take(pa.array(others, type=pa.int64())))
+        other_ok &= _mask(pc.is_valid(values))
+        ticks = pc.fill_null(values.cast(pa.int64()), 0).to_numpy(zero_copy_only=False)
+        micros[others] = ticks
+        ok[others] = other_ok
+    return pa.array(micros, type=pa.timestamp("us", tz="UTC"), mask=~ok), ok
+
+
+def _parse_time(is_ts: bool, text: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """Timestamps (``timestamp[us, UTC]``) or dates of text values, null where unparsable, and
+    the mask of values parsed."""
+    shape_ok = pc.match_substring_regex(text, TIMESTAMP_RE if is_ts else DATE_RE)
+    shaped = pc.if_else(shape_ok, text, pa.scalar(None, pa.string()))
+    head = (
+        pc.utf8_slice_codeunits(shaped, 0, 19)
+        if is_ts
+        else pc.binary_join_element_wise(shaped, "T00:00:00", "")
+    )
+    parsed = pc.strptime(head, format="%Y-%m-%dT%H:%M:%S", unit="s", error_is_null=True)
+    # strptime is lenient (Feb 30 -> Mar 2, 12:00:61 -> 12:01:01): the parsed fields must equal
+    # the written ones, which proves the calendar date and time exist.
+    ok = _fields_as_written(parsed, head)
+    kept = pc.if_else(pa.array(ok), shaped if is_ts else head, pa.scalar(None, pa.string()))
+    values = pc.cast(kept, pa.timestamp("us", tz="UTC") if is_ts else pa.timestamp("s"))
+    stamp = values if is_ts else pc.assume_timezone(values, "UTC")
+    in_range = _mask(
+        pc.and_(
+            pc.greater_equal(stamp, pa.scalar(EARLIEST, stamp.type)),
+            pc.less(stamp, pa.scalar(LATEST, stamp.type)),
+        )
+    )
+    ok &= in_range | ~_mask(pc.is_valid(values))
+    values = pc.if_else(pa.array(ok), values, pa.scalar(None, values.type))
+    if not is_ts:
+        values = pc.cast(values, pa.date32())
+    return values, ok
 
 
 def _constraints(col: ColumnSpec, text: pa.Array, values: pa.Array) -> list[_Failure]:
