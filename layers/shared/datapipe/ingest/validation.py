@@ -245,12 +245,11 @@ def _may_need_trim(text: pa.Array) -> bool:
     if layout is None:
         return True
     offsets, data = layout
-    starts, ends = offsets[:-1], offsets[1:]
-    filled = ends > starts
-    if not filled.any():
+    if offsets[-1] == offsets[0]:
         return False
-    edges = np.concatenate((data[starts[filled]], data[ends[filled] - 1]))
-    return bool(((edges <= 0x20) | (edges >= 0x80)).any())
+    # an empty value reads a neighbour's byte instead: at worst a trim that was not needed
+    edges = np.concatenate((data.take(offsets[:-1], mode="clip"), data.take(offsets[1:] - 1, mode="clip")))
+    return bool(((edges - np.uint8(0x21)) >= 0x5F).any())  # outside 0x21-0x7F
 
 
 def _longest_bytes(text: pa.Array) -> int:
@@ -371,16 +370,17 @@ def _parse_utc_seconds(text: pa.Array) -> tuple[pa.Array, np.ndarray]:
             chars = data[offsets[0] : offsets[-1]].reshape(n, _ZULU_WIDTH)
         else:
             chars = data[starts[rows][:, None] + np.arange(_ZULU_WIDTH)]
-        digits = chars[:, _ZULU_DIGITS].astype(np.int64) - ord("0")
-        good = ((digits >= 0) & (digits <= 9)).all(axis=1)
+        digits = chars[:, _ZULU_DIGITS] - np.uint8(ord("0"))  # a non-digit wraps to >= 10
+        good = (digits < 10).all(axis=1)
         for pos, mark in _ZULU_MARKS.items():
             good &= chars[:, pos] == ord(mark)
-        year = digits[:, 0] * 1000 + digits[:, 1] * 100 + digits[:, 2] * 10 + digits[:, 3]
-        month = digits[:, 4] * 10 + digits[:, 5]
-        day = digits[:, 6] * 10 + digits[:, 7]
-        hour = digits[:, 8] * 10 + digits[:, 9]
-        minute = digits[:, 10] * 10 + digits[:, 11]
-        second = digits[:, 12] * 10 + digits[:, 13]
+        d = digits.astype(np.int32)
+        year = d[:, 0] * 1000 + d[:, 1] * 100 + d[:, 2] * 10 + d[:, 3]
+        month = d[:, 4] * 10 + d[:, 5]
+        day = d[:, 6] * 10 + d[:, 7]
+        hour = d[:, 8] * 10 + d[:, 9]
+        minute = d[:, 10] * 10 + d[:, 11]
+        second = d[:, 12] * 10 + d[:, 13]
         good &= (month >= 1) & (month <= 12) & (hour <= 23) & (minute <= 59) & (second <= 59)
         leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
         month_days = _MONTH_DAYS[np.clip(month, 0, 12)] + (leap & (month == 2))
@@ -391,8 +391,8 @@ def _parse_utc_seconds(text: pa.Array) -> tuple[pa.Array, np.ndarray]:
         era = y // 400
         yoe = y - era * 400
         doy = (153 * (month + np.where(month > 2, -3, 9)) + 2) // 5 + day - 1
-        days = era * 146_097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719_468
-        micros[rows] = ((days * 24 + hour) * 60 + minute) * 60_000_000 + second * 1_000_000
+        days = (era * 146_097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719_468).astype(np.int64)
+        micros[rows] = (days * 86_400 + (hour * 3_600 + minute * 60 + second)) * 1_000_000
         ok[rows] = good
     others = np.flatnonzero(~zulu & _mask(pc.is_valid(text)))
     if len(others):
