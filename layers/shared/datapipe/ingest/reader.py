@@ -307,7 +307,7 @@ class CsvBlockReader:
             elif len(fields) != len(self.header):
                 rejected[i] = ("ragged_row", len(fields))
         try:
-            columns, kept = self._fast(data, buf, lines, nonempty, suspects, rejected)
+            columns, kept = self._fast(data, buf, lines, nonempty, rejected)
         except _Disagreement:
             columns, kept = self._reference(data, lines, nonempty, rejected)
         rejects = [
@@ -324,22 +324,22 @@ class CsvBlockReader:
         buf: np.ndarray,
         lines: _Lines,
         nonempty: np.ndarray,
-        suspects: np.ndarray,
         rejected: dict[int, tuple[str, int | None]],
     ) -> tuple[dict[str, pa.Array], np.ndarray]:
         keep = nonempty.copy()
         keep[list(rejected)] = False
-        # ragged rows are set aside before the parse (counting fields costs less than a parse
-        # that fails at the first ragged row and has to be done again)
-        checked = suspects & nonempty  # their field counts came from the reference split
-        counts = _field_counts(buf, lines)
-        for i in np.flatnonzero(keep & ~checked & (counts != len(self.header))).tolist():
-            rejected[i] = ("ragged_row", int(counts[i]))
-            keep[i] = False
         try:
             table = _arrow_parse(_gather(data, lines, keep), self.header, self.wanted, self.block_size)
-        except pa.ArrowInvalid as exc:
-            raise _Disagreement(str(exc)) from exc
+        except pa.ArrowInvalid:
+            # ragged rows (the common case): count fields, set them aside, parse again
+            counts = _field_counts(buf, lines)
+            for i in np.flatnonzero(keep & (counts != len(self.header))).tolist():
+                rejected[i] = ("ragged_row", int(counts[i]))
+                keep[i] = False
+            try:
+                table = _arrow_parse(_gather(data, lines, keep), self.header, self.wanted, self.block_size)
+            except pa.ArrowInvalid as exc:
+                raise _Disagreement(str(exc)) from exc
         kept = np.flatnonzero(keep)
         if table.num_rows != len(kept):
             raise _Disagreement(f"{table.num_rows} rows parsed for {len(kept)} lines")
