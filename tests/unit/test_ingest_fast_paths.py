@@ -15,6 +15,8 @@ from datapipe.ingest.unique import fingerprints
 from datapipe.ingest.validation import (
     _ascii_as_string,
     _decimals_used,
+    _duplicates,
+    _hashed_duplicates,
     _mask,
     _may_need_trim,
     _parse_time,
@@ -159,3 +161,26 @@ def test_fingerprints_depend_on_the_value_alone(values: list[str], cut: int) -> 
     assert together.tolist() == alone
     assert len(set(alone)) == len(values)  # 64 bits: a collision among 80 keys would be news
     assert fingerprints(pa.array(values, type=pa.binary())).tolist() == alone
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.one_of(st.none(), st.sampled_from(["A1", "B2", "C3", "é4", ""]), TEXT), max_size=60),
+    st.data(),
+)
+def test_duplicates_from_fingerprints_are_exact_even_when_fingerprints_collide(
+    values: list[str | None], data: st.DataObject
+) -> None:
+    """Fingerprints drawn from a handful of numbers collide all the time: the rows they group
+    must still be told apart by value, as the dictionary codes tell them."""
+    text = pa.array(values, type=pa.string())
+    candidates = np.array(
+        data.draw(st.lists(st.booleans(), min_size=len(values), max_size=len(values))), dtype=bool
+    )
+    buckets = {v: data.draw(st.integers(0, 3)) for v in values}  # a function of the value alone
+    hashed = np.array([buckets[v] for v in values], dtype=np.uint64)
+    want = _duplicates(pc.dictionary_encode(text).indices, candidates)
+    for fingerprinted in (hashed, fingerprints(text)):
+        dup, first_of = _hashed_duplicates(text, fingerprinted, candidates)
+        assert dup.tolist() == want[0].tolist()
+        assert first_of.tolist() == want[1].tolist()

@@ -577,6 +577,39 @@ def _duplicates(codes: pa.Array, candidates: np.ndarray) -> tuple[np.ndarray, np
     return dup, first_of
 
 
+def _hashed_duplicates(
+    values: pa.Array, hashed: np.ndarray, candidates: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``_duplicates`` for a string key from its fingerprints, still exact: equal values have
+    equal fingerprints, so only rows sharing a fingerprint (repeats, and the odd collision) are
+    compared, by value, in row order."""
+    n = len(values)
+    dup = np.zeros(n, dtype=bool)
+    first_of = np.full(n, -1, dtype=np.int64)
+    idx = np.flatnonzero(candidates & _mask(pc.is_valid(values)))
+    if len(idx) < 2:
+        return dup, first_of
+    order = np.argsort(hashed[idx], kind="stable")  # equal fingerprints: rows in order
+    runs = hashed[idx][order]
+    same = runs[1:] == runs[:-1]
+    if not same.any():
+        return dup, first_of
+    shared = np.zeros(len(runs), dtype=bool)
+    shared[1:] |= same
+    shared[:-1] |= same
+    at = np.flatnonzero(shared)
+    rows = idx[order[at]]
+    run_of = np.cumsum(np.concatenate(([True], runs[at][1:] != runs[at][:-1])))
+    first: dict[tuple[int, Any], int] = {}
+    picked = values.take(pa.array(rows, type=pa.int64())).to_pylist()
+    for run, row, value in zip(run_of.tolist(), rows.tolist(), picked, strict=True):
+        earliest = first.setdefault((run, value), row)
+        if earliest != row:
+            dup[row] = True
+            first_of[row] = earliest
+    return dup, first_of
+
+
 _Checked = tuple[pa.Array, pa.Array, list[_Failure], "pa.Array | None"]
 
 
@@ -601,7 +634,7 @@ def _check_column(col: ColumnSpec, raw: pa.Array | None, n: int) -> _Checked:
     if unparsable.any():
         failures.append(_Failure(col.name, "type", unparsable, what))
     failures.extend(_constraints(col, text, values))
-    codes = pc.dictionary_encode(values).indices if col.unique else None
+    codes = pc.dictionary_encode(values).indices if col.unique and col.type != "string" else None
     return text, values, failures, codes
 
 
@@ -634,13 +667,21 @@ def validate(
         invalid |= f.mask
     first_seen: dict[str, np.ndarray] = {}
     for name in contract.unique_columns:
-        dup, first_of = _duplicates(codes[name], ~invalid)
+        # a string key's fingerprints serve both checks; other types compare dictionary codes
+        hashed = fingerprints(typed[name]) if name not in codes else None
+        if hashed is not None:
+            dup, first_of = _hashed_duplicates(typed[name], hashed, ~invalid)
+        else:
+            dup, first_of = _duplicates(codes[name], ~invalid)
         first_row = np.where(first_of >= 0, batch.row_numbers[np.maximum(first_of, 0)], -1)
         # across batches: the surviving keys against every key kept earlier in the file
         keep = np.flatnonzero(~invalid & ~dup & _mask(pc.is_valid(typed[name])))
         if len(keep):
-            taken = texts[name].take(pa.array(keep, type=pa.int64()))
-            earlier = ctx.seen_keys(name).first_rows(fingerprints(taken), batch.row_numbers[keep])
+            if hashed is not None:
+                keys = hashed[keep]
+            else:
+                keys = fingerprints(texts[name].take(pa.array(keep, type=pa.int64())))
+            earlier = ctx.seen_keys(name).first_rows(keys, batch.row_numbers[keep])
             hit = earlier >= 0
             dup[keep[hit]] = True
             first_row[keep[hit]] = earlier[hit]
