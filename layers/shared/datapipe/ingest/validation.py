@@ -748,6 +748,7 @@ def _utc_offset_minutes(text: pa.Array, offsets: np.ndarray, data: np.ndarray) -
     minutes = np.zeros(n, dtype=np.int64)
     found = np.zeros(n, dtype=bool)
     rows = np.flatnonzero((np.diff(offsets) >= 6) & _mask(pc.is_valid(text)))
+    rows = rows[_DIGIT[data[offsets[1:][rows] - 1]]]  # an offset ends in a digit ("Z" does not)
     if len(rows):
         tail = data[offsets[1:][rows][:, None] - 6 + np.arange(6)]
         sign = tail[:, 0]
