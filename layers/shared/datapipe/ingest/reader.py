@@ -210,14 +210,28 @@ def _suspect_quote_lines(buf: np.ndarray, lines: _Lines) -> np.ndarray:
 
 
 def _field_counts(buf: np.ndarray, lines: _Lines) -> np.ndarray:
-    """Fields per line: commas outside quotes + 1 (valid for lines with sound quoting)."""
+    """Fields per line: commas outside quotes + 1 (valid for lines with sound quoting).
+
+    Commas per line are found by bisecting the comma positions at the line bounds; only the
+    lines holding a quote have their quoted commas found and taken off.
+    """
     commas = np.flatnonzero(buf == COMMA)
-    line = _line_of(lines, commas)
-    if (buf == QUOTE).any():
-        quotes_before = np.concatenate(([0], np.cumsum(buf == QUOTE, dtype=np.int64)))
-        inside = (quotes_before[commas] - quotes_before[lines.starts[line]]) % 2 == 1
-        line = line[~inside]
-    counts: np.ndarray = np.bincount(line, minlength=len(lines.starts)) + 1
+    first = np.searchsorted(commas, lines.starts)
+    last = np.searchsorted(commas, lines.ends)
+    counts: np.ndarray = last - first + 1
+    q = np.flatnonzero(buf == QUOTE)
+    if len(q) == 0:
+        return counts
+    q_start = np.searchsorted(q, lines.starts)
+    quoted = np.flatnonzero(np.searchsorted(q, lines.ends) > q_start)
+    per_line = last[quoted] - first[quoted]
+    if per_line.sum() == 0:
+        return counts
+    owner = np.repeat(np.arange(len(quoted)), per_line)
+    rank = np.arange(len(owner)) - np.repeat(np.cumsum(per_line) - per_line, per_line)  # within its line
+    picked = commas[first[quoted][owner] + rank]
+    inside = (np.searchsorted(q, picked) - q_start[quoted][owner]) % 2 == 1
+    counts[quoted] -= np.bincount(owner[inside], minlength=len(quoted))
     return counts
 
 
@@ -226,14 +240,22 @@ class _Disagreement(Exception):
 
 
 def _gather(data: bytes, lines: _Lines, keep: np.ndarray) -> bytes:
-    """The kept lines of a block, each ending in LF, as one buffer (copied only if needed)."""
+    """The kept lines of a block, each ending in LF, as one buffer (copied only if needed).
+
+    Consecutive kept lines are copied as one slice (a block with few rejects is a few slices);
+    kept lines hold no CR (a bare CR rejects its line), so the only CRs in the slices are those
+    of CRLF endings between lines, and dropping them gives every line the LF ending.
+    """
     if keep.all():
         return data
-    starts, ends = lines.starts[keep], lines.ends[keep]
-    if len(starts) == 0:
+    flags = np.concatenate(([0], keep.view(np.int8), [0]))
+    edges = np.diff(flags)
+    firsts, lasts = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1
+    if len(firsts) == 0:
         return b""
-    parts = [data[s:e] for s, e in zip(starts.tolist(), ends.tolist(), strict=True)]
-    return b"\n".join(parts) + b"\n"
+    starts, ends = lines.starts[firsts].tolist(), lines.ends[lasts].tolist()
+    body = b"\n".join([data[s:e] for s, e in zip(starts, ends, strict=True)]) + b"\n"
+    return body.replace(b"\r\n", b"\n") if b"\r" in body else body
 
 
 def _arrow_parse(body: bytes, header: list[str], wanted: list[str], block_size: int) -> pa.Table:
@@ -270,7 +292,7 @@ class CsvBlockReader:
         for i in np.flatnonzero(lengths > self.limits.max_line_bytes).tolist():
             rejected[i] = ("line_too_long", int(lengths[i]))
         suspects = np.zeros(len(lines.starts), dtype=bool)
-        if data.count(b"\r") != data.count(b"\r\n"):
+        if b"\r" in data and data.count(b"\r") != data.count(b"\r\n"):
             cr = np.flatnonzero(buf == CR)
             bare = cr[cr != lines.ends[_line_of(lines, cr)]]
             suspects[_line_of(lines, bare)] = True
@@ -662,9 +684,10 @@ def read_raw(
     reader = open_raw([data], key, contract, limits)
     parts = list(reader.batches())
     names = parts[0].columns.keys() if parts else []
-    columns = {
-        name: pa.concat_arrays([p.columns[name] for p in parts]) if parts else pa.array([]) for name in names
-    }
+    if len(parts) == 1:  # one block: its arrays as they are (concat_arrays would copy them)
+        columns = dict(parts[0].columns)
+    else:
+        columns = {name: pa.concat_arrays([p.columns[name] for p in parts]) for name in names}
     rows = np.concatenate([p.row_numbers for p in parts]) if parts else np.array([], dtype=np.int64)
     rejects = [r for p in parts for r in p.pre_rejects]
     return RawBatch(

@@ -8,6 +8,8 @@ last, among rows that pass every other rule, so exactly one copy of a duplicated
 from __future__ import annotations
 
 import heapq
+import re
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -207,13 +209,56 @@ def _to_text(arr: pa.Array) -> tuple[pa.Array, np.ndarray]:
     """Binary/string -> trimmed UTF-8 strings with '' as null, plus a mask of invalid UTF-8."""
     bad = np.zeros(len(arr), dtype=bool)
     if pa.types.is_binary(arr.type):
+        ascii_text = _ascii_as_string(arr)
         try:
-            text = arr.cast(pa.string())
+            text = ascii_text if ascii_text is not None else arr.cast(pa.string())
         except pa.ArrowInvalid:
             text, bad = _decode_invalid_utf8(arr)
     else:
         text = arr
-    return _blank_to_null(pc.utf8_trim_whitespace(text)), bad
+    if _may_need_trim(text):
+        text = pc.utf8_trim_whitespace(text)
+    return _blank_to_null(text), bad
+
+
+def _ascii_as_string(arr: pa.Array) -> pa.Array | None:
+    """A binary column of ASCII bytes only, as strings sharing its buffers (ASCII is valid UTF-8,
+    so the validating cast would copy the values to change nothing); None otherwise."""
+    layout = _layout(arr)
+    if layout is None:
+        return None
+    offsets, data = layout
+    body = data[offsets[0] : offsets[-1]]
+    if len(body) and int(body.max()) >= 0x80:
+        return None
+    return pa.Array.from_buffers(pa.string(), len(arr), arr.buffers(), arr.null_count, arr.offset)
+
+
+def _may_need_trim(text: pa.Array) -> bool:
+    """False when no value can start or end with whitespace, so trimming would change nothing.
+
+    Every character ``utf8_trim_whitespace`` removes is ASCII at most 0x20 or a multi-byte
+    character (lead byte >= 0xC2, last byte >= 0x80): values whose first and last bytes are
+    printable ASCII are left as they are.
+    """
+    layout = _layout(text)
+    if layout is None:
+        return True
+    offsets, data = layout
+    if offsets[-1] == offsets[0]:
+        return False
+    # an empty value reads a neighbour's byte instead: at worst a trim that was not needed
+    edges = np.concatenate((data.take(offsets[:-1], mode="clip"), data.take(offsets[1:] - 1, mode="clip")))
+    return bool(((edges - np.uint8(0x21)) >= 0x5F).any())  # outside 0x21-0x7F
+
+
+def _longest_bytes(text: pa.Array) -> int:
+    """Bytes of the longest value (an upper bound on its characters); -1 for an empty array."""
+    layout = _layout(text)
+    if layout is None:
+        return int(pc.max(pc.binary_length(text)).as_py() or 0) if len(text) else -1
+    offsets, _ = layout
+    return int(np.diff(offsets).max()) if len(offsets) > 1 else -1
 
 
 def _decimal_re(col: ColumnSpec) -> str:
@@ -277,30 +322,7 @@ def _parse(col: ColumnSpec, text: pa.Array) -> tuple[pa.Array, np.ndarray, str]:
         return values, _mask(pc.and_(present, pc.invert(ok))), "not a boolean (true/false)"
     if col.type in ("timestamp", "date"):
         is_ts = col.type == "timestamp"
-        shape_ok = pc.match_substring_regex(text, TIMESTAMP_RE if is_ts else DATE_RE)
-        shaped = pc.if_else(shape_ok, text, pa.scalar(None, pa.string()))
-        head = (
-            pc.utf8_slice_codeunits(shaped, 0, 19)
-            if is_ts
-            else pc.binary_join_element_wise(shaped, "T00:00:00", "")
-        )
-        parsed = pc.strptime(head, format="%Y-%m-%dT%H:%M:%S", unit="s", error_is_null=True)
-        # strptime is lenient (Feb 30 -> Mar 2, 12:00:61 -> 12:01:01): the parsed fields must equal
-        # the written ones, which proves the calendar date and time exist.
-        ok = _fields_as_written(parsed, head)
-        kept = pc.if_else(pa.array(ok), shaped if is_ts else head, pa.scalar(None, pa.string()))
-        values = pc.cast(kept, target if is_ts else pa.timestamp("s"))
-        stamp = values if is_ts else pc.assume_timezone(values, "UTC")
-        in_range = _mask(
-            pc.and_(
-                pc.greater_equal(stamp, pa.scalar(EARLIEST, stamp.type)),
-                pc.less(stamp, pa.scalar(LATEST, stamp.type)),
-            )
-        )
-        ok &= in_range | ~_mask(pc.is_valid(values))
-        values = pc.if_else(pa.array(ok), values, pa.scalar(None, values.type))
-        if not is_ts:
-            values = pc.cast(values, pa.date32())
+        values, ok = _parse_utc_seconds(text) if is_ts else _parse_time(False, text)
         what = (
             "not an ISO 8601 timestamp with Z or an offset (YYYY-MM-DDThh:mm:ss[.ffffff]Z|+hh:mm), "
             "years 1900-2199"
@@ -319,6 +341,97 @@ def _parse(col: ColumnSpec, text: pa.Array) -> tuple[pa.Array, np.ndarray, str]:
         candidates = pc.replace_substring_regex(candidates, pattern=r"^\+", replacement="")
     values = pc.cast(candidates, target)
     return values, _mask(pc.and_(present, pc.invert(ok))), what
+
+
+_ZULU_WIDTH = 20  # YYYY-MM-DDThh:mm:ssZ
+_ZULU_DIGITS = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18]
+_ZULU_MARKS = {4: "-", 7: "-", 10: "T", 13: ":", 16: ":", 19: "Z"}
+_MONTH_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
+
+
+def _parse_utc_seconds(text: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """``_parse_time`` for timestamps, with the common shape ``YYYY-MM-DDThh:mm:ssZ`` read in
+    numpy: digits and separators in place, a real calendar date, hh <= 23, mm and ss <= 59, years
+    1900-2199 (what the regex, strptime, the fields-as-written check and the range check accept
+    between them). Every other value goes through ``_parse_time``."""
+    layout = _layout(text)
+    if layout is None:
+        return _parse_time(True, text)
+    offsets, data = layout
+    n = len(text)
+    starts = offsets[:-1]
+    zulu = (np.diff(offsets) == _ZULU_WIDTH) & _mask(pc.is_valid(text))
+    zulu[zulu] = data[starts[zulu] + _ZULU_WIDTH - 1] == ord("Z")
+    rows = np.flatnonzero(zulu)
+    micros = np.zeros(n, dtype=np.int64)
+    ok = np.zeros(n, dtype=bool)
+    if len(rows):
+        if len(rows) == n and offsets[-1] - offsets[0] == n * _ZULU_WIDTH:
+            chars = data[offsets[0] : offsets[-1]].reshape(n, _ZULU_WIDTH)
+        else:
+            chars = data[starts[rows][:, None] + np.arange(_ZULU_WIDTH)]
+        digits = chars[:, _ZULU_DIGITS] - np.uint8(ord("0"))  # a non-digit wraps to >= 10
+        good = (digits < 10).all(axis=1)
+        for pos, mark in _ZULU_MARKS.items():
+            good &= chars[:, pos] == ord(mark)
+        d = digits.astype(np.int32)
+        year = d[:, 0] * 1000 + d[:, 1] * 100 + d[:, 2] * 10 + d[:, 3]
+        month = d[:, 4] * 10 + d[:, 5]
+        day = d[:, 6] * 10 + d[:, 7]
+        hour = d[:, 8] * 10 + d[:, 9]
+        minute = d[:, 10] * 10 + d[:, 11]
+        second = d[:, 12] * 10 + d[:, 13]
+        good &= (month >= 1) & (month <= 12) & (hour <= 23) & (minute <= 59) & (second <= 59)
+        leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
+        month_days = _MONTH_DAYS[np.clip(month, 0, 12)] + (leap & (month == 2))
+        good &= (day >= 1) & (day <= month_days)
+        good &= (year >= EARLIEST.year) & (year < LATEST.year)
+        # days from 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil)
+        y = year - (month <= 2)
+        era = y // 400
+        yoe = y - era * 400
+        doy = (153 * (month + np.where(month > 2, -3, 9)) + 2) // 5 + day - 1
+        days = (era * 146_097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719_468).astype(np.int64)
+        micros[rows] = (days * 86_400 + (hour * 3_600 + minute * 60 + second)) * 1_000_000
+        ok[rows] = good
+    others = np.flatnonzero(~zulu & _mask(pc.is_valid(text)))
+    if len(others):
+        values, other_ok = _parse_time(True, text.take(pa.array(others, type=pa.int64())))
+        other_ok &= _mask(pc.is_valid(values))
+        ticks = pc.fill_null(values.cast(pa.int64()), 0).to_numpy(zero_copy_only=False)
+        micros[others] = ticks
+        ok[others] = other_ok
+    return pa.array(micros, type=pa.timestamp("us", tz="UTC"), mask=~ok), ok
+
+
+def _parse_time(is_ts: bool, text: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """Timestamps (``timestamp[us, UTC]``) or dates of text values, null where unparsable, and
+    the mask of values parsed."""
+    shape_ok = pc.match_substring_regex(text, TIMESTAMP_RE if is_ts else DATE_RE)
+    shaped = pc.if_else(shape_ok, text, pa.scalar(None, pa.string()))
+    head = (
+        pc.utf8_slice_codeunits(shaped, 0, 19)
+        if is_ts
+        else pc.binary_join_element_wise(shaped, "T00:00:00", "")
+    )
+    parsed = pc.strptime(head, format="%Y-%m-%dT%H:%M:%S", unit="s", error_is_null=True)
+    # strptime is lenient (Feb 30 -> Mar 2, 12:00:61 -> 12:01:01): the parsed fields must equal
+    # the written ones, which proves the calendar date and time exist.
+    ok = _fields_as_written(parsed, head)
+    kept = pc.if_else(pa.array(ok), shaped if is_ts else head, pa.scalar(None, pa.string()))
+    values = pc.cast(kept, pa.timestamp("us", tz="UTC") if is_ts else pa.timestamp("s"))
+    stamp = values if is_ts else pc.assume_timezone(values, "UTC")
+    in_range = _mask(
+        pc.and_(
+            pc.greater_equal(stamp, pa.scalar(EARLIEST, stamp.type)),
+            pc.less(stamp, pa.scalar(LATEST, stamp.type)),
+        )
+    )
+    ok &= in_range | ~_mask(pc.is_valid(values))
+    values = pc.if_else(pa.array(ok), values, pa.scalar(None, values.type))
+    if not is_ts:
+        values = pc.cast(values, pa.date32())
+    return values, ok
 
 
 def _constraints(col: ColumnSpec, text: pa.Array, values: pa.Array) -> list[_Failure]:
@@ -350,7 +463,7 @@ def _constraints(col: ColumnSpec, text: pa.Array, values: pa.Array) -> list[_Fai
             )
         if col.non_zero:
             failures.append(_Failure(col.name, "non_zero", _mask(pc.equal(numeric, 0)), "must not be zero"))
-    if col.type == "string":
+    if col.type == "string" and _longest_bytes(text) > col.max_length:  # chars <= bytes
         too_long = _mask(pc.greater(pc.utf8_length(text), col.max_length))
         if too_long.any():
             failures.append(
@@ -400,11 +513,47 @@ def _pattern_misses(text: pa.Array, pattern: str) -> np.ndarray:
     RE2 costs ~100 ns a value; a column of state or category codes has a few dozen distinct
     values, so it is matched once per distinct value and mapped back through the dictionary.
     """
+    simple = _simple_class(pattern)
+    layout = _layout(text)
+    if simple is not None and layout is not None:
+        table, shortest, longest = simple
+        offsets, data = layout
+        lengths = np.diff(offsets)
+        outside = np.flatnonzero(~table[data[offsets[0] : offsets[-1]]]) + offsets[0]
+        fits = (lengths >= shortest) & (lengths <= longest)
+        fits[np.searchsorted(offsets, outside, side="right") - 1] = False
+        misses: np.ndarray = ~fits & _mask(pc.is_valid(text))
+        return misses
     if _low_cardinality(text):
         encoded = pc.dictionary_encode(text)
         misses = pc.invert(pc.match_substring_regex(encoded.dictionary, pattern))
         return _mask(misses.take(encoded.indices))
     return _mask(pc.invert(pc.match_substring_regex(text, pattern)))
+
+
+SIMPLE_CLASS = re.compile(r"\^\[([A-Za-z0-9_-]+)\]\{(\d+),(\d+)\}\$")
+
+
+@lru_cache(maxsize=256)
+def _simple_class(pattern: str) -> tuple[np.ndarray, int, int] | None:
+    """For a pattern ``^[class]{m,n}$`` over ASCII letters, digits, '_' and '-': a table of the
+    bytes the class holds (RE2 itself decides, one ASCII character at a time) and m, n.
+
+    A value matches exactly when it has m to n bytes and each is in the table: the class holds
+    ASCII only, so a value that matches has as many characters as bytes, and a byte outside the
+    table (any byte of a multi-byte character too) is a character outside the class.
+    """
+    found = SIMPLE_CLASS.fullmatch(pattern)
+    if found is None or int(found.group(3)) > 1000:  # RE2's repeat limit: let RE2 answer
+        return None
+    ascii_chars = pa.array([chr(b) for b in range(128)], type=pa.string())
+    try:
+        in_class = pc.match_substring_regex(ascii_chars, f"^[{found.group(1)}]$")
+    except pa.ArrowInvalid:  # e.g. a reversed range: the row check reports it as before
+        return None
+    table = np.zeros(256, dtype=bool)
+    table[:128] = _mask(in_class)
+    return table, int(found.group(2)), int(found.group(3))
 
 
 def _duplicates(codes: pa.Array, candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -425,6 +574,39 @@ def _duplicates(codes: pa.Array, candidates: np.ndarray) -> tuple[np.ndarray, np
     later = first_rows != idx
     dup[idx[later]] = True
     first_of[idx[later]] = first_rows[later]
+    return dup, first_of
+
+
+def _hashed_duplicates(
+    values: pa.Array, hashed: np.ndarray, candidates: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``_duplicates`` for a string key from its fingerprints, still exact: equal values have
+    equal fingerprints, so only rows sharing a fingerprint (repeats, and the odd collision) are
+    compared, by value, in row order."""
+    n = len(values)
+    dup = np.zeros(n, dtype=bool)
+    first_of = np.full(n, -1, dtype=np.int64)
+    idx = np.flatnonzero(candidates & _mask(pc.is_valid(values)))
+    if len(idx) < 2:
+        return dup, first_of
+    order = np.argsort(hashed[idx], kind="stable")  # equal fingerprints: rows in order
+    runs = hashed[idx][order]
+    same = runs[1:] == runs[:-1]
+    if not same.any():
+        return dup, first_of
+    shared = np.zeros(len(runs), dtype=bool)
+    shared[1:] |= same
+    shared[:-1] |= same
+    at = np.flatnonzero(shared)
+    rows = idx[order[at]]
+    run_of = np.cumsum(np.concatenate(([True], runs[at][1:] != runs[at][:-1])))
+    first: dict[tuple[int, Any], int] = {}
+    picked = values.take(pa.array(rows, type=pa.int64())).to_pylist()
+    for run, row, value in zip(run_of.tolist(), rows.tolist(), picked, strict=True):
+        earliest = first.setdefault((run, value), row)
+        if earliest != row:
+            dup[row] = True
+            first_of[row] = earliest
     return dup, first_of
 
 
@@ -452,7 +634,7 @@ def _check_column(col: ColumnSpec, raw: pa.Array | None, n: int) -> _Checked:
     if unparsable.any():
         failures.append(_Failure(col.name, "type", unparsable, what))
     failures.extend(_constraints(col, text, values))
-    codes = pc.dictionary_encode(values).indices if col.unique else None
+    codes = pc.dictionary_encode(values).indices if col.unique and col.type != "string" else None
     return text, values, failures, codes
 
 
@@ -485,13 +667,21 @@ def validate(
         invalid |= f.mask
     first_seen: dict[str, np.ndarray] = {}
     for name in contract.unique_columns:
-        dup, first_of = _duplicates(codes[name], ~invalid)
+        # a string key's fingerprints serve both checks; other types compare dictionary codes
+        hashed = fingerprints(typed[name]) if name not in codes else None
+        if hashed is not None:
+            dup, first_of = _hashed_duplicates(typed[name], hashed, ~invalid)
+        else:
+            dup, first_of = _duplicates(codes[name], ~invalid)
         first_row = np.where(first_of >= 0, batch.row_numbers[np.maximum(first_of, 0)], -1)
         # across batches: the surviving keys against every key kept earlier in the file
         keep = np.flatnonzero(~invalid & ~dup & _mask(pc.is_valid(typed[name])))
         if len(keep):
-            taken = texts[name].take(pa.array(keep, type=pa.int64()))
-            earlier = ctx.seen_keys(name).first_rows(fingerprints(taken), batch.row_numbers[keep])
+            if hashed is not None:
+                keys = hashed[keep]
+            else:
+                keys = fingerprints(texts[name].take(pa.array(keep, type=pa.int64())))
+            earlier = ctx.seen_keys(name).first_rows(keys, batch.row_numbers[keep])
             hit = earlier >= 0
             dup[keep[hit]] = True
             first_row[keep[hit]] = earlier[hit]
@@ -535,6 +725,9 @@ def _derive(col: ColumnSpec, texts: dict[str, pa.Array], n: int) -> pa.Array:
     text = texts.get(source)
     if text is None:
         return pa.nulls(n, type=pa.int64())
+    layout = _layout(text)
+    if layout is not None:
+        return _utc_offset_minutes(text, *layout)
     zone = pc.extract_regex(text, r"(?P<sign>[+-])(?P<hh>\d\d):(?P<mm>\d\d)$")
     hh = pc.cast(pc.struct_field(zone, "hh"), pa.int64())
     mm = pc.cast(pc.struct_field(zone, "mm"), pa.int64())
@@ -542,6 +735,36 @@ def _derive(col: ColumnSpec, texts: dict[str, pa.Array], n: int) -> pa.Array:
     negative = pc.equal(pc.struct_field(zone, "sign"), "-")
     signed = pc.if_else(negative, pc.negate(minutes), minutes)
     return pc.if_else(pc.is_valid(zone), signed, pa.scalar(None, pa.int64()))
+
+
+_DIGIT = np.zeros(256, dtype=bool)
+_DIGIT[ord("0") : ord("9") + 1] = True
+
+
+def _utc_offset_minutes(text: pa.Array, offsets: np.ndarray, data: np.ndarray) -> pa.Array:
+    """What the regex ``([+-])(\\d\\d):(\\d\\d)$`` extracts, read from each value's last six
+    bytes in numpy (an ASCII tail is the same in bytes and characters)."""
+    n = len(text)
+    minutes = np.zeros(n, dtype=np.int64)
+    found = np.zeros(n, dtype=bool)
+    rows = np.flatnonzero((np.diff(offsets) >= 6) & _mask(pc.is_valid(text)))
+    rows = rows[_DIGIT[data[offsets[1:][rows] - 1]]]  # an offset ends in a digit ("Z" does not)
+    if len(rows):
+        tail = data[offsets[1:][rows][:, None] - 6 + np.arange(6)]
+        sign = tail[:, 0]
+        match = (
+            ((sign == ord("+")) | (sign == ord("-")))
+            & _DIGIT[tail[:, 1]]
+            & _DIGIT[tail[:, 2]]
+            & (tail[:, 3] == ord(":"))
+            & _DIGIT[tail[:, 4]]
+            & _DIGIT[tail[:, 5]]
+        )
+        digits = tail.astype(np.int64) - ord("0")
+        value = (digits[:, 1] * 10 + digits[:, 2]) * 60 + digits[:, 4] * 10 + digits[:, 5]
+        minutes[rows] = np.where(sign == ord("-"), -value, value)
+        found[rows] = match
+    return pa.array(minutes, type=pa.int64(), mask=~found)
 
 
 def _present(arr: pa.Array) -> np.ndarray:
@@ -616,10 +839,12 @@ def _row_rule(
     if rule.kind == "currency_minor_units":
         assert rule.currency_column is not None
         judged = ok(rule.column) & ok(rule.currency_column)
-        decimals = pc.utf8_length(
-            pc.struct_field(pc.extract_regex(texts[rule.column], r"\.(?P<frac>\d*?)0*$"), "frac")
-        )
-        decimals = pc.fill_null(decimals, 0)
+        decimals = _decimals_used(col)
+        if decimals is None:
+            decimals = pc.utf8_length(
+                pc.struct_field(pc.extract_regex(texts[rule.column], r"\.(?P<frac>\d*?)0*$"), "frac")
+            )
+            decimals = pc.fill_null(decimals, 0)
         known = sorted(CURRENCY_MINOR_UNITS)
         minor = pc.take(
             pa.array([CURRENCY_MINOR_UNITS[c] for c in known], type=pa.int32()),
@@ -662,6 +887,29 @@ def _row_rule(
         old = judged & _mask(pc.less(col, pa.scalar(oldest, col.type)))
         return old, f"more than {rule.max_age_days:g} days before the file arrived"
     raise ValueError(f"unknown row rule kind {rule.kind}")
+
+
+def _decimals_used(values: pa.Array) -> pa.Array | None:
+    """Decimal places of each value with trailing zeros dropped (15.80 -> 1, 7 -> 0), read from
+    the unscaled integers of a decimal128 of precision <= 18 (they fit the low 64-bit word).
+
+    For a value parsed from text this is what the text's fraction shows once its trailing zeros
+    are dropped. None for other types and layouts (the caller reads the text instead).
+    """
+    if not (
+        isinstance(values, pa.Array)
+        and pa.types.is_decimal128(values.type)
+        and values.type.precision <= 18
+        and sys.byteorder == "little"
+    ):
+        return None
+    scale = values.type.scale
+    words = np.frombuffer(values.buffers()[1], dtype=np.int64)
+    units = np.abs(words[2 * values.offset : 2 * (values.offset + len(values)) : 2])
+    used = np.full(len(values), scale, dtype=np.int32)
+    for zeros in range(1, scale + 1):
+        used[units % 10**zeros == 0] = scale - zeros
+    return pa.array(used, type=pa.int32())
 
 
 _DAY = {"s": 86_400, "ms": 86_400_000, "us": 86_400_000_000, "ns": 86_400_000_000_000}
