@@ -27,8 +27,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import botocore.handlers
 from botocore.awsrequest import AWSResponse, HTTPHeaders
+
+from offline_runtime.emulator.patches import hook_every_session
 
 # HTTP status AWS returns for the usual codes (anything else: 400 for client errors)
 _STATUS = {
@@ -239,14 +240,7 @@ def register() -> None:
     global _registered
     if _registered:
         return
-    botocore.handlers.BUILTIN_HANDLERS.append(("before-parameter-build", _decide))
-    botocore.handlers.BUILTIN_HANDLERS.append(("before-call", _short_circuit))
-    import boto3
-
-    if boto3.DEFAULT_SESSION is not None:  # created before us: its future clients need the hooks too
-        events = boto3.DEFAULT_SESSION._session.get_component("event_emitter")
-        events.register("before-parameter-build", _decide)
-        events.register("before-call", _short_circuit)
+    hook_every_session([("before-parameter-build", _decide), ("before-call", _short_circuit)])
     _registered = True
 
 

@@ -20,8 +20,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import botocore.handlers
 from botocore.awsrequest import AWSResponse, HTTPHeaders
+
+from offline_runtime.emulator.patches import hook_every_session
 
 KB256 = 256 * 1024
 SYNC_INVOKE = 6 * 1024 * 1024
@@ -194,12 +195,5 @@ def register() -> None:
     global _registered
     if _registered:
         return
-    botocore.handlers.BUILTIN_HANDLERS.append(("before-parameter-build", _check))
-    botocore.handlers.BUILTIN_HANDLERS.append(("before-call", _short_circuit))
-    import boto3
-
-    if boto3.DEFAULT_SESSION is not None:
-        events = boto3.DEFAULT_SESSION._session.get_component("event_emitter")
-        events.register("before-parameter-build", _check)
-        events.register("before-call", _short_circuit)
+    hook_every_session([("before-parameter-build", _check), ("before-call", _short_circuit)])
     _registered = True

@@ -30,10 +30,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-import botocore.handlers
-
 from offline_runtime.emulator.faults import current_function
-from offline_runtime.emulator.patches import CallbackPatch, Patch
+from offline_runtime.emulator.patches import CallbackPatch, Patch, hook_every_session
 
 CHUNK_64KB = 64 * 1024
 DDB_WRITE_UNIT = 1024
@@ -381,14 +379,7 @@ def register() -> None:
     global _registered
     if _registered:
         return
-    botocore.handlers.BUILTIN_HANDLERS.append(("before-call", _before_call))
-    botocore.handlers.BUILTIN_HANDLERS.append(("after-call", _after_call))
-    import boto3
-
-    if boto3.DEFAULT_SESSION is not None:
-        events = boto3.DEFAULT_SESSION._session.get_component("event_emitter")
-        events.register("before-call", _before_call)
-        events.register("after-call", _after_call)
+    hook_every_session([("before-call", _before_call), ("after-call", _after_call)])
     _registered = True
 
 

@@ -123,3 +123,18 @@ class PatchSet(Patch):
     @property
     def installed(self) -> bool:
         return self._stack is not None
+
+
+def hook_every_session(handlers: Iterable[tuple[str, Callable[..., Any]]]) -> None:
+    """Register botocore event handlers on every session made from now on, the way moto registers
+    its own stubber (``BUILTIN_HANDLERS``), and on boto3's default session if it already exists
+    (its future clients need them too). Callers register once per process."""
+    import boto3
+    import botocore.handlers
+
+    pairs = list(handlers)
+    botocore.handlers.BUILTIN_HANDLERS.extend(pairs)
+    if boto3.DEFAULT_SESSION is not None:
+        events = boto3.DEFAULT_SESSION._session.get_component("event_emitter")
+        for event, handler in pairs:
+            events.register(event, handler)
