@@ -555,8 +555,7 @@ def run(day: datetime, stores: int, out_dir: Path, concurrency: int = 1, faults:
             "manifests/, published/, "
             f"audit/, reports/), quarantine/ (rows/, files/, datasets/, inventory/)"
         )
-        operations_view.finish(
-            console,
+        made = operations_view.day_summary(
             stack,
             day.date(),
             stores,
@@ -569,6 +568,7 @@ def run(day: datetime, stores: int, out_dir: Path, concurrency: int = 1, faults:
             time.monotonic() - started,
             out_dir,
         )
+        operations_view.finish(console, made, out_dir)
         for line in cost.console_lines(bill):
             say(line)
         say(f"  (lines, counts and prices: {out_dir / 'cost.json'})")

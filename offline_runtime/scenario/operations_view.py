@@ -73,24 +73,10 @@ def day_summary(
     )
 
 
-def finish(
-    console: IO[str],
-    stack: OfflineStack,
-    day: date,
-    stores: int,
-    outcomes: Mapping[str, Any],
-    events: list[dict[str, Any]],
-    fraud: Mapping[str, Mapping[str, int]],
-    ops_alerts: list[dict[str, Any]],
-    withheld: list[str],
-    problems: list[str],
-    elapsed_s: float,
-    out_dir: Path,
-) -> dict[str, Any]:
+def finish(console: IO[str], made: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+    """Give the console back, write summary.json and report.html of ``made`` (``day_summary``'s
+    result), and print the closing summary."""
     _restore(console)
-    made = day_summary(
-        stack, day, stores, outcomes, events, fraud, ops_alerts, withheld, problems, elapsed_s, out_dir
-    )
     (out_dir / "summary.json").write_text(json.dumps(made, indent=2, default=str), encoding="utf-8")
     report.write(made, out_dir / "report.html")
     for line in summary.console_lines(made):
