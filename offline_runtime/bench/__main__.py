@@ -54,7 +54,7 @@ from datapipe.ingest.validation import (
     validate,
 )
 from datapipe.inventory import low_stock_from_record
-from offline_runtime.bench import baselines, cost, scale
+from offline_runtime.bench import baselines, cost, runs, scale
 from offline_runtime.scenario.datagen import STATES, bench_transactions_csv
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -1165,6 +1165,7 @@ def main(argv: list[str] | None = None) -> int:
         scale.report_scale(sizes, not args.skip_gzip, results, args.rejected_max_mb)
     if not args.skip_cost:
         cost.bench_report(results, Path(args.cost_from), args.cost_stores or None)
+    runs.report_runs(results)
 
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

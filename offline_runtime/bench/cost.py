@@ -18,6 +18,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from offline_runtime.bench import runs
+
 PRICES = Path(__file__).with_name("prices_us_east_1.json")
 TARGET_USD_PER_MILLION_ROWS = 0.10
 GB = 1024**3
@@ -335,6 +337,7 @@ def bench_report(results: dict[str, Any], path: Path, stores: int | None = None)
     print(f"\ncost per million rows, from {source}:")
     for line in console_lines(bill):
         print(line)
+    runs.report_staged_gets(results, bill, source)
     results["cost"] = {
         "source": source,
         "usd_per_million_rows": bill["usd_per_million_rows"],

@@ -139,6 +139,7 @@ class Meter:
         self.driver: Counter[tuple[str, str]] = Counter()  # calls the test / demo made itself
         self.units: Counter[str] = Counter()  # priced units: s3.tier1, sqs.requests, ddb.wru ...
         self.functions: dict[str, LambdaUse] = {}
+        self.s3_gets: Counter[str] = Counter()  # GetObject calls by the key's first segment ("staging")
         self._lock = threading.Lock()
 
     # -- recording --------------------------------------------------------------------------
@@ -159,6 +160,10 @@ class Meter:
             self.by_caller[(caller, service, operation)] += 1
             for unit, n in units.items():
                 self.units[unit] += n  # type: ignore[assignment]  # Counter of floats (DynamoDB half units)
+
+    def count_get(self, key: str) -> None:
+        with self._lock:
+            self.s3_gets[key.split("/", 1)[0]] += 1
 
     def count_driver(self, service: str, operation: str) -> None:
         with self._lock:
@@ -195,6 +200,7 @@ class Meter:
                 "requests_by_caller": dict(sorted(callers.items())),
                 "units": {k: round(v, 3) for k, v in sorted(self.units.items())},
                 "driver_requests_excluded": sum(self.driver.values()),
+                "s3_gets_by_prefix": dict(sorted(self.s3_gets.items())),
             }
 
 
@@ -363,6 +369,16 @@ def _before_call(model: Any, params: dict[str, Any], context: dict[str, Any], **
         context[_CONTEXT_KEY] = _body(params)
 
 
+def _before_get(params: dict[str, Any], **_: Any) -> None:
+    """S3 GetObject by key prefix (the API's parameters, before serialisation): how often a stage
+    re-reads the staged data ("read once", issue 10)."""
+    meter = _active
+    bucket = str(params.get("Bucket", ""))
+    if meter is None or _caller() is None or any(name in bucket for name in meter.ignore):
+        return
+    meter.count_get(str(params.get("Key", "")))
+
+
 def _after_call(model: Any, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
     meter = _active
     request = context.pop(_CONTEXT_KEY, None)
@@ -379,7 +395,13 @@ def register() -> None:
     global _registered
     if _registered:
         return
-    hook_every_session([("before-call", _before_call), ("after-call", _after_call)])
+    hook_every_session(
+        [
+            ("before-call", _before_call),
+            ("after-call", _after_call),
+            ("before-parameter-build.s3.GetObject", _before_get),
+        ]
+    )
     _registered = True
 
 

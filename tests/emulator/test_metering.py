@@ -89,13 +89,20 @@ def test_s3_requests_are_counted_by_class(metered_s3: tuple[metering.Meter, Any]
         s3.copy_object(Bucket="data", Key="k2", CopySource={"Bucket": "data", "Key": "k0"})
         for key in ("k0", "k1", "k2"):
             s3.get_object(Bucket="data", Key=key)["Body"].read()
+        s3.put_object(Bucket="data", Key="staging/a/b.parquet", Body=b"x")
+        for _ in range(2):
+            s3.get_object(Bucket="data", Key="staging/a/b.parquet")["Body"].read()
         s3.head_object(Bucket="data", Key="k0")
         s3.list_objects_v2(Bucket="data")
         s3.delete_object(Bucket="data", Key="k1")
         s3.put_object(Bucket="observer-bucket", Key="seen", Body=b"x")  # ignored resource
+        s3.get_object(Bucket="observer-bucket", Key="seen")["Body"].read()
 
     _off_main_thread(pipeline)
-    assert meter.units == {"s3.tier1": 4, "s3.tier2": 4, "s3.free": 1}
-    assert meter.requests[("s3", "GetObject")] == 3
+    assert meter.units == {"s3.tier1": 5, "s3.tier2": 6, "s3.free": 1}
+    assert meter.requests[("s3", "GetObject")] == 5
+    # GETs by the key's first segment ("read once": how often the staged data is fetched)
+    assert meter.s3_gets == {"k0": 1, "k1": 1, "k2": 1, "staging": 2}
+    assert meter.to_dict()["s3_gets_by_prefix"]["staging"] == 2
     assert meter.driver[("s3", "CreateBucket")] == 2
     assert meter.driver[("s3", "PutObject")] == 1  # the ignored bucket's
