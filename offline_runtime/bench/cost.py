@@ -257,6 +257,7 @@ def report(
         "lines": priced,
         "glue_data_quality": {**glue, "usd_per_million_rows": per_million(glue["usd"], rows)},
         "state_machines": gate,
+        "dynamodb_by_table": dynamodb_tables(usage, prices, rows),
         "not_counted": (
             "fixed monthly costs (custom metrics, alarms, dashboards, SQS event-source pollers' empty "
             "long polls, S3 storage, KMS keys), free tiers, data transfer; Athena bytes at the 10 MB "
@@ -266,6 +267,15 @@ def report(
     }
 
 
+def dynamodb_tables(usage: dict[str, Any], prices: dict[str, Any], rows: int) -> dict[str, Any]:
+    """DynamoDB's units and dollars per table (which state costs what per row)."""
+    out = {}
+    for table, u in (usage.get("dynamodb_by_table") or {}).items():
+        spent = u.get("wru", 0) * _price(prices, "ddb.wru") + u.get("rru", 0) * _price(prices, "ddb.rru")
+        out[table] = {**u, "usd": spent, "usd_per_million_rows": per_million(spent, rows)}
+    return out
+
+
 def usd(value: float | None) -> str:
     """Dollars, with more decimals for the small ones (a day's line items are fractions of a cent)."""
     if value is None:
@@ -273,6 +283,12 @@ def usd(value: float | None) -> str:
     if value >= 10:
         return f"${value:.2f}"
     return f"${value:.4f}" if value >= 0.01 else f"${value:.6f}"
+
+
+def _short(table: str) -> str:
+    """A physical table name without the stack's prefix and CloudFormation's suffix."""
+    parts = table.split("-")
+    return parts[-2] if len(parts) >= 3 else table
 
 
 def console_lines(bill: dict[str, Any]) -> list[str]:
@@ -290,6 +306,17 @@ def console_lines(bill: dict[str, Any]) -> list[str]:
         f"{name} {usd(v['usd_per_million_rows'])}" for name, v in bill["by_service"].items() if v["usd"] > 0
     )
     out.append(f"  per million rows: {shares}")
+    tables = sorted((bill.get("dynamodb_by_table") or {}).items(), key=lambda kv: -kv[1]["usd"])
+    if tables:
+        out.append(
+            "  DynamoDB by table: "
+            + ", ".join(
+                f"{_short(name)} {usd(t['usd_per_million_rows'])}/M "
+                f"({t['wru']:,.0f} WRU, {t['rru']:,.0f} RRU, {t['requests']:,.0f} requests)"
+                for name, t in tables[:4]
+                if t["usd"] > 0
+            )
+        )
     glue = bill["glue_data_quality"]
     out.append(
         f"  same checks as AWS Glue Data Quality: {glue['runs']} runs x {usd(glue['usd_per_run'])} "

@@ -140,6 +140,7 @@ class Meter:
         self.units: Counter[str] = Counter()  # priced units: s3.tier1, sqs.requests, ddb.wru ...
         self.functions: dict[str, LambdaUse] = {}
         self.s3_gets: Counter[str] = Counter()  # GetObject calls by the key's first segment ("staging")
+        self.ddb_tables: Counter[tuple[str, str]] = Counter()  # (table, "wru" | "rru" | "requests")
         self._lock = threading.Lock()
 
     # -- recording --------------------------------------------------------------------------
@@ -160,6 +161,13 @@ class Meter:
             self.by_caller[(caller, service, operation)] += 1
             for unit, n in units.items():
                 self.units[unit] += n  # type: ignore[assignment]  # Counter of floats (DynamoDB half units)
+
+    def count_table(self, table: str, units: dict[str, float], request: bool = True) -> None:
+        with self._lock:
+            if request:
+                self.ddb_tables[(table, "requests")] += 1
+            for unit, n in units.items():
+                self.ddb_tables[(table, unit.removeprefix("ddb."))] += n  # type: ignore[assignment]
 
     def count_get(self, key: str) -> None:
         with self._lock:
@@ -201,6 +209,7 @@ class Meter:
                 "units": {k: round(v, 3) for k, v in sorted(self.units.items())},
                 "driver_requests_excluded": sum(self.driver.values()),
                 "s3_gets_by_prefix": dict(sorted(self.s3_gets.items())),
+                "dynamodb_by_table": _by_table(self.ddb_tables),
             }
 
 
@@ -326,6 +335,28 @@ _registered = False
 _CONTEXT_KEY = "offline_runtime_meter"
 
 
+def _by_table(counts: Counter[tuple[str, str]]) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = defaultdict(lambda: {"requests": 0, "wru": 0, "rru": 0})
+    for (table, unit), n in counts.items():
+        out[table][unit] = round(n, 3)
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]["wru"]))
+
+
+def dynamodb_table(body: dict[str, Any]) -> str:
+    """The table a DynamoDB request names (several, joined, for a batch over more than one)."""
+    if "TableName" in body:
+        return str(body["TableName"])
+    if "RequestItems" in body:
+        return "+".join(sorted(body["RequestItems"]))
+    names = {
+        str(part.get("TableName"))
+        for t in body.get("TransactItems") or []
+        for part in t.values()
+        if isinstance(part, dict)
+    }
+    return "+".join(sorted(names)) or "?"
+
+
 def active() -> Meter | None:
     return _active
 
@@ -364,9 +395,13 @@ def _before_call(model: Any, params: dict[str, Any], context: dict[str, Any], **
     if caller is None or _ignored(meter, params):
         meter.count_driver(service, model.name)
         return
-    meter.count(service, model.name, caller, request_units(service, model.name, params))
-    if service == "dynamodb" and model.name in _DDB_READS:
-        context[_CONTEXT_KEY] = _body(params)
+    units = request_units(service, model.name, params)
+    meter.count(service, model.name, caller, units)
+    if service == "dynamodb":
+        body = _body(params)
+        meter.count_table(dynamodb_table(body), units)
+        if model.name in _DDB_READS:
+            context[_CONTEXT_KEY] = body
 
 
 def _before_get(params: dict[str, Any], **_: Any) -> None:
@@ -388,6 +423,7 @@ def _after_call(model: Any, parsed: dict[str, Any], context: dict[str, Any], **_
     if units:
         with meter._lock:
             meter.units["ddb.rru"] += units  # type: ignore[assignment]
+        meter.count_table(dynamodb_table(request), {"ddb.rru": units}, request=False)
 
 
 def register() -> None:

@@ -106,3 +106,37 @@ def test_s3_requests_are_counted_by_class(metered_s3: tuple[metering.Meter, Any]
     assert meter.to_dict()["s3_gets_by_prefix"]["staging"] == 2
     assert meter.driver[("s3", "CreateBucket")] == 2
     assert meter.driver[("s3", "PutObject")] == 1  # the ignored bucket's
+
+
+def test_dynamodb_units_are_counted_per_table(metered_s3: tuple[metering.Meter, Any]) -> None:
+    meter, _ = metered_s3
+    db = boto3.client("dynamodb", region_name="us-east-1")
+    for name in ("stack-ProfilesTable-A1", "stack-ClaimsTable-B2"):
+        db.create_table(
+            TableName=name,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+
+    def pipeline() -> None:
+        db.put_item(TableName="stack-ProfilesTable-A1", Item={"pk": {"S": "a"}, "v": {"S": "x" * 1500}})
+        db.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": "stack-ClaimsTable-B2", "Item": {"pk": {"S": f"id{i}"}}}}
+                for i in range(3)
+            ]
+        )
+        db.get_item(TableName="stack-ProfilesTable-A1", Key={"pk": {"S": "a"}}, ConsistentRead=True)
+        db.batch_get_item(
+            RequestItems={"stack-ClaimsTable-B2": {"Keys": [{"pk": {"S": "id0"}}, {"pk": {"S": "id1"}}]}}
+        )
+
+    _off_main_thread(pipeline)
+    tables = meter.to_dict()["dynamodb_by_table"]
+    # a 1.5 KB put is 2 WRU; a transaction's items 2 WRU each; a consistent read of it 1 RRU;
+    # two small eventually consistent reads 0.5 RRU each
+    assert tables["stack-ProfilesTable-A1"] == {"requests": 2, "wru": 2, "rru": 1.0}
+    assert tables["stack-ClaimsTable-B2"] == {"requests": 2, "wru": 6, "rru": 1.0}
+    assert list(tables) == ["stack-ClaimsTable-B2", "stack-ProfilesTable-A1"]  # most written first
+    assert meter.units["ddb.wru"] == 8 and meter.units["ddb.rru"] == 2.0

@@ -243,3 +243,20 @@ def test_our_checks_are_priced_from_the_named_functions_and_machines() -> None:
     # Ingest 2 GB x 5 s x $0.00001 + 10 requests x $0.0000002 + the gate's 200 transitions
     assert glue["ours_usd"] == pytest.approx(10 * 0.00001 + 10 * 0.0000002 + SFN_STANDARD)
     assert glue["ours_usd_per_million_rows"] == pytest.approx(glue["ours_usd"])
+
+
+def test_dynamodb_is_priced_per_table_and_the_tables_add_up() -> None:
+    usage = copy.deepcopy(USAGE)
+    usage["dynamodb_by_table"] = {
+        "retail-datapipe-FraudProfilesTable-X1": {"requests": 10, "wru": 1_500_000, "rru": 400_000},
+        "retail-datapipe-IdRegistryTable-Y2": {"requests": 5, "wru": 500_000, "rru": 600_000},
+    }
+    bill = cost.report(usage, rows=2_000_000, files=10, prices=PRICES)
+    tables = bill["dynamodb_by_table"]
+    profiles = tables["retail-datapipe-FraudProfilesTable-X1"]
+    assert profiles["usd"] == pytest.approx(1.5 * 1.0 + 0.4 * 0.2)
+    assert profiles["usd_per_million_rows"] == pytest.approx((1.5 + 0.08) / 2)
+    assert sum(t["usd"] for t in tables.values()) == pytest.approx(DYNAMODB)
+    line = next(x for x in cost.console_lines(bill) if "DynamoDB by table" in x)
+    assert line.index("FraudProfilesTable") < line.index("IdRegistryTable")  # the dearest first
+    assert "1,500,000 WRU, 400,000 RRU, 10 requests" in line
