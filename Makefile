@@ -57,10 +57,11 @@ $(CHROMIUM):
 # worker). PARALLEL= runs in one process.
 PARALLEL ?= -n auto --dist loadfile
 
-# The static checks run side by side (-O keeps each one's output together), then pytest.
+# The static checks run side by side (-O keeps each one's output together), then pytest (its
+# slowest tests listed at the end; its wall time recorded in out/pytest-timing.json for make bench).
 test: venv $(IAC_STAMP) $(CHROMIUM)
 	$(MAKE) --no-print-directory -j4 -O lint typecheck validate iac
-	$(PY) -m pytest $(PARALLEL) $(PYTEST_ARGS)
+	$(PY) -m pytest $(PARALLEL) --durations=15 $(PYTEST_ARGS)
 
 unit: venv
 	$(PY) -m pytest tests/unit $(PARALLEL) $(PYTEST_ARGS)
