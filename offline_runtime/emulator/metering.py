@@ -310,6 +310,17 @@ def _dynamodb_write_units(operation: str, body: dict[str, Any]) -> dict[str, flo
     return {}
 
 
+def _batch_get_units(table: str, spec: dict[str, Any], parsed: dict[str, Any]) -> float:
+    """One table of a BatchGetItem: each key read is a GetItem (its own consistency, per table),
+    and a key with no item still costs the minimum unit, as a GetItem of a missing item does;
+    keys returned as UnprocessedKeys were not read."""
+    consistent = bool(spec.get("ConsistentRead"))
+    found = (parsed.get("Responses") or {}).get(table) or []
+    unprocessed = len(((parsed.get("UnprocessedKeys") or {}).get(table) or {}).get("Keys") or [])
+    missing = max(0, len(spec.get("Keys") or []) - len(found) - unprocessed)
+    return sum(read_units(item_size(i), consistent) for i in found) + missing * read_units(0, consistent)
+
+
 def dynamodb_read_units(operation: str, request: dict[str, Any], parsed: dict[str, Any]) -> float:
     """Read units from the response's items (eventually consistent: half)."""
     consistent = bool(request.get("ConsistentRead"))
@@ -319,9 +330,8 @@ def dynamodb_read_units(operation: str, request: dict[str, Any], parsed: dict[st
         return read_units(sum(item_size(i) for i in parsed.get("Items") or []), consistent)
     if operation == "BatchGetItem":
         return sum(
-            read_units(item_size(i), consistent)
-            for items in (parsed.get("Responses") or {}).values()
-            for i in items
+            _batch_get_units(table, spec, parsed)
+            for table, spec in (request.get("RequestItems") or {}).items()
         )
     if operation == "TransactGetItems":
         return sum(2 * read_units(item_size(r.get("Item")), True) for r in parsed.get("Responses") or [])

@@ -131,12 +131,15 @@ def test_dynamodb_units_are_counted_per_table(metered_s3: tuple[metering.Meter, 
         db.batch_get_item(
             RequestItems={"stack-ClaimsTable-B2": {"Keys": [{"pk": {"S": "id0"}}, {"pk": {"S": "id1"}}]}}
         )
+        keys = [{"pk": {"S": k}} for k in ("id2", "no-such-id")]  # consistent, per table; one missing
+        db.batch_get_item(RequestItems={"stack-ClaimsTable-B2": {"Keys": keys, "ConsistentRead": True}})
 
     _off_main_thread(pipeline)
     tables = meter.to_dict()["dynamodb_by_table"]
     # a 1.5 KB put is 2 WRU; a transaction's items 2 WRU each; a consistent read of it 1 RRU;
-    # two small eventually consistent reads 0.5 RRU each
+    # two small eventually consistent reads 0.5 RRU each; then two consistent ones, 1 RRU each,
+    # the missing item's too (AWS: a read of an item that does not exist still consumes read units)
     assert tables["stack-ProfilesTable-A1"] == {"requests": 2, "wru": 2, "rru": 1.0}
-    assert tables["stack-ClaimsTable-B2"] == {"requests": 2, "wru": 6, "rru": 1.0}
+    assert tables["stack-ClaimsTable-B2"] == {"requests": 3, "wru": 6, "rru": 3.0}
     assert list(tables) == ["stack-ClaimsTable-B2", "stack-ProfilesTable-A1"]  # most written first
-    assert meter.units["ddb.wru"] == 8 and meter.units["ddb.rru"] == 2.0
+    assert meter.units["ddb.wru"] == 8 and meter.units["ddb.rru"] == 4.0
