@@ -4,7 +4,9 @@ On AWS every execution environment is its own process with the function's variab
 functions share one process, and concurrent invocations of different functions overlap, so a
 function's variables live in a thread-local overlay over the process environment: ``os.environ``
 is replaced by :class:`ThreadEnviron`, whose reads see the current thread's overlay first. Threads
-started while an overlay is active inherit it (awswrangler and boto3 transfers use worker threads).
+started while an overlay is active inherit it (awswrangler and boto3 transfers use worker threads),
+and so does the invocation's identity (``faults.current_function``): on AWS a thread a handler
+starts is part of that invocation, so its calls are that function's for fault rules and the meter.
 
 Named divergence (pinned in tests/emulator/test_divergences.py): code that reads the C-level
 environment (``getenv`` in a C extension) sees the process environment, not the function's.
@@ -18,6 +20,7 @@ import threading
 from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Any
 
+from offline_runtime.emulator.faults import current_function, set_current_function
 from offline_runtime.emulator.patches import AttributePatch, Patch, PatchSet
 
 _local = threading.local()
@@ -115,6 +118,7 @@ class _InheritingThreadInit:
             original_init(thread, *args, **kwargs)
             parent = _overlay()
             thread._offline_overlay = dict(parent) if parent is not None else None  # type: ignore[attr-defined]
+            thread._offline_function = current_function()  # type: ignore[attr-defined]
 
         return thread_init
 
@@ -123,14 +127,17 @@ class _InheritingThreadInit:
 
         def run(thread: threading.Thread) -> None:
             inherited = getattr(thread, "_offline_overlay", None)
-            if inherited is None:
+            function = getattr(thread, "_offline_function", None)
+            if inherited is None and function is None:
                 original_run(thread)
                 return
             _local.overlay = inherited
+            set_current_function(function)
             try:
                 original_run(thread)
             finally:
                 _local.overlay = None
+                set_current_function(None)
 
         return run
 

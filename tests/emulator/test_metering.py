@@ -10,7 +10,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from offline_runtime.emulator import metering
+from offline_runtime.emulator import environ, faults, metering
 from offline_runtime.emulator.session import run_state_machine
 from offline_runtime.emulator.stack import OfflineStack
 
@@ -143,3 +143,28 @@ def test_dynamodb_units_are_counted_per_table(metered_s3: tuple[metering.Meter, 
     assert tables["stack-ClaimsTable-B2"] == {"requests": 3, "wru": 6, "rru": 3.0}
     assert list(tables) == ["stack-ClaimsTable-B2", "stack-ProfilesTable-A1"]  # most written first
     assert meter.units["ddb.wru"] == 8 and meter.units["ddb.rru"] == 4.0
+
+
+def test_a_thread_a_handler_starts_belongs_to_its_invocation(metered_s3: tuple[metering.Meter, Any]) -> None:
+    """On AWS a handler's worker threads are part of its invocation: their calls are the function's
+    (fault rules, the meter), and a thread started outside any invocation is AWS's own."""
+    meter, s3 = metered_s3
+    s3.create_bucket(Bucket="data")
+
+    def worker() -> None:
+        s3.put_object(Bucket="data", Key="k", Body=b"x")
+
+    def in_thread() -> None:
+        thread = threading.Thread(target=worker, name="pool-worker")
+        thread.start()
+        thread.join()
+
+    with environ.patches():
+        faults.set_current_function("PublishFunction")
+        try:
+            in_thread()
+        finally:
+            faults.set_current_function(None)
+        in_thread()
+    assert meter.by_caller[("PublishFunction", "s3", "PutObject")] == 1
+    assert meter.by_caller[("service", "s3", "PutObject")] == 1
