@@ -73,7 +73,9 @@ CALLS: dict[str, Call] = {
     "gate-id-lookup": Call("transactions", "dynamodb", "BatchGetItem", "quarantined", HISTORY),
     # publish
     "publish-glue": Call("transactions", "glue", "*", "quarantined", PUBLISH),
-    "publish-id-claim": Call("transactions", "dynamodb", "TransactWriteItems", "quarantined", PUBLISH),
+    "publish-id-claim": Call(
+        "transactions", "dynamodb", "PutItem", "quarantined", PUBLISH, {"TableName": "*RecordIds*"}
+    ),
     "publish-lease": Call("transactions", "dynamodb", "PutItem", "quarantined", PUBLISH),
     "publish-s3-read-staged": Call(
         "transactions", "s3", "GetObject", "quarantined", PUBLISH, {"Key": "staging/*"}

@@ -40,7 +40,7 @@ def dynamodb() -> Iterator[Any]:
 
 def test_seen_reports_other_runs_only_and_claims_nothing(dynamodb: Any) -> None:
     registry = DynamoIdRegistry(TABLE, client=dynamodb)
-    ids = [f"T{i:04d}" for i in range(250)]  # three BatchGetItem pages, three transactions
+    ids = [f"T{i:04d}" for i in range(250)]  # three BatchGetItem pages
     assert registry.claim("transactions", ids[:120], "run-a", NOW, timedelta(days=35)).claimed == ids[:120]
     assert registry.seen("transactions", ids, "run-b", NOW) == {i: "run-a" for i in ids[:120]}
     assert registry.seen("transactions", ids, "run-a", NOW) == {}  # its own claims are not duplicates
@@ -60,6 +60,27 @@ def test_claim_is_conditional_per_id_and_idempotent_for_the_same_run(dynamodb: A
     ]
     # datasets do not collide
     assert registry.claim("inventory_movements", ["T1"], "run-c", NOW, timedelta(days=35)).claimed == ["T1"]
+
+
+def test_a_claim_is_one_conditional_put_of_one_write_unit_per_id(dynamodb: Any) -> None:
+    """Claims are a write per published row: a PutItem (1 WRU for an item under 1 KB), not a
+    transaction's item (2 WRU); duplicates in the input are claimed once, order is kept."""
+    from offline_runtime.emulator.metering import item_size, write_units
+
+    calls: list[tuple[str, dict[str, Any]]] = []
+    dynamodb.meta.events.register(
+        "provide-client-params.dynamodb.*", lambda params, model, **_: calls.append((model.name, params))
+    )
+    registry = DynamoIdRegistry(TABLE, client=dynamodb)
+    registry.claim("transactions", ["T5", "T6"], "run-a", NOW, timedelta(days=35))
+    ids = [f"T{i}" for i in range(40)] + ["T3", "T4"]  # 40 distinct, two repeated
+    calls.clear()
+    result = registry.claim("transactions", ids, "run-b", NOW, timedelta(days=35))
+    assert result.claimed == [f"T{i}" for i in range(40) if i not in (5, 6)]
+    assert result.duplicates == ["T5", "T6"]
+    assert {name for name, _ in calls} == {"PutItem"} and len(calls) == 40
+    assert all("attribute_not_exists(record_key)" in p["ConditionExpression"] for _, p in calls)
+    assert {write_units(item_size(p["Item"])) for _, p in calls} == {1}
 
 
 def test_an_expired_claim_no_longer_counts(dynamodb: Any) -> None:
