@@ -22,6 +22,7 @@ from offline_runtime.bench import runs
 
 PRICES = Path(__file__).with_name("prices_us_east_1.json")
 TARGET_USD_PER_MILLION_ROWS = 0.10
+PEOPLE_PROTOCOLS = ("sms", "email", "email-json")  # SNS deliveries to people: a cost per alert, not per row
 GB = 1024**3
 
 
@@ -220,6 +221,9 @@ def report(
     for line in priced:
         by_service[line["service"]] += line["usd"]
     total = sum(by_service.values())
+    notices = [x for x in priced if x["service"] == "SNS" and x["item"].split()[0] in PEOPLE_PROTOCOLS]
+    notified = sum(x["usd"] for x in notices)
+    deliveries = int(sum(x["count"] for x in notices))
     glue = glue_data_quality(files, prices)
     if checks is not None:  # (functions, state machines) doing the checks Glue DQ would do
         ours = checks_cost(usage, prices, *checks)
@@ -250,6 +254,12 @@ def report(
         "total_usd": total,
         "usd_per_million_rows": per_million(total, rows),
         "target_usd_per_million_rows": TARGET_USD_PER_MILLION_ROWS,
+        "notifications": {  # priced per message sent to people, not per row
+            "usd": notified,
+            "deliveries": deliveries,
+            "usd_per_delivery": notified / deliveries if deliveries else None,
+            "rest_usd_per_million_rows": per_million(total - notified, rows),
+        },
         "by_service": {
             k: {"usd": v, "usd_per_million_rows": per_million(v, rows)}
             for k, v in sorted(by_service.items(), key=lambda kv: -kv[1])
@@ -306,6 +316,13 @@ def console_lines(bill: dict[str, Any]) -> list[str]:
         f"{name} {usd(v['usd_per_million_rows'])}" for name, v in bill["by_service"].items() if v["usd"] > 0
     )
     out.append(f"  per million rows: {shares}")
+    notices = bill.get("notifications")
+    if notices and notices["deliveries"]:
+        out.append(
+            f"  of which notifications to people (SMS, e-mail): {usd(notices['usd'])} for "
+            f"{notices['deliveries']:,} deliveries ({usd(notices['usd_per_delivery'])} each, per alert); "
+            f"everything else {usd(notices['rest_usd_per_million_rows'])} per million rows"
+        )
     tables = sorted((bill.get("dynamodb_by_table") or {}).items(), key=lambda kv: -kv[1]["usd"])
     if tables:
         out.append(

@@ -260,3 +260,14 @@ def test_dynamodb_is_priced_per_table_and_the_tables_add_up() -> None:
     line = next(x for x in cost.console_lines(bill) if "DynamoDB by table" in x)
     assert line.index("FraudProfilesTable") < line.index("IdRegistryTable")  # the dearest first
     assert "1,500,000 WRU, 400,000 RRU, 10 requests" in line
+
+
+def test_notifications_to_people_are_priced_per_delivery_beside_the_rest_per_row() -> None:
+    bill = cost.report(copy.deepcopy(USAGE), rows=2_000_000, files=10, prices=PRICES)
+    notices = bill["notifications"]
+    assert notices["deliveries"] == 100_000  # the e-mails; the Lambda deliveries are not people's
+    assert notices["usd"] == pytest.approx(100_000 * 0.00002)
+    assert notices["usd_per_delivery"] == pytest.approx(0.00002)
+    assert notices["rest_usd_per_million_rows"] == pytest.approx((TOTAL - 2.0) / 2)
+    line = next(x for x in cost.console_lines(bill) if "notifications to people" in x)
+    assert "100,000 deliveries" in line
