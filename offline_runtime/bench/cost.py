@@ -393,6 +393,8 @@ def bench_report(results: dict[str, Any], path: Path, stores: int | None = None)
             k: v["usd_per_million_rows"] for k, v in bill["by_service"].items()
         },
         "glue_data_quality_usd_per_million_rows": bill["glue_data_quality"]["usd_per_million_rows"],
+        "notifications": bill.get("notifications"),
+        "dynamodb_by_table": bill.get("dynamodb_by_table"),
         "state_machines": bill["state_machines"],
         "prices_as_of": bill["prices_as_of"],
     }
