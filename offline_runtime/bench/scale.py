@@ -234,8 +234,8 @@ def child_scale(path: str, key: str) -> dict[str, Any]:
     states: list[Any] = []
     init = unique.SeenKeys.__init__
 
-    def tracked(self: Any) -> None:  # the uniqueness state, to tell its documented bound apart
-        init(self)
+    def tracked(self: Any, *args: Any, **kwargs: Any) -> None:  # the uniqueness state, apart
+        init(self, *args, **kwargs)
         states.append(self)
 
     unique.SeenKeys.__init__ = tracked  # type: ignore[method-assign]
@@ -262,7 +262,7 @@ def child_scale(path: str, key: str) -> dict[str, Any]:
     size = Path(path).stat().st_size
     inflated = _inflated_size(Path(path))
     in_run = _in_run_slope(samples, inflated, report.rows_in)
-    unique_mb = sum(st.nbytes for st in states) / 2**20
+    unique_mb = sum(st.peak_nbytes for st in states) / 2**20  # closed by now
     rejects = next((v for (b, _), v in store.written.items() if b == QUARANTINE), {"bytes": 0, "lines": 0})
     staged = sum(v["bytes"] for (b, _), v in store.written.items() if b == CURATED)
     return {
