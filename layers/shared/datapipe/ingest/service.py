@@ -145,6 +145,8 @@ class _HashingWriter:
         self.closed = False
 
     def write(self, data: bytes | memoryview) -> int:
+        if self.closed:  # aborted: what the Parquet writer still flushes (its footer) is dropped
+            return len(data)
         chunk = bytes(data)
         try:
             self._inner.write(chunk)
@@ -228,6 +230,9 @@ class StagedWriter:
         """Discards every part: the open one is aborted, finished ones are deleted."""
         if self._sink is not None:
             self._sink.abort()
+        if self._writer is not None:  # closed now (into the aborted sink), not when collected
+            with contextlib.suppress(Exception):
+                self._writer.close()
         self._writer = None
         self._sink = None
         if self.parts:
