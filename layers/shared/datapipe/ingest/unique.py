@@ -18,11 +18,15 @@ collision constructions for such hashes need.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
+import mmap
 import os
 import shutil
 import tempfile
 import weakref
 from itertools import pairwise
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -98,7 +102,7 @@ DEFAULT_MEMORY_BYTES = 24 * 1024**2
 BLOOM_BITS_PER_KEY = 8
 BLOOM_PROBES = 4  # one 64-bit word of each 256-bit block: ~2.7 % false positives at 8 bits a key
 INDEX_EVERY = 256  # one sparse-index entry (8 bytes) per 256 records: a 3 KiB block per lookup
-MERGE_CHUNK = 128 * 1024  # records read at a time from each run while merging (1.5 MiB)
+MERGE_CHUNK = 64 * 1024  # records read at a time from each run while merging (768 KiB)
 _SALT = np.array([0x47B6137B, 0x44974D91, 0x8824AD5B, 0xA2B7289D], dtype=np.uint64)
 _LOW32 = np.uint64(0xFFFFFFFF)
 
@@ -122,6 +126,31 @@ def _bloom_blocks(h: np.ndarray, blocks: int) -> np.ndarray:
     return out.astype(np.int64)
 
 
+def _malloc_trim() -> None:
+    """Gives the heap's free pages back to the OS (glibc; a no-op elsewhere). Called after a
+    spill or merge: their freed buffers and the in-memory keys would otherwise stay resident."""
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+def _load_libc() -> Any:
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return libc if hasattr(libc, "malloc_trim") else None
+    except OSError:
+        return None
+
+
+_LIBC = _load_libc()
+
+
+def _zeros_mapped(words: int) -> np.ndarray:
+    """Zeroed uint64 words in their own anonymous mapping: given back to the OS when dropped.
+    (From malloc, a filter freed at a merge stays resident in the heap under later
+    allocations: measured ~30 MB more peak RSS at 30 M keys.)"""
+    return np.frombuffer(mmap.mmap(-1, max(8, words * 8)), dtype=np.uint64)[:words]
+
+
 class _DiskRun:
     """One sorted run of (fingerprint, first row) records in a file, with its Bloom filter
     (split blocks of ``BLOOM_PROBES`` words, 8 bits a key) and a sparse index of every
@@ -130,7 +159,7 @@ class _DiskRun:
     def __init__(self, path: str, n: int) -> None:
         self.path, self.n = path, n
         self.blocks = max(1, -(-n * BLOOM_BITS_PER_KEY // (64 * BLOOM_PROBES)))
-        self.bloom: np.ndarray | None = np.zeros(self.blocks * BLOOM_PROBES, dtype=np.uint64)
+        self.bloom: np.ndarray | None = _zeros_mapped(self.blocks * BLOOM_PROBES)
         self.index_parts: list[np.ndarray] = []
         self.index = np.empty(0, dtype=np.uint64)
         self.fd = -1
@@ -417,6 +446,7 @@ class SeenKeys:
                 runs[:] = [(h[order], np.concatenate([r for _, r in runs])[order])]
             for h, r in runs:
                 writer.write(h, r)
+            self._runs[b] = []  # written: freed as the spill goes (a failure makes the state unusable)
         self._spill.runs.append(writer.finish())
         self.spilled += self._in_memory
         self.spills += 1
@@ -425,6 +455,7 @@ class SeenKeys:
         disk = self._spill.runs
         while len(disk) >= 2 and disk[-2].n <= 2 * disk[-1].n:
             disk[-2:] = [self._merge(disk[-2], disk[-1])]
+        _malloc_trim()
 
     def _merge(self, a: _DiskRun, b: _DiskRun) -> _DiskRun:
         """One run of both, streamed ``MERGE_CHUNK`` records at a time from each. Their filters
