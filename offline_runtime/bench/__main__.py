@@ -1047,6 +1047,12 @@ def main(argv: list[str] | None = None) -> int:
         "--rejected-max-mb", type=int, default=None, help="largest entirely rejected file (default: any)"
     )
     parser.add_argument("--skip-gzip", action="store_true", help="skip the gzip variant of the 100 MB file")
+    parser.add_argument(
+        "--unique-keys",
+        type=int,
+        default=scale.UNIQUE_KEYS,
+        help="keys fed to the uniqueness state alone after the scale runs (0: skip)",
+    )
     parser.add_argument("--skip-cost", action="store_true", help="skip the cost per million rows")
     parser.add_argument("--cost-from", default="out/demo/cost.json", help="the demo day's bill (make demo)")
     parser.add_argument(
@@ -1054,6 +1060,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--child-memory", choices=VARIANTS, help=argparse.SUPPRESS)
     parser.add_argument("--child-scale", help=argparse.SUPPRESS)
+    parser.add_argument("--child-unique", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--input", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child_memory:
@@ -1061,6 +1068,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.child_scale:
         print(json.dumps(scale.child_scale(args.child_scale, args.input)))
+        return 0
+    if args.child_unique:
+        print(json.dumps(scale.child_unique(args.child_unique)))
         return 0
 
     contract = default_registry().get("transactions")
@@ -1163,6 +1173,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_scale:
         sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
         scale.report_scale(sizes, not args.skip_gzip, results, args.rejected_max_mb)
+        if args.unique_keys > 0:
+            scale.report_unique(args.unique_keys, results)
     if not args.skip_cost:
         cost.bench_report(results, Path(args.cost_from), args.cost_stores or None)
     runs.report_runs(results)

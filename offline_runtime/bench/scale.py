@@ -234,8 +234,8 @@ def child_scale(path: str, key: str) -> dict[str, Any]:
     states: list[Any] = []
     init = unique.SeenKeys.__init__
 
-    def tracked(self: Any) -> None:  # the uniqueness state, to tell its documented bound apart
-        init(self)
+    def tracked(self: Any, *args: Any, **kwargs: Any) -> None:  # the uniqueness state, apart
+        init(self, *args, **kwargs)
         states.append(self)
 
     unique.SeenKeys.__init__ = tracked  # type: ignore[method-assign]
@@ -262,7 +262,7 @@ def child_scale(path: str, key: str) -> dict[str, Any]:
     size = Path(path).stat().st_size
     inflated = _inflated_size(Path(path))
     in_run = _in_run_slope(samples, inflated, report.rows_in)
-    unique_mb = sum(st.nbytes for st in states) / 2**20
+    unique_mb = sum(st.peak_nbytes for st in states) / 2**20  # closed by now
     rejects = next((v for (b, _), v in store.written.items() if b == QUARANTINE), {"bytes": 0, "lines": 0})
     staged = sum(v["bytes"] for (b, _), v in store.written.items() if b == CURATED)
     return {
@@ -289,6 +289,97 @@ def child_scale(path: str, key: str) -> dict[str, Any]:
         "rejects_bytes": rejects["bytes"],
         "rejects_lines": rejects["lines"],
     }
+
+
+UNIQUE_KEYS = 71_000_000  # a 10 GB transactions file's distinct ids (7.1 M per GB measured)
+UNIQUE_BATCH_KEYS = 57_000  # one 8 MiB batch of transactions rows
+UNIQUE_TARGET = "<= 300 MB together with the batch working set (~150-200 MB): the state <= ~100 MB"
+
+
+def child_unique(keys: int, batch: int = UNIQUE_BATCH_KEYS) -> dict[str, Any]:
+    """Entry point of a subprocess: the uniqueness state alone fed ``keys`` fingerprints in
+    batches as ingest feeds it (distinct within a batch), 1 % of each batch keys seen in an
+    earlier one (each must be found, at its first row); peak RSS over the RSS before it."""
+    import numpy as np
+
+    from datapipe.ingest.unique import RECORD_BYTES, SeenKeys
+
+    rng = np.random.default_rng(7)
+    again = batch // 100
+    gc.collect()
+    before = _status_kib("VmRSS")
+    reset = _reset_peak()
+    t0 = time.perf_counter()
+    seen = SeenKeys()
+    row = found = expected = 0
+    earlier = np.empty(0, dtype=np.uint64)
+    earlier_rows = np.empty(0, dtype=np.int64)
+    try:
+        while seen.count < keys:
+            fresh = rng.integers(0, 2**64 - 1, batch, dtype=np.uint64, endpoint=True)
+            pick = rng.integers(0, max(len(earlier), 1), min(again, len(earlier)))
+            hashes, first = np.unique(np.concatenate([fresh, earlier[pick]]), return_index=True)
+            rows = row + first
+            got = seen.first_rows(hashes, rows)
+            known = np.isin(hashes, earlier[pick])
+            expected += int(known.sum())
+            found += int(((got >= 0) & known).sum())
+            if known.any():  # the first rows given back are those of the earlier batches
+                want = dict(zip(earlier[pick].tolist(), earlier_rows[pick].tolist(), strict=True))
+                assert [want[h] for h in hashes[known].tolist()] == got[known].tolist()
+            new = got < 0
+            earlier, earlier_rows = hashes[new][:again], rows[new][:again]
+            row += len(hashes)
+        seconds = time.perf_counter() - t0
+        peak = _status_kib("VmHWM")
+        bound = seen.memory_bytes + seen.spilled * 33 // 32 + 40 * len(seen._spill.runs)
+        return {
+            "keys": seen.count,
+            "batch_keys": batch,
+            "seconds": seconds,
+            "peak_over_baseline_mb": (peak - before) / 1024 if reset and peak and before else None,
+            "state_peak_mb": seen.peak_nbytes / 2**20,
+            "state_bound_mb": bound / 2**20,
+            "all_in_memory_mb": seen.count * RECORD_BYTES / 2**20,
+            "disk_mb": seen.disk_bytes / 1e6,
+            "spills": seen.spills,
+            "merges": seen.merges,
+            "runs": len(seen._spill.runs),
+            "memory_bytes": seen.memory_bytes,
+            "repeats_found": found,
+            "repeats_fed": expected,
+        }
+    finally:
+        seen.close()
+
+
+def report_unique(keys: int, results: dict[str, Any]) -> None:
+    """The uniqueness state alone at a 10 GB file's key count, without generating the file."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "offline_runtime.bench", "--child-unique", str(keys)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "layers" / "shared"), str(ROOT)])},
+        cwd=ROOT,
+        check=False,
+    )
+    if proc.returncode or not proc.stdout.strip():
+        out: dict[str, Any] = {"error": (proc.stderr or "no output").strip()[-500:]}
+        print(f"\nuniqueness state alone: error: {out['error']}")
+    else:
+        out = json.loads(proc.stdout.strip().splitlines()[-1])
+        print(
+            f"\nuniqueness state alone, {out['keys']:,} keys in batches of {out['batch_keys']:,} "
+            f"(a 10 GB transactions file's; ingest/unique.py, spilling past "
+            f"{out['memory_bytes'] / 2**20:.0f} MiB): {out['seconds']:.1f} s, peak RSS "
+            f"+{_fmt(out['peak_over_baseline_mb'], '.0f')} MB (target {UNIQUE_TARGET}); state "
+            f"{out['state_peak_mb']:.1f} MiB at most (bound {out['state_bound_mb']:.1f}; all in memory: "
+            f"{out['all_in_memory_mb']:.0f}), {out['disk_mb']:.0f} MB on disk, {out['spills']} spills, "
+            f"{out['merges']} merges, {out['runs']} run(s) left; repeated keys found "
+            f"{out['repeats_found']:,} of {out['repeats_fed']:,}"
+        )
+    out["target"] = UNIQUE_TARGET
+    results.setdefault("scale", {})["unique_state"] = out
 
 
 def _inflated_size(path: Path) -> int:

@@ -1,7 +1,8 @@
 """Size limits of one ingest run: what bounds its memory and time, whatever the input.
 
 Memory is bounded by the batch size (not the file size); these limits bound the rest: how much a
-compressed upload may inflate to, how long one line may be, how large one staged part grows.
+compressed upload may inflate to, how long one line may be, how large one staged part grows, how
+much uniqueness state stays in memory before it spills to disk.
 Defaults suit the Lambda function as configured; ``from_env`` lets a deployment override them.
 """
 
@@ -30,6 +31,9 @@ class IngestLimits:
     """Staged Parquet part size: past it the next row group starts a new part."""
     max_reason_chars: int = 1_000
     """Longest human-readable reason (alerts and events stay far below SNS's 256 KB)."""
+    unique_memory_bytes: int = 24 * MiB
+    """Exact uniqueness state kept in memory (12 B a distinct key); past it keys spill to sorted
+    runs on local disk (/tmp), ~1 B a key staying in memory (ingest/unique.py)."""
 
     ENV: ClassVar[dict[str, str]] = {
         "max_object_bytes": "INGEST_MAX_OBJECT_BYTES",
@@ -38,6 +42,7 @@ class IngestLimits:
         "batch_bytes": "INGEST_BATCH_BYTES",
         "part_max_bytes": "INGEST_PART_MAX_BYTES",
         "max_reason_chars": "INGEST_MAX_REASON_CHARS",
+        "unique_memory_bytes": "INGEST_UNIQUE_MEMORY_BYTES",
     }
 
     @classmethod

@@ -45,6 +45,7 @@ from datapipe.ingest.limits import IngestLimits
 from datapipe.ingest.profile import FileProfile
 from datapipe.ingest.reader import FileRejected, RowReject, open_raw
 from datapipe.ingest.source import RawCounter
+from datapipe.ingest.unique import SpillError
 from datapipe.ingest.validation import FileContext, Lineage, validate
 from datapipe.ports import EventBus, Notifier, ObjectStore, ObjectWriter
 from datapipe.reference.fx import FxRates, load_published
@@ -144,6 +145,8 @@ class _HashingWriter:
         self.closed = False
 
     def write(self, data: bytes | memoryview) -> int:
+        if self.closed:  # aborted: what the Parquet writer still flushes (its footer) is dropped
+            return len(data)
         chunk = bytes(data)
         try:
             self._inner.write(chunk)
@@ -227,6 +230,9 @@ class StagedWriter:
         """Discards every part: the open one is aborted, finished ones are deleted."""
         if self._sink is not None:
             self._sink.abort()
+        if self._writer is not None:  # closed now (into the aborted sink), not when collected
+            with contextlib.suppress(Exception):
+                self._writer.close()
         self._writer = None
         self._sink = None
         if self.parts:
@@ -359,7 +365,7 @@ def _ingest_stream(
             fx = load_published(deps.store, curated)
         except Exception as exc:
             raise _InfraError(str(exc)) from exc
-    ctx = FileContext(arrival=source.arrived_at, fx=fx)
+    ctx = FileContext(arrival=source.arrived_at, fx=fx, unique_memory_bytes=deps.limits.unique_memory_bytes)
     try:
         reader = open_raw(chunks, source.key, contract, deps.limits)
         for batch in reader.batches():
@@ -372,12 +378,19 @@ def _ingest_stream(
             for chunk in result.reject_chunks():  # a chunk of Python objects at a time
                 rejects.write(chunk)
             profile.add(result)
+        ctx.close()  # the uniqueness state's memory and spill files, before the last uploads
         staged.close()
         rejects.close()
+    except SpillError as exc:  # the keys outgrew local disk: said so, never a guessed answer
+        staged.abort()
+        rejects.abort()
+        raise FileRejected("FILE_TOO_LARGE", f"{source.key}: {exc}") from exc
     except BaseException:
         staged.abort()
         rejects.abort()
         raise
+    finally:
+        ctx.close()
     try:
         return _announce(contract, run, source, reader, counter, staged, rejects, profile, deps, now)
     except Exception as exc:  # the store, the ledger or the bus: Lambda retries the event

@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 
 from datapipe.contracts import ColumnSpec, DatasetContract, RowRule
 from datapipe.ingest.reader import RawBatch, RowReject
-from datapipe.ingest.unique import SeenKeys, fingerprints
+from datapipe.ingest.unique import DEFAULT_MEMORY_BYTES, SeenKeys, fingerprints
 from datapipe.reference import CURRENCY_MINOR_UNITS, reference_set
 from datapipe.reference.codes import DESCRIPTIONS
 from datapipe.reference.fx import FxRates
@@ -64,9 +64,24 @@ class FileContext:
     arrival: datetime | None = None
     fx: FxRates = field(default_factory=FxRates.reference)
     seen: dict[str, SeenKeys] = field(default_factory=dict)
+    unique_memory_bytes: int = DEFAULT_MEMORY_BYTES
+    """Per unique column, in-memory uniqueness state before it spills to disk (IngestLimits)."""
 
     def seen_keys(self, column: str) -> SeenKeys:
-        return self.seen.setdefault(column, SeenKeys())
+        if column not in self.seen:
+            self.seen[column] = SeenKeys(self.unique_memory_bytes)
+        return self.seen[column]
+
+    def close(self) -> None:
+        """Frees the uniqueness state and removes its spill files (the file is done, or failed)."""
+        for keys in self.seen.values():
+            keys.close()
+
+    def __enter__(self) -> FileContext:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 @dataclass
@@ -643,7 +658,15 @@ def validate(
 ) -> ValidationResult:
     """One batch: typed valid rows and one reject per invalid row. ``ctx`` carries uniqueness
     from the file's earlier batches (a fresh one when the batch is the whole file)."""
-    ctx = ctx or FileContext()
+    if ctx is None:
+        with FileContext() as own:
+            return _validate(batch, contract, lineage, own)
+    return _validate(batch, contract, lineage, ctx)
+
+
+def _validate(
+    batch: RawBatch, contract: DatasetContract, lineage: Lineage, ctx: FileContext
+) -> ValidationResult:
     n = batch.num_rows
     failures: list[_Failure] = []
     typed: dict[str, pa.Array] = {}
