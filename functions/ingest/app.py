@@ -21,6 +21,7 @@ from datapipe.contracts import default_registry
 from datapipe.delivery import DeliveryLedger
 from datapipe.envelopes import AnyEventBridgeEvent, ObjectCreatedEvent, parse
 from datapipe.ingest.service import IngestDeps, ObjectRef, ingest_object
+from datapipe.ingest.unique import remove_stale_spills
 from datapipe.observability import instruments
 from datapipe.operations import QUARANTINED_BY_REASON, emit_one
 from datapipe.payloads import PayloadOffload
@@ -34,7 +35,11 @@ OBJECT_CREATED = "Object Created"
 
 @cache
 def deps() -> IngestDeps:
-    """Clients made once per execution environment, on first use (not at import)."""
+    """Clients made once per execution environment, on first use (not at import); and /tmp rid of
+    the spill an earlier invocation that timed out here left behind."""
+    stale = remove_stale_spills()
+    if stale:
+        logger.warning("removed stale uniqueness spill directories", extra={"directories": stale})
     store = S3ObjectStore()
     offload = PayloadOffload(store, settings.quarantine_bucket)
     return IngestDeps(

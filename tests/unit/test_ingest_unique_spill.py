@@ -327,3 +327,23 @@ def test_an_aborted_part_is_closed_into_the_aborted_sink_not_when_collected(stor
     staged.abort()
     gc.collect()  # a ParquetWriter left open would write its footer into the aborted upload here
     assert not any(k[0] == CURATED for k in store.objects)
+
+
+def test_stale_spill_directories_are_removed_and_live_ones_kept(tmp_path: Path) -> None:
+    """A timed-out invocation never closed its state: the next environment start removes its
+    directory once it is older than any invocation can run, never a live one."""
+    import os
+    import time
+
+    from datapipe.ingest.unique import SPILL_PREFIX, STALE_SPILL_S, remove_stale_spills
+
+    old, live, other = tmp_path / f"{SPILL_PREFIX}old", tmp_path / f"{SPILL_PREFIX}live", tmp_path / "keep"
+    for d in (old, live, other):
+        d.mkdir()
+        (d / "run-000001.bin").write_bytes(b"x" * 12)
+    long_ago = time.time() - STALE_SPILL_S - 60
+    for d in (old, other):
+        os.utime(d, (long_ago, long_ago))
+    assert remove_stale_spills(str(tmp_path)) == 1
+    assert not old.exists() and live.exists() and other.exists()
+    assert remove_stale_spills(str(tmp_path / "missing")) == 0

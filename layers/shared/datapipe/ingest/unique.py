@@ -236,6 +236,35 @@ class _DiskRun:
             self.fd = -1
 
 
+SPILL_PREFIX = "datapipe-unique-"
+STALE_SPILL_S = 900  # Lambda's longest invocation: a spill directory older than that is nobody's
+
+
+def remove_stale_spills(parent: str | None = None, older_than_s: float = STALE_SPILL_S) -> int:
+    """Remove spill directories an earlier invocation left behind (it timed out or was killed
+    before its ``close``; /tmp outlives it in a reused execution environment). Only those not
+    touched for longer than any invocation can run, so a live one (another execution environment
+    sharing the directory, as in the offline runtime) is never taken; returns how many went."""
+    import time
+
+    where = parent or tempfile.gettempdir()
+    removed = 0
+    try:
+        names = [n for n in os.listdir(where) if n.startswith(SPILL_PREFIX)]
+    except OSError:
+        return 0
+    for name in names:
+        path = os.path.join(where, name)
+        try:
+            stale = time.time() - os.stat(path).st_mtime > older_than_s
+        except OSError:
+            continue
+        if stale and os.path.isdir(path):
+            shutil.rmtree(path, ignore_errors=True)
+            removed += 1
+    return removed
+
+
 class _SpillDir:
     """The temporary directory of one SeenKeys and the open runs in it; removed on close."""
 
@@ -248,7 +277,7 @@ class _SpillDir:
     def new_path(self) -> str:
         if self.path is None:
             try:
-                self.path = tempfile.mkdtemp(prefix="datapipe-unique-", dir=self.parent)
+                self.path = tempfile.mkdtemp(prefix=SPILL_PREFIX, dir=self.parent)
             except OSError as exc:
                 where = self.parent or tempfile.gettempdir()
                 raise SpillError(f"uniqueness state: no spill directory in {where} ({exc.strerror})") from exc
