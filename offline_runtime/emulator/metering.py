@@ -302,10 +302,11 @@ def dynamodb_read_units(operation: str, request: dict[str, Any], parsed: dict[st
         return read_units(item_size(parsed.get("Item")), consistent)
     if operation in ("Query", "Scan"):  # one read size for all the items a page returned
         return read_units(sum(item_size(i) for i in parsed.get("Items") or []), consistent)
-    if operation == "BatchGetItem":
+    if operation == "BatchGetItem":  # ConsistentRead is per table, inside RequestItems
+        tables = request.get("RequestItems") or {}
         return sum(
-            read_units(item_size(i), consistent)
-            for items in (parsed.get("Responses") or {}).values()
+            read_units(item_size(i), bool((tables.get(name) or {}).get("ConsistentRead")))
+            for name, items in (parsed.get("Responses") or {}).items()
             for i in items
         )
     if operation == "TransactGetItems":
