@@ -496,6 +496,9 @@ def test_merge_account_is_a_union_by_id_keeping_the_last() -> None:
     assert merge_account(old, [(2, "b", 20.0), (3, "c", 30.0)], 2) == [(2, "b", 20.0), (3, "c", 30.0)]
     assert merge_account(old, [(0, "z", 5.0)], 5) == [(0, "z", 5.0), (1, "a", 10.0), (2, "b", 20.0)]
     assert merge_account(old, [(4, "a", 11.0)], 5) == [(2, "b", 20.0), (4, "a", 11.0)]  # re-sent id
+    tied = [(5, "b", 1.0), (5, "a", 2.0)]
+    assert merge_account(tied, [(5, "b", 1.0)], 5) == tied  # a replayed row keeps its place
+    assert merge_account(tied, [(5, "b", 3.0)], 5) == [(5, "a", 2.0), (5, "b", 3.0)]  # a changed one moves
 
 
 def test_updated_history_merges_only_usable_rows_and_leaves_the_old_state_alone() -> None:

@@ -89,6 +89,8 @@ def merge_account(
     time order; equal times as in ``merge_card``."""
     by_id = {i: (t, i, v) for t, i, v in old}
     for t, i, v in new:
+        if by_id.get(i) == (t, i, v):
+            continue  # the same row again (a replay) keeps its place
         by_id.pop(i, None)  # a replaced row goes where the new rows go
         by_id[i] = (t, i, v)
     return sorted(by_id.values(), key=lambda r: r[0])[-keep:]
