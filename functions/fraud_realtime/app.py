@@ -3,7 +3,8 @@
 The rules see what the dataset path sees (``FraudProfiles``, shared by both): the card's recent
 transaction times (velocity across files and channels) and the account's last amounts in USD
 (the usual amount: their median, strictly before this transaction). The event is merged into
-both profiles afterwards (a union by transaction id: a redelivery changes nothing).
+both profiles afterwards (a union by ``txn_ref``, a digest of the transaction id: a redelivery
+changes nothing).
 
 The alert is claimed in the FraudAlerts table with its full record (case management reads the
 ids there) and confirmed once SNS accepted it: a retry after a failed publish sends it. Logs and
@@ -25,6 +26,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from datapipe.aws import Alert, FraudAlerts, S3ObjectStore, SnsBatchPublisher, alert_message
 from datapipe.envelopes import RealtimeTransaction, TransactionReceivedEvent, parse
 from datapipe.fraud import SEVERITIES, FraudAlert, FraudHistory, policy_from_settings, score_event
+from datapipe.fraud.history import txn_ref
 from datapipe.fraud.profiles import DynamoFraudProfiles
 from datapipe.fraud.rules import amount_value, to_micros
 from datapipe.observability import instruments
@@ -71,11 +73,10 @@ def rates() -> FxRates:
 
 def usual_before(history: FraudHistory, txn: RealtimeTransaction, event_us: int) -> tuple[float | None, int]:
     """The account's usual USD amount (median of its last amounts before this one) and how many."""
-    earlier = [
-        (t, i, v)
-        for t, i, v in history.accounts.get(txn.account_id, [])
-        if i != txn.transaction_id and (t, i) < (event_us, txn.transaction_id)
-    ][-policy.usual_history :]
+    ref = txn_ref(txn.transaction_id)
+    rows = history.accounts.get(txn.account_id, [])
+    earlier = [(t, i, v) for t, i, v in rows if i != ref and t <= event_us]  # equal times: came earlier
+    earlier = earlier[-policy.usual_history :]
     if not earlier:
         return None, 0
     return statistics.median(v for _, _, v in earlier), len(earlier)
@@ -84,7 +85,8 @@ def usual_before(history: FraudHistory, txn: RealtimeTransaction, event_us: int)
 def recent_card_times(history: FraudHistory, txn: RealtimeTransaction) -> list[float]:
     if not txn.card_id:
         return []
-    return [t / 1_000_000 for t, i in history.cards.get(txn.card_id, []) if i != txn.transaction_id]
+    ref = txn_ref(txn.transaction_id)
+    return [t / 1_000_000 for t, i in history.cards.get(txn.card_id, []) if i != ref]
 
 
 def usd_amount(txn: dict[str, Any], on: date) -> float | None:
@@ -101,10 +103,10 @@ def remember(a: Adapters, txn: RealtimeTransaction, raw: dict[str, Any], event_u
     """This transaction merged into its card's and account's profiles."""
     delta = FraudHistory()
     if txn.card_id:
-        delta.cards[txn.card_id] = [(event_us, txn.transaction_id)]
+        delta.cards[txn.card_id] = [(event_us, txn_ref(txn.transaction_id))]
     usd = usd_amount(raw, txn.event_time.date())
     if usd is not None and usd > 0:
-        delta.accounts[txn.account_id] = [(event_us, txn.transaction_id, usd)]
+        delta.accounts[txn.account_id] = [(event_us, txn_ref(txn.transaction_id), usd)]
     a.profiles.save(delta, keep=policy.usual_history)
 
 

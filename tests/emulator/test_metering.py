@@ -168,3 +168,31 @@ def test_a_thread_a_handler_starts_belongs_to_its_invocation(metered_s3: tuple[m
         in_thread()
     assert meter.by_caller[("PublishFunction", "s3", "PutObject")] == 1
     assert meter.by_caller[("service", "s3", "PutObject")] == 1
+
+
+def test_dynamodb_reads_are_units_of_4_kb_per_item_and_consistency_is_per_table() -> None:
+    """BatchGetItem's ConsistentRead is inside each table's RequestItems: strongly consistent is
+    one unit per started 4 KB of each item, eventually consistent half. Before, the request's top
+    level was read and every BatchGetItem counted as eventually consistent."""
+    metering.register()
+    meter = metering.Meter()
+    with mock_aws(), metering.patch(meter):
+        db = boto3.client("dynamodb", region_name="us-east-1")
+        for name in ("strong", "eventual"):
+            db.create_table(
+                TableName=name,
+                BillingMode="PAY_PER_REQUEST",
+                AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+                KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+            )
+            db.put_item(TableName=name, Item={"k": {"S": "small"}})
+            db.put_item(TableName=name, Item={"k": {"S": "big"}, "v": {"B": b"x" * 5000}})  # 2 read units
+
+        def pipeline() -> None:
+            keys = [{"k": {"S": "small"}}, {"k": {"S": "big"}}]
+            db.batch_get_item(
+                RequestItems={"strong": {"Keys": keys, "ConsistentRead": True}, "eventual": {"Keys": keys}}
+            )
+
+        _off_main_thread(pipeline)
+    assert meter.units["ddb.rru"] == (1 + 2) + (1 + 2) / 2

@@ -536,6 +536,7 @@ def test_history_merge_rules() -> None:
         FraudHistory,
         merge_account,
         merge_card,
+        txn_ref,
         updated_history,
     )
 
@@ -559,13 +560,14 @@ def test_history_merge_rules() -> None:
         has_usd=np.array([True, True, True, True, True]),
         keep=20,
     )
-    assert out.cards == {"C0": [(1, "old")], "C1": [(10, "t1"), (30, "t3")]}  # no id / no time: skipped
-    assert out.accounts == {"A0": [(1, "old", 3.0)], "A1": [(10, "t1", 5.0)]}  # refunds are not "usual"
+    t1, t3 = txn_ref("t1"), txn_ref("t3")  # the history keeps digests of the ids
+    assert out.cards == {"C0": [(1, "old")], "C1": [(10, t1), (30, t3)]}  # no id / no time: skipped
+    assert out.accounts == {"A0": [(1, "old", 3.0)], "A1": [(10, t1, 5.0)]}  # refunds are not "usual"
     assert history.cards == {"C0": [(1, "old")]}  # the input history is not modified
-    assert out.card_rows() == (["C0", "C1", "C1"], [1, 10, 30], ["old", "t1", "t3"])
-    assert out.card_rows(["C1", "nope"]) == (["C1", "C1"], [10, 30], ["t1", "t3"])
-    assert out.account_rows() == (["A0", "A1"], [1, 10], ["old", "t1"], [3.0, 5.0])
-    assert out.account_rows(["A1"]) == (["A1"], [10], ["t1"], [5.0])
+    assert out.card_rows() == (["C0", "C1", "C1"], [1, 10, 30], ["old", t1, t3])
+    assert out.card_rows(["C1", "nope"]) == (["C1", "C1"], [10, 30], [t1, t3])
+    assert out.account_rows() == (["A0", "A1"], [1, 10], ["old", t1], [3.0, 5.0])
+    assert out.account_rows(["A1"]) == (["A1"], [10], [t1], [5.0])
 
 
 def test_event_times_and_amounts_as_they_arrive() -> None:

@@ -4,6 +4,8 @@ same transactions get the same scores however they are split into files."""
 
 from __future__ import annotations
 
+import itertools
+import json
 import random
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -31,8 +33,9 @@ from datapipe.fraud import (
     supersedes,
 )
 from datapipe.fraud.alerts import ESCALATED, NEW, NOT_HIGHER, DynamoAlertLedger, DynamoCaseBook, subject_of
+from datapipe.fraud.history import txn_ref
 from datapipe.fraud.localtime import local_hour, zone_for
-from datapipe.fraud.profiles import DynamoFraudProfiles
+from datapipe.fraud.profiles import DynamoFraudProfiles, profile_key
 from datapipe.fraud.table import history_delta
 
 UNITS_PER_USD = {"USD": 1.0, "JPY": 150.0, "EUR": 0.92, "GBP": 0.79}
@@ -344,6 +347,10 @@ def test_case_severity_is_the_highest_of_its_alerts(dynamodb: Any) -> None:
     assert subject_of(high).startswith("card:") and first.opened
 
 
+def refs(*ids: str) -> list[str]:
+    return [txn_ref(i) for i in ids]
+
+
 def test_profiles_are_merged_not_overwritten(dynamodb: Any) -> None:
     profiles = DynamoFraudProfiles("profiles", client=dynamodb)
     pos = table([txn(i, amount=Decimal("40.00"), event_time=MARCH + timedelta(minutes=i)) for i in range(3)])
@@ -357,7 +364,9 @@ def test_profiles_are_merged_not_overwritten(dynamodb: Any) -> None:
     profiles.save(history_delta(online, score_table(online)), keep=20)  # another file, same card/account
     profiles.save(history_delta(online, score_table(online)), keep=20)  # replayed: no change
     loaded = profiles.load(["CARD1"], ["ACC1"])
-    assert [i for _, i in loaded.cards["CARD1"]] == ["T000000", "T000010", "T000001", "T000011", "T000002"]
+    assert [i for _, i in loaded.cards["CARD1"]] == refs(
+        "T000000", "T000010", "T000001", "T000011", "T000002"
+    )
     assert [v for _, _, v in loaded.accounts["ACC1"]] == [40.0, 60.0, 40.0, 60.0, 40.0]
     assert profiles.load(["CARD2"], ["ACC2"]).cards == {}
 
@@ -380,7 +389,7 @@ def test_save_after_load_writes_from_what_load_read_without_a_get_per_profile(dy
     assert profiles.save(history_delta(later, score_table(later)), keep=20) == 2  # the card and the account
     assert calls == ["BatchGetItem", "PutItem", "PutItem"]
     loaded = profiles.load(["CARD1"], ["ACC1"])
-    assert [i for _, i in loaded.cards["CARD1"]] == ["T000000", "T000001", "T000002", "T000005"]
+    assert [i for _, i in loaded.cards["CARD1"]] == refs("T000000", "T000001", "T000002", "T000005")
 
 
 def test_a_profile_changed_between_load_and_save_is_re_read_and_merged_not_overwritten(dynamodb: Any) -> None:
@@ -394,7 +403,7 @@ def test_a_profile_changed_between_load_and_save_is_re_read_and_merged_not_overw
     pos = table([txn(3, amount=Decimal("50.00"), event_time=MARCH + timedelta(minutes=2))])
     mine.save(history_delta(pos, score_table(pos)), keep=20)
     loaded = mine.load(["CARD1"], ["ACC1"])
-    assert [i for _, i in loaded.cards["CARD1"]] == ["T000001", "T000002", "T000003"]
+    assert [i for _, i in loaded.cards["CARD1"]] == refs("T000001", "T000002", "T000003")
     assert [v for _, _, v in loaded.accounts["ACC1"]] == [40.0, 60.0, 50.0]
 
 
@@ -406,3 +415,112 @@ def test_a_replayed_file_writes_no_profile(dynamodb: Any) -> None:
     profiles.load(["CARD1"], ["ACC1"])
     assert profiles.save(history_delta(rows, score_table(rows)), keep=20) == 0
     assert calls == ["BatchGetItem"]
+
+
+def _stored(client: Any, key: str) -> dict[str, Any]:
+    return dict(client.get_item(TableName="profiles", Key={"profile_key": {"S": key}})["Item"])
+
+
+def test_a_profile_written_as_json_still_loads_and_the_next_write_packs_it(dynamodb: Any) -> None:
+    """Items a deployed table holds from before the packed format (JSON text ``recent`` with the
+    transaction ids) read as the same history; a replay leaves them alone, a change rewrites them."""
+    rows = table([txn(i, amount=Decimal("40.00"), event_time=MARCH + timedelta(minutes=i)) for i in range(3)])
+    micros = [int((MARCH + timedelta(minutes=i)).timestamp() * 1_000_000) for i in range(3)]
+    ids = [f"T{i:06d}" for i in range(3)]
+    card, account = profile_key("card", "CARD1"), profile_key("account", "ACC1")
+    old_card = [[t, i] for t, i in zip(micros, ids, strict=True)]
+    old_account = [[t, i, 40.0] for t, i in zip(micros, ids, strict=True)]
+    for key, recent in ((card, old_card), (account, old_account)):
+        dynamodb.put_item(
+            TableName="profiles",
+            Item={"profile_key": {"S": key}, "recent": {"S": json.dumps(recent)}, "version": {"N": "3"}},
+        )
+    profiles = DynamoFraudProfiles("profiles", client=dynamodb)
+    loaded = profiles.load(["CARD1"], ["ACC1"])
+    assert loaded.cards["CARD1"] == sorted(zip(micros, refs(*ids), strict=True))
+    assert loaded.accounts["ACC1"] == sorted((t, r, 40.0) for t, r in zip(micros, refs(*ids), strict=True))
+    # the same rows again (a replay of the file the old items came from): nothing written
+    assert profiles.save(history_delta(rows, score_table(rows)), keep=20) == 0
+    assert "recent" in _stored(dynamodb, card)
+    later = table([txn(7, amount=Decimal("55.00"), event_time=MARCH + timedelta(hours=2))])
+    profiles.load(["CARD1"], ["ACC1"])
+    assert profiles.save(history_delta(later, score_table(later)), keep=20) == 2
+    for key in (card, account):
+        item = _stored(dynamodb, key)
+        assert set(item) == {"profile_key", "rows", "version"} and item["version"]["N"] == "4"
+    again = profiles.load(["CARD1"], ["ACC1"])
+    assert again.cards["CARD1"] == sorted(
+        [*loaded.cards["CARD1"], (micros[0] + 7_200_000_000, txn_ref("T000007"))]
+    )
+    assert [v for _, _, v in again.accounts["ACC1"]] == [40.0, 40.0, 40.0, 55.0]
+
+
+def test_profile_items_fit_a_write_unit_and_hold_no_transaction_id(dynamodb: Any) -> None:
+    """An account's last 20 amounts and a card's 59 transactions in a day are one write unit
+    (1 KB) each; as JSON text with these 23-character ids they were 1,087 and 2,719 bytes (2 and 3
+    write units). No transaction id is stored in the clear."""
+    from offline_runtime.emulator.metering import item_size
+
+    profiles = DynamoFraudProfiles("profiles", client=dynamodb)
+    busy = [
+        txn(
+            i,
+            amount=Decimal("12.34") + i,
+            event_time=MARCH + timedelta(minutes=20 * i),
+            transaction_id=f"TX-{i:020d}",
+        )
+        for i in range(59)
+    ]
+    profiles.save(history_delta(table(busy), score_table(table(busy))), keep=20)
+    card, account = (
+        _stored(dynamodb, profile_key("card", "CARD1")),
+        _stored(dynamodb, profile_key("account", "ACC1")),
+    )
+    assert item_size(account) <= 1024 and item_size(card) <= 1024, (item_size(account), item_size(card))
+    assert "TX-" not in str(card) + str(account)
+    loaded = profiles.load(["CARD1"], ["ACC1"])
+    assert len(loaded.cards["CARD1"]) == 59 and len(loaded.accounts["ACC1"]) == 20
+    assert [v for _, _, v in loaded.accounts["ACC1"]] == [float(Decimal("12.34") + i) for i in range(39, 59)]
+
+
+def test_files_scored_through_the_stored_profiles_score_as_one_table(dynamodb: Any) -> None:
+    """The split property through DynamoDB: each file loads the packed profiles, is scored and
+    saved. Equal times inside files and across the cuts (an earlier file's rows count first)."""
+    rng = random.Random(13)
+    policy = FraudPolicy(min_history=2, usual_history=4)
+    rows, t = [], MARCH
+    for i in range(80):
+        t += timedelta(seconds=0 if i in (7, 8, 30, 31, 55) else rng.choice([0, 0, 5, 60, 400]))
+        rows.append(
+            txn(
+                i,
+                account_id=rng.choice(["A1", "A2"]),
+                card_id=rng.choice(["C1", "C2", None]),
+                amount=Decimal(rng.choice([5, 20, 40, 300, 1200])),
+                event_time=t,
+            )
+        )
+    whole = score_table(table(rows), policy, to_usd)
+    profiles = DynamoFraudProfiles("profiles", client=dynamodb)
+    got: list[float] = []
+    cuts = [0, 7, 8, 30, 31, 55, 80]
+    for lo, hi in itertools.pairwise(cuts):
+        part = list(reversed(rows[lo:hi]))
+        history = profiles.load(
+            [str(r["card_id"]) for r in part if r["card_id"]], [r["account_id"] for r in part]
+        )
+        scored = score_table(table(part), policy, to_usd, history)
+        got += list(reversed(scored.score.tolist()))
+        profiles.save(history_delta(table(part), scored), keep=policy.usual_history)
+    assert sum(a["event_time"] == b["event_time"] for a, b in itertools.pairwise(rows)) > 10
+    assert got == whole.score.tolist()
+
+
+def test_at_equal_times_an_earlier_files_transaction_counts_first() -> None:
+    """The history knows earlier transactions by digest only, so a later file's transaction at the
+    same microsecond comes after them whatever its id (within a file: transaction-id order)."""
+    first = table([txn(5, event_time=MARCH), txn(6, event_time=MARCH)])
+    history = merged_history(None, first, score_table(first))
+    later = table([txn(1, event_time=MARCH), txn(2, event_time=MARCH)])
+    assert score_table(later, history=history).velocity.tolist() == [3, 4]
+    assert score_table(later).velocity.tolist() == [1, 2]

@@ -15,7 +15,14 @@ import numpy as np
 import pytest
 
 from datapipe.fraud import rules
-from datapipe.fraud.history import CARD_RETENTION_US, FraudHistory, merge_account, merge_card, updated_history
+from datapipe.fraud.history import (
+    CARD_RETENTION_US,
+    FraudHistory,
+    merge_account,
+    merge_card,
+    txn_ref,
+    updated_history,
+)
 from datapipe.fraud.localtime import STATE_ZONES, local_hour, zone_for
 from datapipe.fraud.rules import (
     ATM_LARGE_WITHDRAWAL,
@@ -475,7 +482,13 @@ def test_merge_card_keeps_the_retention_window_inclusive() -> None:
     assert merge_card(old, [(110, "c"), (10, "b")], 100) == [(10, "b"), (110, "c")]
     assert merge_card(old, [(111, "c")], 100) == [(111, "c")]
     assert merge_card([], [], 100) == []
-    assert merge_card([(5, "b"), (5, "a")], [], 0) == [(5, "a"), (5, "b")]
+    # equal times: the old rows first, in their order, then the new ones in theirs
+    assert merge_card([(5, "b"), (5, "a")], [(5, "0"), (4, "z")], 1) == [
+        (4, "z"),
+        (5, "b"),
+        (5, "a"),
+        (5, "0"),
+    ]
 
 
 def test_merge_account_is_a_union_by_id_keeping_the_last() -> None:
@@ -483,6 +496,9 @@ def test_merge_account_is_a_union_by_id_keeping_the_last() -> None:
     assert merge_account(old, [(2, "b", 20.0), (3, "c", 30.0)], 2) == [(2, "b", 20.0), (3, "c", 30.0)]
     assert merge_account(old, [(0, "z", 5.0)], 5) == [(0, "z", 5.0), (1, "a", 10.0), (2, "b", 20.0)]
     assert merge_account(old, [(4, "a", 11.0)], 5) == [(2, "b", 20.0), (4, "a", 11.0)]  # re-sent id
+    tied = [(5, "b", 1.0), (5, "a", 2.0)]
+    assert merge_account(tied, [(5, "b", 1.0)], 5) == tied  # a replayed row keeps its place
+    assert merge_account(tied, [(5, "b", 3.0)], 5) == [(5, "a", 2.0), (5, "b", 3.0)]  # a changed one moves
 
 
 def test_updated_history_merges_only_usable_rows_and_leaves_the_old_state_alone() -> None:
@@ -495,8 +511,9 @@ def test_updated_history_merges_only_usable_rows_and_leaves_the_old_state_alone(
     usd = np.array([1.0, 0.0, 3.0, 4.0, 5.0, 6.0])
     has_usd = np.array([True, True, True, True, True, True])
     out = updated_history(before, cards, accounts, ids, micros, has_time, usd, has_usd, keep=20)
-    assert out.cards == {"C1": [(1, "t0"), (10, "t1")], "C2": [(20, "t2")], "C3": [(40, "t4")]}
-    assert out.accounts == {"A1": [(1, "t0", 5.0), (10, "t1", 1.0)], "A3": [(30, "t3", 3.0)]}
+    t1, t2, t3, t4 = (txn_ref(f"t{k}") for k in range(1, 5))  # the history keeps digests of the ids
+    assert out.cards == {"C1": [(1, "t0"), (10, t1)], "C2": [(20, t2)], "C3": [(40, t4)]}
+    assert out.accounts == {"A1": [(1, "t0", 5.0), (10, t1, 1.0)], "A3": [(30, t3, 3.0)]}
     assert before.cards == {"C1": [(1, "t0")]} and before.accounts == {"A1": [(1, "t0", 5.0)]}
     unknown_usd = updated_history(
         FraudHistory(),
@@ -509,7 +526,7 @@ def test_updated_history_merges_only_usable_rows_and_leaves_the_old_state_alone(
         np.array([False]),
         20,
     )
-    assert unknown_usd.accounts == {} and unknown_usd.cards == {"C1": [(5, "t1")]}
+    assert unknown_usd.accounts == {} and unknown_usd.cards == {"C1": [(5, t1)]}
     short = updated_history(
         FraudHistory({"C1": [(0, "t0")]}, {}),
         ["C1"],
@@ -521,7 +538,7 @@ def test_updated_history_merges_only_usable_rows_and_leaves_the_old_state_alone(
         np.array([False]),
         20,
     )
-    assert short.cards == {"C1": [(CARD_RETENTION_US + 1, "t1")]}
+    assert short.cards == {"C1": [(CARD_RETENTION_US + 1, t1)]}
     kept = updated_history(
         FraudHistory({}, {"A1": [(1, "x", 1.0), (2, "y", 2.0)]}),
         [None],
@@ -533,7 +550,7 @@ def test_updated_history_merges_only_usable_rows_and_leaves_the_old_state_alone(
         np.array([True]),
         keep=2,
     )
-    assert kept.accounts == {"A1": [(2, "y", 2.0), (3, "z", 3.0)]}
+    assert kept.accounts == {"A1": [(2, "y", 2.0), (3, txn_ref("z"), 3.0)]}
 
 
 def test_history_rows_flatten_for_the_table_path() -> None:
@@ -672,7 +689,8 @@ def test_updated_history_goes_on_after_an_unusable_row() -> None:
         np.array([True, True, True]),
         keep=20,
     )
-    assert out.cards == {"C3": [(30, "t3")]} and out.accounts == {"A3": [(30, "t3", 3.0)]}
+    t3 = txn_ref("t3")
+    assert out.cards == {"C3": [(30, t3)]} and out.accounts == {"A3": [(30, t3, 3.0)]}
 
 
 def test_an_ordinary_amount_gives_no_usual_amount_reason() -> None:

@@ -3,9 +3,13 @@ account's last amounts (in USD), so "velocity" and "the usual amount" see every 
 transaction, whichever file or channel brought it.
 
 The profile is *updated*, never overwritten: a new file's rows are merged into it (a union keyed
-by transaction id, so a replayed file changes nothing), and it is bounded: card times within the
-retention, the account's last ``usual_history`` amounts. Everything is ordered by (event time,
-transaction id), so the same transactions give the same state whatever the files' order of rows.
+by transaction, so a replayed file changes nothing), and it is bounded: card times within the
+retention, the account's last ``usual_history`` amounts. A transaction is remembered by
+``txn_ref`` (a 64-bit one-way digest of its id, 16 hex digits), not by its id: the profiles store
+no transaction id in the clear, and 8 bytes per transaction keep a profile item small. Rows are
+in time order; at equal times an earlier file's rows come first, then a file's own in
+transaction-id order (the order ``score_table`` uses), so the same files give the same state
+whatever the order of rows within them.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from hashlib import blake2b
 from typing import Any
 
 import numpy as np
@@ -21,11 +26,20 @@ import numpy as np
 ToUsd = Callable[[float, str, date], float]
 
 CARD_RETENTION_US = 24 * 3_600_000_000  # a day of card activity: late files within a day still count
+_REF_PERSON = b"datapipe-txn"  # domain separation: not the digest of anything else
+
+
+def txn_ref(transaction_id: str | None) -> str:
+    """What the history remembers a transaction by: a 64-bit one-way digest of its id (16 hex
+    digits), "" for a missing id."""
+    if not transaction_id:
+        return ""
+    return blake2b(transaction_id.encode(), digest_size=8, person=_REF_PERSON).hexdigest()
 
 
 @dataclass
 class FraudHistory:
-    """cards: card -> [(event_us, transaction_id)]; accounts: account -> [(event_us, txn id, usd)]."""
+    """cards: card -> [(event_us, txn_ref)]; accounts: account -> [(event_us, txn_ref, usd)]."""
 
     cards: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
     accounts: dict[str, list[tuple[int, str, float]]] = field(default_factory=dict)
@@ -57,7 +71,11 @@ class FraudHistory:
 def merge_card(
     old: list[tuple[int, str]], new: Iterable[tuple[int, str]], retention_us: int
 ) -> list[tuple[int, str]]:
-    merged = sorted(set(old) | set(new))
+    """A union by (time, txn_ref) in time order: at equal times the old rows stay first, in their
+    order, then the new ones in theirs (``updated_history`` gives a file's in transaction-id order)."""
+    known = set(old)
+    merged = [*old, *(r for r in dict.fromkeys(new) if r not in known)]
+    merged.sort(key=lambda r: r[0])  # stable
     if not merged:
         return merged
     newest = merged[-1][0]
@@ -67,10 +85,15 @@ def merge_card(
 def merge_account(
     old: list[tuple[int, str, float]], new: Iterable[tuple[int, str, float]], keep: int
 ) -> list[tuple[int, str, float]]:
+    """A union by txn_ref (a re-sent transaction replaces its earlier row), the last ``keep`` in
+    time order; equal times as in ``merge_card``."""
     by_id = {i: (t, i, v) for t, i, v in old}
     for t, i, v in new:
+        if by_id.get(i) == (t, i, v):
+            continue  # the same row again (a replay) keeps its place
+        by_id.pop(i, None)  # a replaced row goes where the new rows go
         by_id[i] = (t, i, v)
-    return sorted(by_id.values())[-keep:]
+    return sorted(by_id.values(), key=lambda r: r[0])[-keep:]
 
 
 def updated_history(
@@ -85,7 +108,8 @@ def updated_history(
     keep: int,
     retention_us: int = CARD_RETENTION_US,
 ) -> FraudHistory:
-    """The history with a scored table's rows merged in (what to store for the next file)."""
+    """The history with a scored table's rows merged in (what to store for the next file).
+    ``ids`` are the transaction ids; the history keeps their ``txn_ref``."""
     new_cards: dict[str, list[tuple[int, str]]] = {}
     new_accounts: dict[str, list[tuple[int, str, float]]] = {}
     for k in range(len(ids)):
@@ -99,7 +123,13 @@ def updated_history(
             new_accounts.setdefault(str(accounts[k]), []).append((t, txn, float(usd[k])))
     out = FraudHistory(dict(history.cards), dict(history.accounts))
     for card, rows in new_cards.items():
-        out.cards[card] = merge_card(out.cards.get(card, []), rows, retention_us)
+        rows.sort()  # (time, transaction id): the order within a file
+        out.cards[card] = merge_card(
+            out.cards.get(card, []), [(t, txn_ref(i)) for t, i in rows], retention_us
+        )
     for account, values in new_accounts.items():
-        out.accounts[account] = merge_account(out.accounts.get(account, []), values, keep)
+        values.sort(key=lambda r: (r[0], r[1]))
+        out.accounts[account] = merge_account(
+            out.accounts.get(account, []), [(t, txn_ref(i), v) for t, i, v in values], keep
+        )
     return out

@@ -27,7 +27,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from datapipe.fraud.history import FraudHistory, ToUsd, updated_history
+from datapipe.fraud.history import FraudHistory, ToUsd, txn_ref, updated_history
 from datapipe.fraud.localtime import STATE_ZONES
 from datapipe.fraud.localtime import _zone as _zone_info
 from datapipe.fraud.rules import (
@@ -211,30 +211,48 @@ def _micros(arr: Any, n: int) -> tuple[IntArray, BoolArray]:
 
 
 class _Ids:
-    """Transaction ids as an Arrow array, read into Python only where equal times need them."""
+    """A table's transaction ids (an Arrow array), then earlier files' context rows, which the
+    history knows by ``txn_ref`` only. Equal times are ordered context rows first (in history
+    order: they came in earlier files), then the table's rows by transaction id."""
 
-    def __init__(self, arr: Any, n: int) -> None:
+    def __init__(self, arr: Any, n: int, extra: list[str] | None = None) -> None:
         self.arr = pa.nulls(n, pa.string()) if arr is None else pc.cast(arr, pa.string())
+        self.extra = extra or []  # txn_refs of the context rows after the table's
+        self._fresh: set[str] | None = None
 
     def concat(self, extra: list[str]) -> _Ids:
-        return _Ids(pa.concat_arrays([self.arr, pa.array(extra, pa.string())]), 0)
+        return _Ids(self.arr, 0, [*self.extra, *extra])
 
     def get(self, rows: IntArray) -> list[str]:
+        """The ids of table rows (not of context rows)."""
         return ["" if v is None else str(v) for v in self.arr.take(pa.array(rows)).to_pylist()]
 
+    def tie_keys(self, rows: IntArray) -> list[str]:
+        """What equal times are ordered by: context rows by position, then the table's by id."""
+        n = len(self.arr)
+        out = [""] * rows.shape[0]
+        own = np.flatnonzero(rows < n)
+        for k, v in zip(own.tolist(), self.arr.take(pa.array(rows[own])).to_pylist(), strict=True):
+            out[k] = "\x01" + ("" if v is None else str(v))
+        for k in np.flatnonzero(rows >= n).tolist():
+            out[k] = f"\x00{int(rows[k]) - n:012d}"
+        return out
+
     def rank(self, rows: IntArray) -> IntArray:
-        sub = pc.fill_null(self.arr.take(pa.array(rows)), "")
-        order = np.asarray(pc.sort_indices(sub), dtype=np.int64)
+        order = np.asarray(pc.sort_indices(pa.array(self.tie_keys(rows), pa.string())), dtype=np.int64)
         rank = np.empty(order.size, dtype=np.int64)
         rank[order] = np.arange(order.size)
         return rank
 
-    def as_set(self) -> set[str]:
-        return {v for v in self.arr.to_pylist() if v is not None}
+    def fresh_refs(self) -> set[str]:
+        """The ``txn_ref`` of the table's transactions (a history row among them is not earlier)."""
+        if self._fresh is None:
+            self._fresh = {txn_ref(v) for v in self.arr.to_pylist() if v}
+        return self._fresh
 
 
 def _ties_by_id(order: IntArray, keys: IntArray, rows: IntArray, ids: _Ids) -> IntArray:
-    """After an unstable argsort, put rows with equal keys in transaction-id order (ties are rare).
+    """After an unstable argsort, put rows with equal keys in ``_Ids.tie_keys`` order (ties are rare).
     ``order`` indexes ``rows``, which index ``ids``."""
     dup = keys[1:] == keys[:-1]
     if not dup.any():
@@ -245,7 +263,7 @@ def _ties_by_id(order: IntArray, keys: IntArray, rows: IntArray, ids: _Ids) -> I
     multi = (ends - starts) > 1
     for lo, hi in zip(starts[multi].tolist(), ends[multi].tolist(), strict=True):
         run = order[lo:hi]
-        names = ids.get(rows[run])
+        names = ids.tie_keys(rows[run])
         order[lo:hi] = run[sorted(range(hi - lo), key=lambda k: (names[k], int(run[k])))]
     return order
 
@@ -262,7 +280,7 @@ def _group_time_order(
         order = np.argsort(key)
         key = key[order]
         return _ties_by_id(order, key, rows, ids), key
-    order = np.lexsort((ids.rank(rows), t, group))  # stable: equal (group, time) in id order
+    order = np.lexsort((ids.rank(rows), t, group))  # stable: equal (group, time) in tie_keys order
     gs, ts = group[order], t[order]
     gap = np.empty(order.size, dtype=np.int64)
     gap[0] = gap_us + 1
@@ -275,7 +293,7 @@ def card_velocity(
     card: IntArray, micros: IntArray, valid_time: BoolArray, window_us: int, ids: _Ids | None = None
 ) -> npt.NDArray[np.int32]:
     """Per row: transactions on its card within [t - window, t], itself and earlier ones included
-    (equal times count in transaction-id order); 1 for rows without a card or a time."""
+    (equal times count in ``_Ids.tie_keys`` order); 1 for rows without a card or a time."""
     n = card.shape[0]
     out = np.ones(n, dtype=np.int32)
     rows = np.flatnonzero((card >= 0) & valid_time)
@@ -294,8 +312,8 @@ def usual_amounts(
     account: IntArray, micros: IntArray, eligible: BoolArray, usd: FloatArray, ids: _Ids, keep: int
 ) -> tuple[FloatArray, IntArray]:
     """Per row: median of the account's previous ``keep`` eligible USD amounts (strictly before
-    it in (time, id) order; NaN when none) and how many it used. Every row with an account and a
-    time gets a value; only ``eligible`` rows (positive USD amounts) are in the history."""
+    it in (time, ``_Ids.tie_keys``) order; NaN when none) and how many it used. Every row with an account
+    and a time gets a value; only ``eligible`` rows (positive USD amounts) are in the history."""
     n = account.shape[0]
     median = np.full(n, np.nan)
     count = np.zeros(n, dtype=np.int64)
@@ -430,7 +448,7 @@ def score_table(
             return card, card_velocity(card, micros, has_time, policy.velocity_window_us, ids)
         names = pc.dictionary_encode(card_col).dictionary
         ctx_cards, ctx_t, ctx_ids = history.card_rows(names.to_pylist())
-        fresh = ids.as_set()
+        fresh = ids.fresh_refs()
         keep = [k for k, i in enumerate(ctx_ids) if i not in fresh]
         ctx_code = np.asarray(
             pc.index_in(pa.array([ctx_cards[k] for k in keep], pa.string()), names), dtype=np.int64
@@ -448,7 +466,7 @@ def score_table(
             return usual_amounts(account, micros, eligible, usd, ids, policy.usual_history)
         names = pc.dictionary_encode(account_col).dictionary
         ctx_acc, ctx_t, ctx_ids, ctx_usd = history.account_rows(names.to_pylist())
-        fresh = ids.as_set()
+        fresh = ids.fresh_refs()
         keep = [k for k, i in enumerate(ctx_ids) if i not in fresh]
         code = np.asarray(
             pc.index_in(pa.array([ctx_acc[k] for k in keep], pa.string()), names), dtype=np.int64
