@@ -355,19 +355,10 @@ def child_unique(keys: int, batch: int = UNIQUE_BATCH_KEYS) -> dict[str, Any]:
 
 def report_unique(keys: int, results: dict[str, Any]) -> None:
     """The uniqueness state alone at a 10 GB file's key count, without generating the file."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "offline_runtime.bench", "--child-unique", str(keys)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "layers" / "shared"), str(ROOT)])},
-        cwd=ROOT,
-        check=False,
-    )
-    if proc.returncode or not proc.stdout.strip():
-        out: dict[str, Any] = {"error": (proc.stderr or "no output").strip()[-500:]}
+    out = _child("--child-unique", str(keys))
+    if "error" in out:
         print(f"\nuniqueness state alone: error: {out['error']}")
     else:
-        out = json.loads(proc.stdout.strip().splitlines()[-1])
         print(
             f"\nuniqueness state alone, {out['keys']:,} keys in batches of {out['batch_keys']:,} "
             f"(a 10 GB transactions file's; ingest/unique.py, spilling past "
@@ -404,8 +395,13 @@ def _in_run_slope(samples: list[tuple[int, int]], inflated: int, rows: int) -> f
 
 
 def run_child(path: Path, key: str) -> dict[str, Any]:
+    return _child("--child-scale", str(path), "--input", key)
+
+
+def _child(*args: str) -> dict[str, Any]:
+    """One measured run in a fresh interpreter: its last stdout line (JSON), or the error."""
     proc = subprocess.run(
-        [sys.executable, "-m", "offline_runtime.bench", "--child-scale", str(path), "--input", key],
+        [sys.executable, "-m", "offline_runtime.bench", *args],
         capture_output=True,
         text=True,
         env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "layers" / "shared"), str(ROOT)])},
