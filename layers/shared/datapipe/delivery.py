@@ -19,13 +19,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from datapipe.ddb import condition_failed
+
 CONTENT_RETENTION = timedelta(days=400)  # as long as a re-send can plausibly come back
 PUBLISH_LEASE = timedelta(minutes=15)  # > the publish function's timeout (600 s)
-
-
-def _code(exc: Exception) -> str:
-    response = getattr(exc, "response", None) or {}
-    return str(response.get("Error", {}).get("Code", ""))
 
 
 def _epoch(at: datetime) -> int:
@@ -73,7 +70,7 @@ class DeliveryLedger:
             )
             return None
         except Exception as exc:
-            if _code(exc) != "ConditionalCheckFailedException":
+            if not condition_failed(exc):
                 raise
         owner = self.content_owner(dataset, sha256)
         if owner is None:  # released between the two calls: try once more
@@ -98,7 +95,7 @@ class DeliveryLedger:
                 ExpressionAttributeValues={":run": {"S": run_id}},
             )
         except Exception as exc:
-            if _code(exc) != "ConditionalCheckFailedException":
+            if not condition_failed(exc):
                 raise
 
     # ------------------------------------------------------------------ publish claims
@@ -121,7 +118,7 @@ class DeliveryLedger:
             )
             return True
         except Exception as exc:
-            if _code(exc) != "ConditionalCheckFailedException":
+            if not condition_failed(exc):
                 raise
             return False
 
@@ -135,7 +132,7 @@ class DeliveryLedger:
                 ExpressionAttributeValues={":owner": {"S": owner}},
             )
         except Exception as exc:
-            if _code(exc) != "ConditionalCheckFailedException":
+            if not condition_failed(exc):
                 raise
 
     # ------------------------------------------------------------------ live run per source object
@@ -173,7 +170,7 @@ class DeliveryLedger:
             )
             return True
         except Exception as exc:
-            if _code(exc) != "ConditionalCheckFailedException":
+            if not condition_failed(exc):
                 raise
             return False
 

@@ -24,6 +24,8 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
+from datapipe.ddb import condition_failed
+
 LEDGER_KEY = "LEDGER"
 CLOSED = "CLOSED"
 BLOCKED = "BLOCKED"
@@ -32,10 +34,6 @@ ISSUED = "ISSUED"
 
 def _now() -> str:
     return datetime.now(UTC).isoformat()
-
-
-def _conditional_failed(exc: ClientError) -> bool:
-    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
 def _plain(value: Any) -> Any:
@@ -115,7 +113,7 @@ class EndOfDayControl:
             )
             return
         except ClientError as exc:
-            if not _conditional_failed(exc):
+            if not condition_failed(exc):
                 raise
         try:
             self._table.update_item(
@@ -125,7 +123,7 @@ class EndOfDayControl:
                 ExpressionAttributeValues={":d": day.isoformat()},
             )
         except ClientError as exc:
-            if not _conditional_failed(exc):
+            if not condition_failed(exc):
                 raise
 
     def record_blocked(self, day: date, missing: list[dict[str, Any]], at: datetime, trigger: str) -> int:
@@ -150,7 +148,7 @@ class EndOfDayControl:
                 ReturnValues="ALL_NEW",
             )
         except ClientError as exc:
-            if _conditional_failed(exc):
+            if condition_failed(exc):
                 return 0  # closed meanwhile
             raise
         return int(resp["Attributes"].get("attempts", 1))
@@ -177,7 +175,7 @@ class EndOfDayControl:
                 ExpressionAttributeValues={":expected": expected},
             )
         except ClientError as exc:
-            if _conditional_failed(exc):
+            if condition_failed(exc):
                 return False
             raise
         return True
@@ -191,7 +189,7 @@ class EndOfDayControl:
                 ExpressionAttributeValues={":t": True, ":v": version},
             )
         except ClientError as exc:
-            if not _conditional_failed(exc):
+            if not condition_failed(exc):
                 raise
 
 
@@ -274,7 +272,7 @@ class ReportRegister:
                 },
             )
         except ClientError as exc:
-            if not _conditional_failed(exc):
+            if not condition_failed(exc):
                 raise
 
     def record_issued(self, report_id: str, version: int, fingerprint: str, fields: dict[str, Any]) -> bool:
@@ -297,7 +295,7 @@ class ReportRegister:
                 Item=item, ConditionExpression=condition, ExpressionAttributeValues={":expected": version - 1}
             )
         except ClientError as exc:
-            if _conditional_failed(exc):
+            if condition_failed(exc):
                 return False
             raise
         return True
@@ -311,5 +309,5 @@ class ReportRegister:
                 ExpressionAttributeValues={":t": True, ":v": version},
             )
         except ClientError as exc:
-            if not _conditional_failed(exc):
+            if not condition_failed(exc):
                 raise

@@ -20,6 +20,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
+from datapipe.ddb import condition_failed, error_code
 from datapipe.fraud.rules import SEVERITIES, FraudAlert
 
 NEW, ESCALATED, NOT_HIGHER = "new", "escalated", "not_higher"
@@ -29,10 +30,6 @@ def subject_of(alert: FraudAlert) -> str:
     """ "card:<digest>" or "account:<digest>": what a case is about, without the id itself."""
     kind, value = ("card", alert.card_id) if alert.card_id else ("account", alert.account_id or "")
     return f"{kind}:{hashlib.sha256(f'{kind}:{value}'.encode()).hexdigest()[:20]}"
-
-
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
 
 
 class DynamoAlertLedger:
@@ -61,7 +58,7 @@ class DynamoAlertLedger:
                 ReturnValues="UPDATED_OLD",
             )
         except ClientError as exc:
-            if _code(exc) == "ConditionalCheckFailedException":
+            if condition_failed(exc):
                 return NOT_HIGHER, None
             raise
         previous = resp.get("Attributes", {}).get("severity", {}).get("S")
@@ -147,7 +144,7 @@ class DynamoCaseBook:
                     )
                     return CaseUpdate(case_id, True, True, alert.severity)
                 except ClientError as exc:
-                    if _code(exc) != "TransactionCanceledException":
+                    if error_code(exc) != "TransactionCanceledException":
                         raise
                     continue  # another alert opened it meanwhile: join that case
             try:
@@ -167,7 +164,7 @@ class DynamoCaseBook:
                 )
                 added = True
             except ClientError as exc:
-                if _code(exc) != "ConditionalCheckFailedException":
+                if not condition_failed(exc):
                     raise
                 added = False
             severity = self._raise_severity(case_id, alert.severity)
@@ -186,7 +183,7 @@ class DynamoCaseBook:
             )
             return severity
         except ClientError as exc:
-            if _code(exc) != "ConditionalCheckFailedException":
+            if not condition_failed(exc):
                 raise
         item = self._db.get_item(TableName=self._table, Key={"case_id": {"S": case_id}}, ConsistentRead=True)[
             "Item"

@@ -28,6 +28,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
+from datapipe.ddb import condition_failed
 from datapipe.fraud.history import CARD_RETENTION_US, FraudHistory, merge_account, merge_card, txn_ref
 
 FORMAT = 1  # the first byte of ``rows``
@@ -160,6 +161,6 @@ class DynamoFraudProfiles:
                 )
                 return 1
             except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                if not condition_failed(exc):
                     raise
         raise RuntimeError(f"profile {key} kept changing under {self._attempts} attempts")

@@ -23,6 +23,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
+from datapipe.ddb import condition_failed
 from datapipe.inventory.demand import Replenishment, daily_demand, merge_daily_sales, replenishment_for
 from datapipe.inventory.ledger import ApplyOutcome, MovementGroup, sales_velocity_update
 
@@ -152,7 +153,7 @@ class DynamoStockLedger:
                 )
                 return float(values[":new"]["N"])
             except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                if not condition_failed(exc):
                     raise
         raise RuntimeError(
             f"avg_daily_sales of {store_id}/{product_id} kept changing under {self._attempts} attempts"
@@ -205,7 +206,7 @@ class DynamoStockLedger:
                 )
                 return derived
             except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                if not condition_failed(exc):
                     raise
         raise RuntimeError(f"demand of {store_id}/{product_id} kept changing under {self._attempts} attempts")
 

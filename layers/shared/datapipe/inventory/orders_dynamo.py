@@ -16,6 +16,7 @@ import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
+from datapipe.ddb import condition_failed
 from datapipe.inventory.orders import CREATED, DELIVERED, OPEN, SENT, item_key
 
 _SER, _DE = TypeSerializer(), TypeDeserializer()
@@ -102,7 +103,7 @@ class DynamoPurchaseOrders:
             )
             return True
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if condition_failed(exc):
                 return False
             raise
 

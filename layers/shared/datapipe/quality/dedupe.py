@@ -19,6 +19,8 @@ from typing import Any, Protocol
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from datapipe.ddb import condition_failed
+
 MAX_BATCH_GET = 100
 CLAIM_WORKERS = 8  # conditional PutItems in flight per claim (the client's pool holds 10 connections)
 
@@ -148,7 +150,7 @@ class DynamoIdRegistry:
                 )
                 return True
             except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                if condition_failed(exc):
                     return False
                 raise
 
@@ -178,5 +180,5 @@ class DynamoIdRegistry:
                     ExpressionAttributeValues={":run": {"S": run_id}},
                 )
             except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                if not condition_failed(exc):
                     raise
