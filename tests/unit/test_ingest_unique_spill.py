@@ -233,6 +233,19 @@ def spill_parent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
+def _spill_dirs_when_called(monkeypatch: pytest.MonkeyPatch, name: str, parent: Path) -> list[list[Path]]:
+    """The spill directories present each time the ingest service calls its step ``name``."""
+    step = getattr(service, name)
+    seen: list[list[Path]] = []
+
+    def spied(*args: Any, **kwargs: Any) -> Any:
+        seen.append(_spill_dirs(parent))
+        return step(*args, **kwargs)
+
+    monkeypatch.setattr(service, name, spied)
+    return seen
+
+
 def test_ingest_with_a_spilling_state_stages_and_rejects_exactly_the_same(
     store: Any, bus: Any, notifier: Any, spill_parent: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -244,14 +257,7 @@ def test_ingest_with_a_spilling_state_stages_and_rejects_exactly_the_same(
     assert unique._made == []  # type: ignore[attr-defined]  (under the default budget: no disk)
     for k in outputs:
         store.objects.pop(k)
-    announce = service._announce
-    at_announce: list[list[Path]] = []
-
-    def announcing(*args: Any, **kwargs: Any) -> Any:
-        at_announce.append(_spill_dirs(spill_parent))
-        return announce(*args, **kwargs)
-
-    monkeypatch.setattr(service, "_announce", announcing)
+    at_announce = _spill_dirs_when_called(monkeypatch, "_announce", spill_parent)
     spilled = _ingest(store, bus, notifier, IngestLimits(batch_bytes=4_096, unique_memory_bytes=20 * 12))
     assert at_announce == [[]]  # closed as the last batch is done (not left to the collector)
     assert len(unique._made) > 10  # type: ignore[attr-defined]
@@ -286,15 +292,8 @@ def test_ingest_removes_the_spill_directory_when_it_fails(
             raise RuntimeError("boom")
         return validate(*args, **kwargs)
 
-    quarantine = service._quarantine_file
-    at_quarantine: list[list[Path]] = []
-
-    def quarantining(*args: Any, **kwargs: Any) -> Any:
-        at_quarantine.append(_spill_dirs(spill_parent))
-        return quarantine(*args, **kwargs)
-
     monkeypatch.setattr(service, "validate", failing)
-    monkeypatch.setattr(service, "_quarantine_file", quarantining)
+    at_quarantine = _spill_dirs_when_called(monkeypatch, "_quarantine_file", spill_parent)
     report = _ingest(store, bus, notifier, IngestLimits(batch_bytes=4_096, unique_memory_bytes=20 * 12))
     assert report.reason_code == "INTERNAL_ERROR"
     assert at_quarantine == [[]]  # removed as the error left the batch loop
